@@ -1,0 +1,43 @@
+# saslcert: make test runs everything CI runs; make demo shows the whole story.
+GO        ?= go
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+PKGS      := ./...
+TESTFLAGS ?= -count=1 -timeout 30m
+
+.PHONY: all build deps lint test unit bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/saslcert ./cmd/saslcert
+
+deps:
+	./scripts/deps.sh
+
+lint: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GOBIN)/staticcheck $(PKGS)
+
+# Unit, contract, fuzz-seed and integration tests (real SQLite files, real Prosody).
+test: lint
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+# Quick loop for development: no lint, no deps.
+unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) ./sasl ./storage/... ./xep0257
+
+# Run each fuzz target for FUZZTIME (default 1m).
+FUZZTIME ?= 1m
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what saslcert's tests, demo and benchmarks need on a fresh Debian 12
+# machine, skipping whatever is already there. Needs root for apt-get.
+set -euo pipefail
+
+STATICCHECK_VERSION=v0.8.2
+
+need=()
+command -v prosody >/dev/null 2>&1 || need+=(prosody)
+[ -f /usr/lib/prosody/modules/mod_delegation/mod_delegation.lua ] || need+=(prosody-modules)
+python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+  # The Debian package may start a system Prosody; tests run their own.
+  if command -v service >/dev/null 2>&1; then service prosody stop >/dev/null 2>&1 || true; fi
+  pkill -x prosody >/dev/null 2>&1 || pkill -f '/usr/bin/lua.*prosody' >/dev/null 2>&1 || true
+fi
+
+gobin=$(go env GOPATH)/bin
+if [ ! -x "$gobin/staticcheck" ] || ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  echo "deps: installing staticcheck $STATICCHECK_VERSION"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
