@@ -1,7 +1,9 @@
 package sasl
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -12,7 +14,9 @@ import (
 // Condition is a SASL failure condition (RFC 6120 §6.5).
 type Condition string
 
-// The conditions Authorize returns.
+// The conditions Authorize returns. AccountDisabled is not among them (a
+// disabled or revoked certificate is not-authorized: the account itself may
+// be fine); it is there for callers that know the account is disabled.
 const (
 	NotAuthorized        Condition = "not-authorized"
 	InvalidAuthzid       Condition = "invalid-authzid"
@@ -31,7 +35,17 @@ type Failure struct {
 	Err       error
 }
 
-func (f *Failure) Error() string { panic("TODO") }
+// Error returns "sasl: <condition>: <reason>", followed by ": <err>" if Err
+// is set.
+func (f *Failure) Error() string {
+	msg := "sasl: " + string(f.Condition) + ": " + f.Reason
+	if f.Err != nil {
+		msg += ": " + f.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the underlying error, if any.
 func (f *Failure) Unwrap() error { return f.Err }
 
 // CertFinder is the part of storage.Store the Authorizer needs.
@@ -54,11 +68,17 @@ type Grant struct {
 	NoCertManagement bool
 }
 
-// Authorizer makes the login decision for SASL EXTERNAL.
+// MaxDERSize is the largest presented certificate Authorize looks up; a
+// larger one cannot have been stored (uploads are limited far below it) and
+// is refused before it is hashed.
+const MaxDERSize = 64 << 10
+
+// Authorizer makes the login decision for SASL EXTERNAL. It is safe for
+// concurrent use if its Store is.
 type Authorizer struct {
 	Store     CertFinder
-	Now       func() time.Time
-	ClockSkew time.Duration
+	Now       func() time.Time // nil means time.Now
+	ClockSkew time.Duration    // allowed on both ends of the validity period
 }
 
 // Authorize decides whether req authenticates, and as whom: SHA-256
@@ -68,6 +88,144 @@ type Authorizer struct {
 // equal the owner; full-JID authzid or another domain -> invalid-authzid).
 // Every error is a *Failure; a store error gives TemporaryAuthFailure. It
 // never returns a nil error without a stored, active, exact match.
+//
+// In detail, and in this order:
+//   - no certificate: malformed-request; larger than MaxDERSize: not-authorized;
+//   - unknown fingerprint: not-authorized; any other store error (or no
+//     Store): temporary-auth-failure;
+//   - stored DER differs from the presented one, record disabled or revoked
+//     (or in an unknown state), stored DER unparsable: not-authorized;
+//   - after NotAfter+ClockSkew: credentials-expired; before
+//     NotBefore-ClockSkew: not-authorized;
+//   - authzid that is not a JID, is a full JID (RFC 6120 §6.3.8), or whose
+//     domain is not req.Domain: invalid-authzid;
+//   - the owner's domain is not req.Domain: not-authorized;
+//   - the certificate has no usable xmppAddr whose bare JID is the owner (the
+//     record and the certificate must agree): not-authorized;
+//   - no authzid, but the certificate's xmppAddrs name more than one bare
+//     JID (XEP-0178 §2: the client must then choose one): invalid-authzid;
+//   - an authzid that is not the owner: invalid-authzid.
+//
+// The Grant carries the owner's bare JID, the stored forced resource and the
+// record's NoCertManagement flag.
 func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) {
-	panic("TODO")
+	der := req.DER
+	switch {
+	case len(der) == 0:
+		return Grant{}, fail(MalformedRequest, "no client certificate presented", nil)
+	case len(der) > MaxDERSize:
+		return Grant{}, fail(NotAuthorized, "presented certificate is larger than any stored one", nil)
+	case a.Store == nil:
+		return Grant{}, fail(TemporaryAuthFailure, "no certificate store configured", nil)
+	}
+	fp := storage.FingerprintOf(der)
+	stored, err := a.Store.FindCertByFingerprint(ctx, fp)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return Grant{}, fail(NotAuthorized, "unknown certificate "+fp.String(), nil)
+	case err != nil:
+		return Grant{}, fail(TemporaryAuthFailure, "certificate store failed", err)
+	case stored == nil:
+		return Grant{}, fail(TemporaryAuthFailure, "certificate store returned no record and no error", nil)
+	case !bytes.Equal(stored.DER, der):
+		return Grant{}, fail(NotAuthorized, "stored certificate with fingerprint "+fp.String()+" differs from the presented one", nil)
+	case stored.State != storage.StateActive:
+		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+" is "+stateName(stored.State), nil)
+	}
+	cert, sans, err := ParseCertificate(der)
+	if err != nil {
+		return Grant{}, fail(NotAuthorized, "stored certificate "+fp.String()+" cannot be parsed", err)
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	t, skew := now(), max(a.ClockSkew, 0)
+	if t.After(cert.NotAfter.Add(skew)) {
+		return Grant{}, fail(CredentialsExpired, "certificate "+fp.String()+" expired on "+cert.NotAfter.UTC().Format(timeFormat), nil)
+	}
+	if t.Before(cert.NotBefore.Add(-skew)) {
+		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+" is not valid before "+cert.NotBefore.UTC().Format(timeFormat), nil)
+	}
+
+	var authzid jid.JID
+	if req.Authzid != "" {
+		authzid, err = jid.Parse(req.Authzid)
+		switch {
+		case err != nil:
+			return Grant{}, fail(InvalidAuthzid, "authzid "+quote(req.Authzid)+" is not a JID", err)
+		case authzid.Resourcepart() != "":
+			return Grant{}, fail(InvalidAuthzid, "authzid "+quote(req.Authzid)+" is a full JID; a client authzid must be a bare JID", nil)
+		case req.Domain != "" && !sameDomain(authzid.Domainpart(), req.Domain):
+			return Grant{}, fail(InvalidAuthzid, "authzid "+quote(req.Authzid)+" is not in the domain "+quote(req.Domain), nil)
+		}
+	}
+	owner, err := jid.Parse(stored.Account)
+	if err != nil || owner.Localpart() == "" || owner.Resourcepart() != "" {
+		return Grant{}, fail(NotAuthorized, "stored owner "+quote(stored.Account)+" of certificate "+fp.String()+" is not a user's bare JID", err)
+	}
+	if req.Domain != "" && !sameDomain(owner.Domainpart(), req.Domain) {
+		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+" belongs to another domain", nil)
+	}
+	named, distinct := false, 0
+	for i, addr := range sans.XMPPAddrs {
+		b := addr.Bare()
+		named = named || b.Equal(owner)
+		if !seenBefore(sans.XMPPAddrs[:i], b) {
+			distinct++
+		}
+	}
+	if !named {
+		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+" has no usable xmppAddr naming its owner", nil)
+	}
+	switch {
+	case req.Authzid == "" && distinct != 1:
+		return Grant{}, fail(InvalidAuthzid, "certificate "+fp.String()+" names several JIDs and no authzid was sent", nil)
+	case req.Authzid != "" && !authzid.Equal(owner):
+		return Grant{}, fail(InvalidAuthzid, "authzid "+quote(req.Authzid)+" is not the owner of certificate "+fp.String(), nil)
+	}
+	if stored.Resource != "" {
+		if _, err := owner.WithResource(stored.Resource); err != nil {
+			return Grant{}, fail(NotAuthorized, "stored forced resource of certificate "+fp.String()+" is invalid", err)
+		}
+	}
+	return Grant{
+		JID:              owner,
+		Resource:         stored.Resource,
+		Fingerprint:      fp,
+		NoCertManagement: stored.NoCertManagement,
+	}, nil
+}
+
+// fail builds a *Failure.
+func fail(c Condition, reason string, err error) *Failure {
+	return &Failure{Condition: c, Reason: reason, Err: err}
+}
+
+// stateName names a non-active state for a Failure reason.
+func stateName(s storage.State) string {
+	if s.Valid() {
+		return string(s)
+	}
+	return "in the unknown state " + quote(string(s))
+}
+
+// seenBefore reports whether the bare part of one of addrs equals b.
+func seenBefore(addrs []jid.JID, b jid.JID) bool {
+	for _, a := range addrs {
+		if a.Bare().Equal(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameDomain reports whether the normalised domainpart d names the same
+// domain as the (possibly unnormalised) domain name domain.
+func sameDomain(d, domain string) bool {
+	if d == domain {
+		return true
+	}
+	j, err := jid.Parse(domain)
+	return err == nil && j.Localpart() == "" && j.Resourcepart() == "" && j.Domainpart() == d
 }

@@ -7,4 +7,20 @@
 // certificate authenticates as at login under the XEP-0178 authzid rules
 // (Authorizer), and provides the SASL EXTERNAL mechanism for mellium.im/sasl
 // (External) for Go clients and servers.
+//
+// Decisions this package takes where the specifications are silent:
+//   - An xmppAddr must be a UTF8String holding a JID without NUL or control
+//     characters that is stable under RFC 7622 normalisation; anything else
+//     is reported as a BadAddr and never used. A certificate with a BadAddr
+//     is refused at upload even if another xmppAddr matches.
+//   - At upload the xmppAddrs naming the account must agree on the resource:
+//     all bare (no forced resource) or all one full JID (that resource is
+//     forced). A bare and a full one, or two resources, are refused as
+//     ambiguous.
+//   - At login the certificate must still name its stored owner in a usable
+//     xmppAddr; without an authzid it must name exactly one bare JID
+//     (XEP-0178 §2); an authzid must be the owner's bare JID (RFC 6120
+//     §6.3.8), in the server's domain.
+//   - Disabled and revoked records give not-authorized; expiry gives
+//     credentials-expired; a store failure gives temporary-auth-failure.
 package sasl
