@@ -78,6 +78,7 @@ func newApp(stdout, stderr io.Writer, now func() time.Time) *cli.App {
 func commands(e *env) []*cli.Command {
 	return []*cli.Command{
 		certCommand(e),
+		prosodyCommand(e),
 	}
 }
 

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProsodyConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string // substrings of stdout
+		notWant  []string
+		wantErr  string // substring of stderr
+	}{
+		{
+			name: "ok/one-domain",
+			args: []string{"--domain", "Example.ORG", "--component", "certs.example.org"},
+			want: []string{
+				`VirtualHost "example.org"`,
+				`modules_enabled = { "saslcert", "delegation" }`,
+				`saslcert_component = "certs.example.org"`,
+				`delegations = { ["urn:xmpp:saslcert:1"] = { jid = "certs.example.org" } }`,
+				`Component "certs.example.org"`,
+				`c2s_ssl = { verify = { "peer", "client_once" } }`,
+				`network_settings = { nagle = false }`,
+				`io.open("/etc/saslcert/component.secret")`,
+				`component_ports = { 5347 }`,
+			},
+		},
+		{
+			name:    "ok/two-domains-no-delegation",
+			args:    []string{"--domain", "a.example,b.example", "--component", "certs.example", "--no-delegation", "--timeout", "2500ms"},
+			want:    []string{`VirtualHost "a.example"`, `VirtualHost "b.example"`, `modules_enabled = { "saslcert" }`, "saslcert_timeout = 2.5"},
+			notWant: []string{"delegations"},
+		},
+		{name: "error/missing-component", args: []string{"--domain", "example.org"}, wantCode: exitUsage, wantErr: "component"},
+		{name: "error/component-with-localpart", args: []string{"--domain", "example.org", "--component", "a@certs.example.org"}, wantCode: exitUsage, wantErr: "--component"},
+		{name: "error/domain-is-component", args: []string{"--domain", "certs.example.org", "--component", "certs.example.org"}, wantCode: exitUsage, wantErr: "JID of its own"},
+		{name: "error/bad-port", args: []string{"--domain", "example.org", "--component", "c.example.org", "--component-port", "70000"}, wantCode: exitUsage, wantErr: "--component-port"},
+		{name: "error/argument", args: []string{"--domain", "example.org", "--component", "c.example.org", "extra"}, wantCode: exitUsage, wantErr: "no arguments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			app := newApp(&stdout, &stderr, func() time.Time { return time.Unix(0, 0) })
+			code := run(t.Context(), app, append([]string{"saslcert", "prosody", "config"}, tc.args...))
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.wantCode, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(stdout.String(), w) {
+					t.Errorf("stdout has %q", w)
+				}
+			}
+			if !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.wantErr)
+			}
+			if code == 0 {
+				checkLuaSyntax(t, stdout.Bytes())
+			}
+		})
+	}
+}
+
+// checkLuaSyntax compiles the printed configuration with the Lua that
+// Prosody runs on, when it is installed.
+func checkLuaSyntax(t *testing.T, cfg []byte) {
+	t.Helper()
+	lua, err := exec.LookPath("lua5.4")
+	if err != nil {
+		t.Log("lua5.4 not installed; syntax not checked")
+		return
+	}
+	f := filepath.Join(t.TempDir(), "saslcert.cfg.lua")
+	if err := os.WriteFile(f, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(lua, "-e", fmt.Sprintf("assert(loadfile(%q))", f)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lua5.4 cannot compile the configuration: %v\n%s", err, out)
+	}
+}
