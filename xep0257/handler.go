@@ -6,11 +6,16 @@ package xep0257
 import (
 	"context"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"mellium.im/xmlstream"
+	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/mux"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/saslcert/saslcert/sasl"
@@ -20,19 +25,12 @@ import (
 // NS is the XEP-0257 namespace.
 const NS = "urn:xmpp:saslcert:1"
 
-// Request is a decoded XEP-0257 payload: *Items, *Append, *Disable or *Revoke.
-type Request interface{ isRequest() }
+var (
+	_ mux.IQHandler    = (*Handler)(nil)
+	_ info.FeatureIter = (*Handler)(nil)
+)
 
-// Decode reads one XEP-0257 payload whose start element has already been
-// read, from r, and checks it against the IQ type (items: get; append,
-// disable, revoke: set). It does no I/O besides reading r and never blocks on
-// anything else, so it may run on the stream goroutine. Its errors are
-// stanza.Error values (bad-request, feature-not-implemented, ...) ready to send.
-func Decode(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (Request, error) {
-	panic("TODO")
-}
-
-// Limits bound what one account may store.
+// Limits bound what one account may store. Zero fields take their defaults.
 type Limits struct {
 	MaxCertSize   int // bytes of base64 in <x509cert>; default 16 KiB
 	MaxPerAccount int // active certificates per account; default 10
@@ -41,6 +39,21 @@ type Limits struct {
 
 // DefaultLimits returns the default limits.
 func DefaultLimits() Limits { return Limits{MaxCertSize: 16 << 10, MaxPerAccount: 10, MaxNameLen: 64} }
+
+// withDefaults returns l with its zero (or negative) fields set to the defaults.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxCertSize <= 0 {
+		l.MaxCertSize = d.MaxCertSize
+	}
+	if l.MaxPerAccount <= 0 {
+		l.MaxPerAccount = d.MaxPerAccount
+	}
+	if l.MaxNameLen <= 0 {
+		l.MaxNameLen = d.MaxNameLen
+	}
+	return l
+}
 
 // Sessions is what the handler needs to know about live client sessions; the
 // component fills it from the server plugin's session notices.
@@ -53,7 +66,15 @@ type Sessions interface {
 	Resources(account jid.JID, fp storage.Fingerprint) []string
 }
 
+// DefaultTimeout bounds the store work of one request in HandleIQ when
+// Handler.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
 // Handler serves XEP-0257 requests against a Store.
+//
+// The zero values of its optional fields are usable: Policy
+// sasl.DefaultPolicy(), Limits DefaultLimits(), Now time.Now, Timeout
+// DefaultTimeout, Logger discards.
 type Handler struct {
 	Store    storage.Store
 	Policy   sasl.Policy
@@ -64,18 +85,245 @@ type Handler struct {
 	// reply is sent, so that live sessions can be closed.
 	Revoked func(ctx context.Context, c *storage.Cert)
 	Logger  *slog.Logger
+	// Timeout bounds the store work of one request in HandleIQ (which has no
+	// caller context). Process uses the caller's context only.
+	Timeout time.Duration
+}
+
+// Handle returns an option that registers h for every get and set IQ whose
+// payload is in NS, so that a payload sent with the wrong IQ type gets
+// bad-request and an unknown one feature-not-implemented (rather than mux's
+// service-unavailable).
+func Handle(h *Handler) mux.Option {
+	return func(m *mux.ServeMux) {
+		mux.IQ(stanza.GetIQ, xml.Name{Space: NS}, h)(m)
+		mux.IQ(stanza.SetIQ, xml.Name{Space: NS}, h)(m)
+	}
+}
+
+// ForFeatures implements info.FeatureIter. It advertises NS on the root node
+// and on the XEP-0355 delegation nodes a server queries before it delegates
+// NS to a component.
+func (h *Handler) ForFeatures(node string, f func(info.Feature) error) error {
+	switch node {
+	case "", "urn:xmpp:delegation:2::" + NS, "urn:xmpp:delegation:2:bare:" + NS:
+		return f(info.Feature{Var: NS})
+	}
+	return nil
 }
 
 // Process runs req on behalf of from (the full JID the server stamped on the
 // request). It returns the result payload (nil for an empty result) or an
 // error that is always a stanza.Error ready to send. It may block on the
 // store: callers run it off the stream goroutine.
+//
+// The account is from's bare JID; requests built in code get the checks
+// Decode applies.
 func (h *Handler) Process(ctx context.Context, from jid.JID, req Request) (xml.TokenReader, error) {
-	panic("TODO")
+	l := h.limits()
+	checked, err := l.check(req)
+	if err == nil {
+		req = checked
+	}
+	op, name := describe(req)
+	log := h.logger().With("op", op, "from", from.String())
+	if name != "" {
+		log = log.With("name", name)
+	}
+	var payload xml.TokenReader
+	if err == nil {
+		payload, err = h.process(ctx, from, req, log)
+	}
+	if err == nil {
+		log.DebugContext(ctx, "xep0257: done")
+		return payload, nil
+	}
+	se, internal := toStanzaError(err, errContext{name: name, limits: l})
+	if internal {
+		log.WarnContext(ctx, "xep0257: request failed", "condition", string(se.Condition), "type", string(se.Type), "err", err)
+	} else {
+		log.DebugContext(ctx, "xep0257: request refused", "condition", string(se.Condition), "text", se.Text[""], "err", err)
+	}
+	return nil, se
+}
+
+// process does the work of Process; its errors are mapped by toStanzaError.
+func (h *Handler) process(ctx context.Context, from jid.JID, req Request, log *slog.Logger) (xml.TokenReader, error) {
+	if from.Localpart() == "" {
+		return nil, errNotAccount
+	}
+	account := from.Bare()
+	if _, ok := req.(*Items); ok {
+		return h.items(ctx, account)
+	}
+	if err := h.mayManage(ctx, from); err != nil {
+		return nil, err
+	}
+	switch r := req.(type) {
+	case *Append:
+		return nil, h.append(ctx, from, account, r, log)
+	case *Disable:
+		c, err := h.Store.SetState(ctx, account.String(), r.Name, storage.StateDisabled, from.String())
+		if err != nil {
+			return nil, err
+		}
+		log.DebugContext(ctx, "xep0257: disabled", "fingerprint", c.Fingerprint.String())
+		return nil, nil
+	case *Revoke:
+		c, err := h.Store.SetState(ctx, account.String(), r.Name, storage.StateRevoked, from.String())
+		if err != nil {
+			return nil, err
+		}
+		log.DebugContext(ctx, "xep0257: revoked", "fingerprint", c.Fingerprint.String())
+		if h.Revoked != nil {
+			h.Revoked(ctx, c)
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("xep0257: unknown request %T", req)
+}
+
+// mayManage enforces <no-cert-management/>: a session that logged in with
+// a certificate flagged so may not append, disable or revoke. It fails
+// closed: if the flag cannot be read, the request is refused.
+func (h *Handler) mayManage(ctx context.Context, from jid.JID) error {
+	if h.Sessions == nil {
+		return nil
+	}
+	fp, ok := h.Sessions.CertOf(from)
+	if !ok {
+		return nil
+	}
+	c, err := h.Store.FindCertByFingerprint(ctx, fp)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("%w: %s", errSessionCertUnknown, fp)
+	case err != nil:
+		return err
+	case c.NoCertManagement:
+		return fmt.Errorf("%w: %s", errNoCertManagement, fp)
+	}
+	return nil
+}
+
+func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, log *slog.Logger) error {
+	up, err := sasl.CheckUpload(a.Cert, account, h.now(), h.policy())
+	if err != nil {
+		return err
+	}
+	c := up.Record(a.Name, a.NoCertManagement, storage.SourceUpload)
+	err = h.Store.AddCert(ctx, c, storage.AddOptions{Actor: from.String(), MaxActive: h.limits().MaxPerAccount})
+	if err != nil {
+		return err
+	}
+	log.DebugContext(ctx, "xep0257: appended", "fingerprint", c.Fingerprint.String())
+	return nil
+}
+
+func (h *Handler) items(ctx context.Context, account jid.JID) (xml.TokenReader, error) {
+	certs, err := h.Store.ListCerts(ctx, account.String(), storage.StateActive)
+	if err != nil {
+		return nil, err
+	}
+	res := Items{XMLName: nameItems, Items: make([]Item, 0, len(certs))}
+	for _, c := range certs {
+		it := Item{Name: c.Name, Cert: c.DER, NoCertManagement: c.NoCertManagement}
+		if h.Sessions != nil {
+			if users := h.Sessions.Resources(account, c.Fingerprint); len(users) > 0 {
+				it.Users = slices.Sorted(slices.Values(users))
+			}
+		}
+		res.Items = append(res.Items, it)
+	}
+	return res.TokenReader(), nil
 }
 
 // HandleIQ implements mux.IQHandler by decoding and processing inline. It
-// always answers the IQ and returns an error only if writing fails.
+// always answers a get or set IQ and returns an error only if writing fails.
+// Results and errors addressed to it are ignored.
+//
+// Processing blocks the stream for as long as the store takes (up to
+// Timeout); a component that must not stall runs Decode here and Process on
+// another goroutine instead.
 func (h *Handler) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	panic("TODO")
+	if iq.Type != stanza.GetIQ && iq.Type != stanza.SetIQ {
+		return nil
+	}
+	var s xml.StartElement
+	if start != nil {
+		s = *start
+	}
+	var payload xml.TokenReader
+	req, err := h.limits().Decode(iq.Type, s, t)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), h.timeout())
+		defer cancel()
+		payload, err = h.Process(ctx, iq.From, req)
+	} else {
+		h.logger().Debug("xep0257: bad request", "from", iq.From.String(), "payload", s.Name.Local, "err", err)
+	}
+	reply := iq.Result(payload)
+	if err != nil {
+		se, _ := toStanzaError(err, errContext{})
+		reply = iq.Error(se)
+	}
+	_, err = xmlstream.Copy(t, reply)
+	return err
+}
+
+// describe names the operation and the certificate name of req, for logs and
+// error texts.
+func describe(req Request) (op, name string) {
+	switch r := req.(type) {
+	case *Items:
+		return "items", ""
+	case *Append:
+		if r != nil {
+			return "append", r.Name
+		}
+		return "append", ""
+	case *Disable:
+		if r != nil {
+			return "disable", r.Name
+		}
+		return "disable", ""
+	case *Revoke:
+		if r != nil {
+			return "revoke", r.Name
+		}
+		return "revoke", ""
+	}
+	return "unknown", ""
+}
+
+func (h *Handler) limits() Limits { return h.Limits.withDefaults() }
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) policy() sasl.Policy {
+	if h.Policy == (sasl.Policy{}) {
+		return sasl.DefaultPolicy()
+	}
+	return h.Policy
+}
+
+func (h *Handler) timeout() time.Duration {
+	if h.Timeout > 0 {
+		return h.Timeout
+	}
+	return DefaultTimeout
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return discard
 }
