@@ -1,0 +1,485 @@
+-- mod_saslcert: SASL EXTERNAL with client certificates decided by the
+-- saslcert component (XEP-0178 logins for XEP-0257 certificates).
+--
+-- Prosody 0.12 (Lua 5.4). Load it on a VirtualHost:
+--
+--   VirtualHost "example.org"
+--     modules_enabled = { "saslcert" }
+--     saslcert_component = "certs.example.org" -- required: the component's JID
+--     saslcert_timeout = 5                     -- seconds to wait for a lookup
+--
+-- and let c2s TLS ask for client certificates:
+--
+--   c2s_ssl = { verify = { "peer"; "client_once" } }
+--
+-- The plugin offers EXTERNAL (first) on TLS streams where the client presented
+-- a certificate, asks the component with a lookup IQ
+-- (urn:x-saslcert:plugin:0, see docs/PLUGIN-PROTOCOL.md) and logs the client
+-- in as the JID the component answers. It forces the resource of full-JID
+-- certificates, tells the component when certificate sessions bind and close,
+-- answers the component's <sessions/> query and closes sessions whose
+-- certificate was revoked. The certificate chain is not checked: self-signed
+-- certificates are the point; the component decides.
+
+local st = require "util.stanza";
+local async = require "util.async";
+local id = require "util.id";
+local jid_util = require "util.jid";
+local encodings = require "util.encodings";
+local set = require "util.set";
+local sm_make_authenticated = require "core.sessionmanager".make_authenticated;
+
+local base64_decode = encodings.base64.decode;
+local utf8_valid = encodings.utf8.valid;
+
+local xmlns_sasl = "urn:ietf:params:xml:ns:xmpp-sasl";
+local xmlns_plugin = "urn:x-saslcert:plugin:0";
+local xmlns_stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+local max_authzid = 3071; -- RFC 6120 §6.3.8 / RFC 7622: 3071 bytes for a JID
+local revoked_text = "This client certificate has been revoked.";
+
+-- SASL conditions (RFC 6120 §6.5) the component may ask us to send.
+local sasl_conditions = set.new({
+	"aborted", "account-disabled", "credentials-expired", "encryption-required",
+	"incorrect-encoding", "invalid-authzid", "invalid-mechanism", "malformed-request",
+	"mechanism-too-weak", "not-authorized", "temporary-auth-failure",
+});
+
+if module:get_host_type() ~= "local" then
+	module:log("error", "mod_saslcert must be loaded on a VirtualHost, not on %s", module.host);
+	return;
+end
+
+local component = module:get_option_string("saslcert_component");
+local timeout = module:get_option_number("saslcert_timeout", 5);
+local disabled_mechanisms = module:get_option_set("disable_sasl_mechanisms", { "DIGEST-MD5" });
+
+if component then
+	local prepped = jid_util.prep(component);
+	if not prepped or jid_util.node(prepped) or jid_util.resource(prepped) then
+		module:log("error", "saslcert_component = %q is not a domain JID; SASL EXTERNAL is disabled", component);
+		component = nil;
+	else
+		component = prepped;
+	end
+else
+	module:log("error", "saslcert_component is not set; SASL EXTERNAL is disabled");
+end
+if not timeout or timeout <= 0 then
+	timeout = 5;
+end
+
+local enabled = component ~= nil and not disabled_mechanisms:contains("EXTERNAL");
+if component and not enabled then
+	module:log("info", "EXTERNAL is in disable_sasl_mechanisms; not offering it");
+end
+
+-- Sessions that authenticated with a certificate (bound or not yet bound).
+-- Weak keys: a destroyed session disappears by itself.
+local cert_sessions = setmetatable({}, { __mode = "k" });
+-- Lookups in flight: session -> { fingerprint = ..., revoked = { [jid] = true } }.
+-- A revocation that arrives while the component's grant is on its way
+-- marks them, so that the grant is not used.
+local pending_lookups = setmetatable({}, { __mode = "k" });
+
+-- After a module reload, pick up the certificate sessions already bound.
+do
+	local host = prosody.hosts[module.host];
+	for _, user in pairs(host and host.sessions or {}) do
+		for _, session in pairs(user.sessions or {}) do
+			if session.saslcert then
+				cert_sessions[session] = true;
+			end
+		end
+	end
+end
+
+-- The client certificate of a session, or nil.
+local function peer_certificate(session)
+	local conn = session.conn;
+	if not conn or not conn.socket then return nil; end
+	local ok, cert = pcall(function ()
+		local sock = conn:socket();
+		if not sock or not sock.getpeercertificate then return nil; end
+		return sock:getpeercertificate();
+	end);
+	if ok then return cert; end
+	return nil;
+end
+
+-- base64 of the DER: the PEM body without armour and whitespace (LuaSec 1.2
+-- has no der()).
+local function cert_der_base64(cert)
+	local pem = cert:pem();
+	if not pem then return nil; end
+	local b64 = pem:gsub("%-%-%-%-%-[%u%d ]+%-%-%-%-%-", ""):gsub("%s+", "");
+	if b64 == "" then return nil; end
+	return b64;
+end
+
+local function cert_fingerprint(cert)
+	local hex = cert:digest("sha256");
+	if not hex then return nil; end
+	return "sha256:" .. hex:lower():gsub(":", "");
+end
+
+local function sasl_failure(condition, text)
+	local reply = st.stanza("failure", { xmlns = xmlns_sasl }):tag(condition):up();
+	if text then
+		reply:text_tag("text", text);
+	end
+	return reply;
+end
+
+local function fail(session, condition, text)
+	session.saslcert_await_response = nil;
+	module:fire_event("authentication-failure", { session = session, condition = condition, text = text });
+	session.send(sasl_failure(condition, text));
+	return true;
+end
+
+-- Decodes SASL data: nil/"" (empty element) and "=" are the empty string;
+-- otherwise strict base64. Returns nil on bad encoding.
+local function decode_sasl_data(text)
+	if text == nil then return ""; end
+	text = text:match("^%s*(.-)%s*$");
+	if text == "" or text == "=" then return ""; end
+	if #text % 4 ~= 0 or not text:match("^[A-Za-z0-9+/]+=?=?$") then
+		return nil;
+	end
+	return base64_decode(text);
+end
+
+-- Finds the SASL condition in an IQ error from the component.
+local function error_from_reply(reply_stanza, err)
+	local stanza = reply_stanza or (err and err.context and err.context.stanza);
+	local err_type, text, sasl_cond;
+	if stanza then
+		local error_tag = stanza:get_child("error");
+		if error_tag then
+			err_type = error_tag.attr.type;
+			text = error_tag:get_child_text("text", xmlns_stanzas);
+			local sasl_child = error_tag:get_child(nil, xmlns_sasl);
+			sasl_cond = sasl_child and sasl_child.name;
+		end
+	elseif err then
+		err_type, text = err.type, err.text;
+	end
+	return err_type, sasl_cond, text;
+end
+
+local function still_unauthenticated(session)
+	return not session.destroyed and session.type == "c2s_unauthed" and not session.username and session.conn ~= nil;
+end
+
+-- Asks the component about the certificate of session and answers the
+-- client. Runs inside the session's async runner.
+local function do_external(session, cert, message)
+	local authzid = decode_sasl_data(message);
+	if authzid == nil then
+		return fail(session, "incorrect-encoding");
+	end
+	if #authzid > max_authzid then
+		return fail(session, "invalid-authzid", "The authorization identity is too long");
+	end
+	if authzid ~= "" and (not utf8_valid(authzid) or authzid:find("[\0-\31\127]")) then
+		return fail(session, "invalid-authzid");
+	end
+
+	local der = cert_der_base64(cert);
+	local fingerprint = cert_fingerprint(cert);
+	if not der or not fingerprint then
+		session.log("warn", "Could not read the client certificate");
+		return fail(session, "temporary-auth-failure");
+	end
+
+	if not async.ready() then
+		session.log("error", "SASL EXTERNAL outside an async runner; cannot ask %s", component);
+		return fail(session, "temporary-auth-failure");
+	end
+
+	local iq = st.iq({ type = "get", from = module.host, to = component, id = id.short() })
+		:tag("lookup", { xmlns = xmlns_plugin, authzid = authzid ~= "" and authzid or nil })
+			:text_tag("x509cert", der)
+		:up();
+	session.log("debug", "Asking %s about certificate %s", component, fingerprint);
+	local lookup_state = { fingerprint = fingerprint };
+	pending_lookups[session] = lookup_state;
+	local event, err = async.wait_for(module:send_iq(iq, nil, timeout));
+	pending_lookups[session] = nil;
+
+	if not still_unauthenticated(session) then
+		(session.log or module._log)("debug", "Session went away or changed during the certificate lookup");
+		return true;
+	end
+
+	local reply = event and event.stanza;
+	if not reply or reply.attr.type ~= "result" then
+		local err_type, sasl_cond, text = error_from_reply(reply, err);
+		if err_type == "auth" and (reply or (err and err.context and err.context.stanza)) then
+			if not sasl_conditions:contains(sasl_cond or "") then
+				sasl_cond = "not-authorized";
+			end
+			session.log("debug", "Component refused certificate %s: %s", fingerprint, sasl_cond);
+			return fail(session, sasl_cond, text);
+		end
+		session.log("debug", "Certificate lookup failed (%s): %s", err_type or "?",
+			text or (err and err.condition) or "no answer");
+		return fail(session, "temporary-auth-failure");
+	end
+
+	local answer = reply:get_child("lookup", xmlns_plugin);
+	local answer_jid = answer and answer.attr.jid and jid_util.prep(answer.attr.jid);
+	if not answer_jid then
+		session.log("warn", "Component answered a lookup without a valid jid");
+		return fail(session, "temporary-auth-failure");
+	end
+	local node, host, res = jid_util.split(answer_jid);
+	if not node or res then
+		session.log("warn", "Component answered a lookup with %s, not a bare account JID", answer_jid);
+		return fail(session, "temporary-auth-failure");
+	end
+	if host ~= module.host then
+		session.log("warn", "Component answered a lookup with %s, not an account of %s", answer_jid, module.host);
+		return fail(session, "not-authorized");
+	end
+	if lookup_state.revoked and lookup_state.revoked[answer_jid] then
+		session.log("debug", "Certificate %s was revoked during the lookup", fingerprint);
+		return fail(session, "not-authorized", revoked_text);
+	end
+	if answer.attr.fingerprint and answer.attr.fingerprint:lower() ~= fingerprint then
+		session.log("warn", "Component answered a lookup for another certificate");
+		return fail(session, "temporary-auth-failure");
+	end
+	if authzid ~= "" then
+		-- Defence in depth: the component must have granted exactly the
+		-- requested identity (Prosody's stringprep of it).
+		local want = jid_util.prep(authzid);
+		if want ~= answer_jid then
+			session.log("warn", "Component granted %s for another authzid", answer_jid);
+			return fail(session, "invalid-authzid");
+		end
+	end
+	local forced_resource;
+	if answer.attr.resource and answer.attr.resource ~= "" then
+		forced_resource = answer.attr.resource;
+		local full = jid_util.prep(answer_jid .. "/" .. forced_resource);
+		if not full then
+			session.log("warn", "Component answered an invalid resource");
+			return fail(session, "temporary-auth-failure");
+		end
+		forced_resource = jid_util.resource(full);
+	end
+
+	local ok, auth_err = sm_make_authenticated(session, node);
+	if not ok then
+		session.log("warn", "Certificate accepted but the username is invalid: %s", auth_err);
+		return fail(session, "not-authorized");
+	end
+	session.saslcert = {
+		jid = answer_jid;
+		fingerprint = fingerprint;
+		resource = forced_resource;
+		no_cert_management = answer.attr["no-cert-management"] == "true";
+	};
+	cert_sessions[session] = true;
+	session.sasl_handler = nil;
+	session.saslcert_await_response = nil;
+	module:fire_event("authentication-success", { session = session });
+	session.send(st.stanza("success", { xmlns = xmlns_sasl }));
+	session:reset_stream();
+	return true;
+end
+
+-- Runs do_external so that a Lua error still answers the client.
+local function external(session, cert, message)
+	local ok, ret = xpcall(do_external, debug.traceback, session, cert, message);
+	if ok then return ret; end
+	module:log("error", "SASL EXTERNAL failed: %s", ret);
+	if still_unauthenticated(session) then
+		return fail(session, "temporary-auth-failure");
+	end
+	return true;
+end
+
+if enabled then
+	-- Offer EXTERNAL first (RFC 6120 §6.3.3) when a client certificate was
+	-- presented. Runs after mod_saslauth has added <mechanisms/>.
+	module:hook("stream-features", function (event)
+		local session, features = event.origin, event.features;
+		if session.type ~= "c2s_unauthed" or session.username or not session.secure then return; end
+		if not peer_certificate(session) then return; end
+		local mechanisms = features:get_child("mechanisms", xmlns_sasl);
+		if not mechanisms then
+			mechanisms = st.stanza("mechanisms", { xmlns = xmlns_sasl });
+			features:add_child(mechanisms);
+		end
+		mechanisms:maptags(function (mech)
+			if mech.name == "mechanism" and mech:get_text() == "EXTERNAL" then return nil; end
+			return mech;
+		end);
+		local mech = st.stanza("mechanism", { xmlns = xmlns_sasl }):text("EXTERNAL");
+		table.insert(mechanisms, 1, mech);
+		table.insert(mechanisms.tags, 1, mech);
+	end, -10);
+
+	module:hook("stanza/urn:ietf:params:xml:ns:xmpp-sasl:auth", function (event)
+		local session, stanza = event.origin, event.stanza;
+		if session.type ~= "c2s_unauthed" then return; end
+		session.saslcert_await_response = nil;
+		if stanza.attr.mechanism ~= "EXTERNAL" then return; end
+		-- A new negotiation replaces an unfinished one (as in mod_saslauth).
+		session.sasl_handler = nil;
+		if not session.secure then
+			return fail(session, "encryption-required");
+		end
+		local cert = peer_certificate(session);
+		if not cert then
+			return fail(session, "not-authorized", "no client certificate was presented");
+		end
+		local text = stanza:get_text();
+		if stanza[1] == nil then
+			-- No initial response: ask for it with an empty challenge.
+			session.saslcert_await_response = true;
+			session.send(st.stanza("challenge", { xmlns = xmlns_sasl }):text("="));
+			return true;
+		end
+		return external(session, cert, text);
+	end, 10);
+
+	module:hook("stanza/urn:ietf:params:xml:ns:xmpp-sasl:response", function (event)
+		local session, stanza = event.origin, event.stanza;
+		if not session.saslcert_await_response then return; end
+		session.saslcert_await_response = nil;
+		if session.type ~= "c2s_unauthed" then return; end
+		local cert = peer_certificate(session);
+		if not cert then
+			return fail(session, "not-authorized", "no client certificate was presented");
+		end
+		return external(session, cert, stanza[1] and stanza:get_text() or nil);
+	end, 10);
+
+	module:hook("stanza/urn:ietf:params:xml:ns:xmpp-sasl:abort", function (event)
+		local session = event.origin;
+		if not session.saslcert_await_response then return; end
+		session.saslcert_await_response = nil;
+		session.send(sasl_failure("aborted"));
+		return true;
+	end, 10);
+
+	-- Force the resource of a full-JID certificate. Low priority so that it
+	-- has the last word; a conflict with a live session of that full JID is
+	-- resolved by Prosody's conflict_resolve policy.
+	module:hook("pre-resource-bind", function (event)
+		local grant = event.session.saslcert;
+		if grant and grant.resource then
+			if event.resource ~= grant.resource then
+				event.session.log("debug", "Forcing resource %q (client asked for %q)", grant.resource,
+					event.resource or "");
+			end
+			event.resource = grant.resource;
+		end
+	end, -1000);
+end
+
+local function notify(event_name, full_jid, fingerprint)
+	if not component then return; end
+	local iq = st.iq({ type = "set", from = module.host, to = component, id = id.short() })
+		:tag("session", { xmlns = xmlns_plugin, event = event_name, jid = full_jid, fingerprint = fingerprint })
+		:up();
+	module:send_iq(iq, nil, timeout):next(function (reply)
+		local s = reply and reply.stanza;
+		if s and s.attr.type == "error" then
+			local _, condition, text = s:get_error();
+			module:log("debug", "Session notice %s for %s: %s (%s)", event_name, full_jid, condition, text or "");
+		end
+	end, function (err)
+		module:log("debug", "Session notice %s for %s failed: %s", event_name, full_jid,
+			err and (err.text or err.condition) or "?");
+	end);
+end
+
+module:hook("resource-bind", function (event)
+	local session = event.session;
+	local grant = session.saslcert;
+	if grant and session.full_jid then
+		grant.bound = true;
+		notify("bound", session.full_jid, grant.fingerprint);
+	end
+end);
+
+module:hook("resource-unbind", function (event)
+	local session = event.session;
+	local grant = session.saslcert;
+	if grant and grant.bound and session.full_jid then
+		grant.bound = nil;
+		cert_sessions[session] = nil;
+		notify("closed", session.full_jid, grant.fingerprint);
+	end
+end);
+
+-- Plugin IQs from the component: only from the configured component JID on
+-- the component's own connection.
+local function from_component(event)
+	local origin, stanza = event.origin, event.stanza;
+	if component and origin.type == "component" and origin.host == component
+		and stanza.attr.from and jid_util.prep(stanza.attr.from) == component then
+		return true;
+	end
+	module:log("debug", "Refusing plugin IQ from %s (%s)", stanza.attr.from or "?", origin.type or "?");
+	origin.send(st.error_reply(stanza, "auth", "forbidden"));
+	return false;
+end
+
+module:hook("iq-get/host/" .. xmlns_plugin .. ":sessions", function (event)
+	if not from_component(event) then return true; end
+	local reply = st.reply(event.stanza):tag("sessions", { xmlns = xmlns_plugin });
+	for session in pairs(cert_sessions) do
+		local grant = session.saslcert;
+		if grant and grant.bound and session.full_jid and not session.destroyed then
+			reply:tag("session", { jid = session.full_jid, fingerprint = grant.fingerprint }):up();
+		end
+	end
+	event.origin.send(reply);
+	return true;
+end);
+
+module:hook("iq-set/host/" .. xmlns_plugin .. ":revoked", function (event)
+	if not from_component(event) then return true; end
+	local stanza = event.stanza;
+	local payload = stanza:get_child("revoked", xmlns_plugin);
+	local account = payload.attr.jid and jid_util.prep(payload.attr.jid);
+	local fingerprint = payload.attr.fingerprint and payload.attr.fingerprint:lower();
+	local node, host, res;
+	if account then
+		node, host, res = jid_util.split(account);
+	end
+	if not node or res or host ~= module.host or not fingerprint then
+		event.origin.send(st.error_reply(stanza, "modify", "bad-request",
+			"revoked needs the bare JID of an account of " .. module.host .. " and a fingerprint"));
+		return true;
+	end
+	local doomed = {};
+	for session in pairs(cert_sessions) do
+		local grant = session.saslcert;
+		if grant and not session.destroyed and session.username == node and session.host == host
+			and grant.fingerprint == fingerprint then
+			doomed[#doomed + 1] = session;
+		end
+	end
+	for _, state in pairs(pending_lookups) do
+		if state.fingerprint == fingerprint then
+			state.revoked = state.revoked or {};
+			state.revoked[account] = true;
+		end
+	end
+	for _, session in ipairs(doomed) do
+		cert_sessions[session] = nil;
+		session.log("info", "Closing session: its client certificate was revoked");
+		session:close({ condition = "reset", text = revoked_text });
+	end
+	module:log("debug", "Revocation of %s for %s closed %d session(s)", fingerprint, account, #doomed);
+	event.origin.send(st.reply(stanza):tag("revoked", { xmlns = xmlns_plugin, closed = tostring(#doomed) }));
+	return true;
+end);
