@@ -4,7 +4,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 PKGS      := ./...
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build deps lint test unit bench fuzz clean
+.PHONY: all build deps lint test unit bench fuzz clean demo
 
 all: build
 
@@ -41,3 +41,7 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# The whole story on a throwaway Prosody: upload, EXTERNAL login, revoke, refused.
+demo:
+	./scripts/demo.sh

@@ -62,13 +62,18 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Password != "" {
 		mech, identity = msasl.Plain, ""
 	}
-	s, err := xmpp.NewClientSession(ctx, cfg.JID, conn,
-		xmpp.StartTLS(tlsCfg),
-		xmpp.SASL(identity, cfg.Password, mech),
-		xmpp.BindResource(),
-	)
+	tee := &tailBuffer{max: 8 << 10}
+	features := []xmpp.StreamFeature{xmpp.StartTLS(tlsCfg), xmpp.SASL(identity, cfg.Password, mech), xmpp.BindResource()}
+	s, err := xmpp.NewSession(ctx, cfg.JID.Domain(), cfg.JID, conn, 0, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Features: features, TeeIn: tee}
+	}))
+	tee.stop()
 	if err != nil {
 		conn.Close()
+		if f := parseFailure(tee.bytes()); f != nil {
+			f.Err = err
+			return nil, f
+		}
 		return nil, fmt.Errorf("xmppclient: negotiate as %s: %w", cfg.JID, err)
 	}
 	c := &Client{Session: s, done: make(chan error, 1)}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+	"mellium.im/xmpp/jid"
+
+	"github.com/saslcert/saslcert/component"
+	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage/sqlite"
+	"github.com/saslcert/saslcert/xep0257"
+)
+
+// DBFile is the SQLite database's name inside the data directory.
+const DBFile = "saslcert.db"
+
+// serveCommand is "saslcert serve": run the component.
+func serveCommand(e *env) *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "optional TOML file with any of these settings (flags and SASLCERT_* variables win)", EnvVars: []string{"SASLCERT_CONFIG"}},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "server-addr", Value: "127.0.0.1:5347", Usage: "the XMPP server's component port (host:port)", EnvVars: []string{"SASLCERT_SERVER_ADDR"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "component", Usage: "the component's JID, e.g. certs.example.org", EnvVars: []string{"SASLCERT_COMPONENT"}}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "domain", Usage: "a served XMPP domain (repeat, or comma-separate)", EnvVars: []string{"SASLCERT_DOMAINS"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "secret-file", Usage: "file holding the component secret (first line); or set SASLCERT_SECRET", EnvVars: []string{"SASLCERT_SECRET_FILE"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "/var/lib/saslcert", Usage: "directory of the SQLite database (" + DBFile + ")", EnvVars: []string{"SASLCERT_DATA_DIR"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "clock-skew", Value: 5 * time.Minute, Usage: "allowed clock difference at both ends of a certificate's validity", EnvVars: []string{"SASLCERT_CLOCK_SKEW"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "min-rsa-bits", Value: 2048, Usage: "smallest RSA key accepted", EnvVars: []string{"SASLCERT_MIN_RSA_BITS"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-certs", Value: xep0257.DefaultLimits().MaxPerAccount, Usage: "active certificates per account", EnvVars: []string{"SASLCERT_MAX_CERTS"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-cert-size", Value: xep0257.DefaultLimits().MaxCertSize, Usage: "bytes of base64 in <x509cert>", EnvVars: []string{"SASLCERT_MAX_CERT_SIZE"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-name-len", Value: xep0257.DefaultLimits().MaxNameLen, Usage: "characters in a certificate's <name>", EnvVars: []string{"SASLCERT_MAX_NAME_LEN"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: component.DefaultRequestTimeout, Usage: "bound on one request (store call, plugin round trip)", EnvVars: []string{"SASLCERT_REQUEST_TIMEOUT"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: 5 * time.Second, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: component.DefaultMaxInFlight, Usage: "requests processed at once", EnvVars: []string{"SASLCERT_MAX_IN_FLIGHT"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ping-interval", Value: component.DefaultPingInterval, Usage: "how often the link to the server is checked", EnvVars: []string{"SASLCERT_PING_INTERVAL"}}),
+	}
+	return &cli.Command{
+		Name:      "serve",
+		Usage:     "run the component: connect to the XMPP server and serve XEP-0257 and SASL EXTERNAL lookups",
+		ArgsUsage: " ",
+		Description: "Connects to the server's component port (XEP-0114) as --component, reconnecting with backoff, " +
+			"and serves until SIGINT or SIGTERM, when it finishes the requests under way and closes the stream. " +
+			"The secret is read from --secret-file or the SASLCERT_SECRET variable, never from a flag.",
+		Flags:  flags,
+		Before: altsrc.InitInputSourceWithContext(flags, altsrc.NewTomlSourceFromFlagFunc("config")),
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageErrorf("serve takes no arguments, got %q", c.Args().First())
+			}
+			cfg, err := serveConfigFrom(c)
+			if err != nil {
+				return usageErrorf("serve: %v", err)
+			}
+			return serve(c.Context, e, cfg)
+		},
+	}
+}
+
+// serveConfig is everything serve needs, checked.
+type serveConfig struct {
+	comp    component.Config
+	dataDir string
+	policy  sasl.Policy
+	limits  xep0257.Limits
+	busy    time.Duration
+}
+
+func serveConfigFrom(c *cli.Context) (serveConfig, error) {
+	var sc serveConfig
+	compJID, err := jid.Parse(c.String("component"))
+	switch {
+	case c.String("component") == "":
+		return sc, errors.New("--component (SASLCERT_COMPONENT) is required, e.g. certs.example.org")
+	case err != nil || compJID.Localpart() != "" || compJID.Resourcepart() != "":
+		return sc, fmt.Errorf("--component %q: want a domain JID such as certs.example.org", c.String("component"))
+	}
+	var domains []string
+	for _, d := range c.StringSlice("domain") {
+		for _, part := range strings.Split(d, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				domains = append(domains, part)
+			}
+		}
+	}
+	if len(domains) == 0 {
+		return sc, errors.New("--domain (SASLCERT_DOMAINS) is required: the XMPP domains whose users this component serves")
+	}
+	secret, err := readSecret(c.String("secret-file"))
+	if err != nil {
+		return sc, err
+	}
+	if c.Int("min-rsa-bits") < 2048 {
+		return sc, fmt.Errorf("--min-rsa-bits %d: at least 2048", c.Int("min-rsa-bits"))
+	}
+	for _, name := range []string{"max-certs", "max-cert-size", "max-name-len", "max-in-flight"} {
+		if c.Int(name) < 1 {
+			return sc, fmt.Errorf("--%s %d: want a positive number", name, c.Int(name))
+		}
+	}
+	if c.String("data-dir") == "" {
+		return sc, errors.New("--data-dir must not be empty")
+	}
+	sc.comp = component.Config{
+		Addr:           c.String("server-addr"),
+		JID:            compJID,
+		Secret:         secret,
+		ServerDomains:  domains,
+		RequestTimeout: c.Duration("request-timeout"),
+		MaxInFlight:    c.Int("max-in-flight"),
+		PingInterval:   c.Duration("ping-interval"),
+	}
+	sc.dataDir = c.String("data-dir")
+	sc.policy = sasl.Policy{ClockSkew: c.Duration("clock-skew"), MinRSABits: c.Int("min-rsa-bits")}
+	sc.limits = xep0257.Limits{MaxCertSize: c.Int("max-cert-size"), MaxPerAccount: c.Int("max-certs"), MaxNameLen: c.Int("max-name-len")}
+	sc.busy = c.Duration("busy-timeout")
+	return sc, nil
+}
+
+// readSecret returns the component secret from file, or from SASLCERT_SECRET
+// when file is empty. The secret is the first line, without surrounding
+// white space; it must not be empty.
+func readSecret(file string) ([]byte, error) {
+	if file == "" {
+		s := strings.TrimSpace(os.Getenv("SASLCERT_SECRET"))
+		if s == "" {
+			return nil, errors.New("no component secret: set --secret-file (SASLCERT_SECRET_FILE) or SASLCERT_SECRET")
+		}
+		return []byte(s), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	if line = strings.TrimSpace(line); line == "" {
+		return nil, fmt.Errorf("--secret-file %s: the first line is empty", file)
+	}
+	return []byte(line), nil
+}
+
+// serve opens the store and runs the component until ctx is done.
+func serve(ctx context.Context, e *env, sc serveConfig) error {
+	started := e.now()
+	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
+		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
+	}
+	dbPath := filepath.Join(sc.dataDir, DBFile)
+	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Now: e.now, Logger: e.log, BusyTimeout: sc.busy})
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("open %s: %v", dbPath, err), exitFailure)
+	}
+	defer db.Close()
+
+	certs := &xep0257.Handler{
+		Store:   db,
+		Policy:  sc.policy,
+		Limits:  sc.limits,
+		Now:     e.now,
+		Logger:  e.log.With("part", "xep0257"),
+		Timeout: sc.comp.RequestTimeout,
+	}
+	auth := &sasl.Authorizer{Store: db, Now: e.now, ClockSkew: sc.policy.ClockSkew}
+	sc.comp.Logger = e.log.With("part", "component")
+	sc.comp.Now = e.now
+	comp, err := component.New(sc.comp, certs, auth)
+	if err != nil {
+		return usageErrorf("serve: %v", err)
+	}
+	e.log.Info("saslcert serving", "component", sc.comp.JID.String(), "server", sc.comp.Addr,
+		"domains", strings.Join(sc.comp.ServerDomains, ","), "db", dbPath, "startup", e.now().Sub(started).String())
+	if err := comp.Run(ctx); err != nil {
+		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+	}
+	e.log.Info("saslcert stopped")
+	return nil
+}
