@@ -21,7 +21,7 @@ lint: deps
 
 # Unit, contract, fuzz-seed and integration tests (real SQLite files, real Prosody).
 test: lint
-	$(GO) test $(TESTFLAGS) $(PKGS)
+	SASLCERT_REQUIRE_PROSODY=1 $(GO) test $(TESTFLAGS) $(PKGS)
 
 # Quick loop for development: no lint, no deps.
 unit:
