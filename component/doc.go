@@ -1,0 +1,38 @@
+// Package component is saslcert's XEP-0114 (Jabber Component Protocol)
+// connection to the XMPP server.
+//
+// It dials the server's component port, authenticates with the shared
+// secret, and serves:
+//
+//   - XEP-0257 requests (urn:xmpp:saslcert:1) that the server delegates to
+//     the component with XEP-0355 (mod_delegation), or that users address to
+//     the component JID directly; they go to xep0257.Decode and
+//     (*xep0257.Handler).Process;
+//   - the server plugin's protocol (urn:x-saslcert:plugin:0,
+//     docs/PLUGIN-PROTOCOL.md): SASL EXTERNAL lookups, answered by
+//     (*sasl.Authorizer).Authorize, and session notices, kept in a Registry;
+//     after every connect it asks each served domain for its session list,
+//     and NotifyRevoked tells the plugin to close the sessions of a revoked
+//     certificate;
+//   - disco#info (with the nodes mod_delegation asks for) and XEP-0199 pings.
+//
+// Handlers never block the stream: a request is decoded on the stream
+// goroutine, processed on its own goroutine (at most Config.MaxInFlight at
+// once; more get wait/resource-constraint at once) and answered from there.
+// Every request gets exactly one answer, including every delegated IQ.
+//
+// Wiring (cmd/saslcert serve):
+//
+//	certs := &xep0257.Handler{Store: db, Policy: ..., Limits: ..., Now: now, Logger: log}
+//	auth := &sasl.Authorizer{Store: db, Now: now}
+//	comp, err := component.New(component.Config{
+//		Addr:          "127.0.0.1:5347",
+//		JID:           jid.MustParse("certs.example.org"),
+//		Secret:        secret,
+//		ServerDomains: []string{"example.org"},
+//		Logger:        log,
+//	}, certs, auth)
+//	// New has set certs.Sessions = comp.Sessions() and
+//	// certs.Revoked = comp.NotifyRevoked (unless they were already set).
+//	err = comp.Run(ctx) // returns nil after ctx is cancelled and the stream is closed
+package component

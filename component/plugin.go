@@ -1,0 +1,358 @@
+package component
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage"
+)
+
+// NSPlugin is the namespace of the protocol between the server plugin and the
+// component (docs/PLUGIN-PROTOCOL.md).
+const NSPlugin = "urn:x-saslcert:plugin:0"
+
+// nsSASL qualifies the SASL condition inside a refused lookup.
+const nsSASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+
+// maxLookupCert bounds the base64 text of <x509cert> in a lookup.
+const maxLookupCert = 64 << 10
+
+// handlePlugin serves the plugin's IQs: lookup (get) and session notices
+// (set). They are accepted only from a served domain's bare JID; anything
+// else gets auth/forbidden and changes nothing.
+func (l *link) handlePlugin(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	c := l.c
+	server, ok := c.served(iq.From)
+	if !ok {
+		c.log.Warn("refused a plugin request from a sender that is not a served domain", "from", iq.From.String(), "element", start.Name.Local)
+		return send(t, c.errorIQ(iq, stanzaErr(stanza.Auth, stanza.Forbidden, "only a served server domain may use this protocol")))
+	}
+	switch {
+	case start.Name.Local == "lookup" && iq.Type == stanza.GetIQ:
+		return l.handleLookup(server, iq, t, start)
+	case start.Name.Local == "session" && iq.Type == stanza.SetIQ:
+		return send(t, l.handleSessionNotice(server, iq, start))
+	case start.Name.Local == "lookup" || start.Name.Local == "session":
+		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "wrong IQ type for <"+start.Name.Local+"/>")))
+	}
+	return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "")))
+}
+
+// lookupRequest is the payload of a lookup.
+type lookupRequest struct {
+	Authzid string   `xml:"authzid,attr"`
+	Certs   []string `xml:"urn:x-saslcert:plugin:0 x509cert"`
+}
+
+// handleLookup decodes a lookup on the stream goroutine and decides it on a
+// worker.
+func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	c := l.c
+	var v lookupRequest
+	if err := decodeElement(*start, t, &v); err != nil {
+		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "unreadable <lookup/>")))
+	}
+	der, text := lookupDER(v)
+	if text != "" {
+		c.log.Warn("malformed lookup from the plugin", "from", iq.From.String(), "problem", text)
+		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, text)))
+	}
+	req := sasl.Request{DER: der, Authzid: v.Authzid, Domain: server.Domainpart()}
+	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
+		g, err := c.auth.Authorize(ctx, req)
+		if err != nil {
+			return c.lookupRefused(iq, err)
+		}
+		c.log.Debug("login allowed", "jid", g.JID.String(), "fingerprint", g.Fingerprint.String())
+		return c.resultIQ(iq, lookupResult(g))
+	}, func() xml.TokenReader { return c.lookupTemporary(iq, stanza.InternalServerError) })
+	if err != nil {
+		return send(t, c.lookupTemporary(iq, stanza.ResourceConstraint))
+	}
+	return nil
+}
+
+// lookupDER checks and decodes the certificate of a lookup; text says what is
+// wrong, if anything.
+func lookupDER(v lookupRequest) (der []byte, text string) {
+	switch {
+	case len(v.Certs) == 0:
+		return nil, "<lookup/> has no <x509cert/>"
+	case len(v.Certs) > 1:
+		return nil, "<lookup/> has more than one <x509cert/>"
+	case len(v.Certs[0]) > maxLookupCert:
+		return nil, "<x509cert/> is too large"
+	}
+	b64 := strings.Join(strings.Fields(v.Certs[0]), "")
+	if b64 == "" {
+		return nil, "<x509cert/> is empty"
+	}
+	der, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, "<x509cert/> is not valid base64"
+	}
+	return der, ""
+}
+
+// lookupResult is the payload of an allowed lookup.
+func lookupResult(g sasl.Grant) xml.TokenReader {
+	attrs := []xml.Attr{{Name: xml.Name{Local: "jid"}, Value: g.JID.Bare().String()}}
+	if g.Resource != "" {
+		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "resource"}, Value: g.Resource})
+	}
+	attrs = append(attrs,
+		xml.Attr{Name: xml.Name{Local: "fingerprint"}, Value: g.Fingerprint.String()},
+		xml.Attr{Name: xml.Name{Local: "no-cert-management"}, Value: strconv.FormatBool(g.NoCertManagement)},
+	)
+	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "lookup"}, Attr: attrs})
+}
+
+// saslTexts are the texts sent with each refusal. The authorizer's Reason is
+// only logged: it may describe stored data.
+var saslTexts = map[sasl.Condition]string{
+	sasl.NotAuthorized:      "this certificate is not registered for login",
+	sasl.InvalidAuthzid:     "the authorization identity does not match the certificate",
+	sasl.CredentialsExpired: "the certificate has expired or is not yet valid",
+	sasl.AccountDisabled:    "the certificate has been disabled or revoked",
+	sasl.MalformedRequest:   "the certificate could not be read",
+}
+
+// lookupRefused answers a lookup the authorizer refused: type auth,
+// <not-authorized/> and the SASL condition in the SASL namespace. A failure
+// that is not a definite refusal gets the temporary answer.
+func (c *Component) lookupRefused(iq stanza.IQ, err error) xml.TokenReader {
+	var f *sasl.Failure
+	if !errors.As(err, &f) || f.Condition == sasl.TemporaryAuthFailure {
+		c.log.Warn("login lookup could not be decided", "err", err)
+		return c.lookupTemporary(iq, stanza.InternalServerError)
+	}
+	cond := f.Condition
+	text, ok := saslTexts[cond]
+	if !ok {
+		// Fail closed on a condition this code does not know.
+		c.log.Warn("unknown SASL condition from the authorizer; answering not-authorized", "condition", string(cond))
+		cond, text = sasl.NotAuthorized, saslTexts[sasl.NotAuthorized]
+	}
+	c.log.Info("login refused", "condition", string(cond), "reason", f.Reason)
+	se := stanzaErr(stanza.Auth, stanza.NotAuthorized, text)
+	return stanza.IQ{ID: iq.ID, From: c.replyFrom(iq), To: iq.From, Type: stanza.ErrorIQ}.Wrap(
+		se.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSASL, Local: string(cond)}})))
+}
+
+// lookupTemporary answers a lookup the component could not decide: type wait,
+// cond (internal-server-error or resource-constraint) and
+// <temporary-auth-failure/> in the SASL namespace.
+func (c *Component) lookupTemporary(iq stanza.IQ, cond stanza.Condition) xml.TokenReader {
+	se := stanza.Error{Type: stanza.Wait, Condition: cond}
+	return stanza.IQ{ID: iq.ID, From: c.replyFrom(iq), To: iq.From, Type: stanza.ErrorIQ}.Wrap(
+		se.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSASL, Local: string(sasl.TemporaryAuthFailure)}})))
+}
+
+// handleSessionNotice applies a session notice (cheap, in memory, so on the
+// stream goroutine, in stream order) and returns the answer.
+func (l *link) handleSessionNotice(server jid.JID, iq stanza.IQ, start *xml.StartElement) xml.TokenReader {
+	c := l.c
+	var event, jidText, fpText string
+	for _, a := range start.Attr {
+		switch a.Name.Local {
+		case "event":
+			event = a.Value
+		case "jid":
+			jidText = a.Value
+		case "fingerprint":
+			fpText = a.Value
+		}
+	}
+	bad := func(text string) xml.TokenReader {
+		c.log.Warn("malformed session notice from the plugin", "from", iq.From.String(), "problem", text)
+		return c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, text))
+	}
+	full, err := jid.Parse(jidText)
+	if err != nil || full.Localpart() == "" || full.Resourcepart() == "" {
+		return bad("jid must be a full JID")
+	}
+	if full.Domainpart() != server.Domainpart() {
+		return c.errorIQ(iq, stanzaErr(stanza.Auth, stanza.Forbidden, "the session is not on "+server.Domainpart()))
+	}
+	switch event {
+	case "bound":
+		fp, err := storage.ParseFingerprint(fpText)
+		if err != nil {
+			return bad("fingerprint must be sha256:<64 hex digits>")
+		}
+		c.reg.Bound(full, fp)
+	case "closed":
+		c.reg.Closed(full)
+	default:
+		return bad("event must be bound or closed")
+	}
+	c.log.Debug("session notice", "event", event, "jid", full.String())
+	return c.resultIQ(iq, nil)
+}
+
+// sessionsReply is the payload of the plugin's answer to <sessions/>.
+type sessionsReply struct {
+	Sessions []struct {
+		JID         string `xml:"jid,attr"`
+		Fingerprint string `xml:"fingerprint,attr"`
+	} `xml:"urn:x-saslcert:plugin:0 session"`
+}
+
+// refreshSessions asks server for its current certificate sessions and
+// replaces what the registry knows about that domain. The answer is applied
+// on the stream goroutine, so notices that follow it in the stream are
+// applied after it.
+func (l *link) refreshSessions(ctx context.Context, server jid.JID) (int, error) {
+	n := 0
+	payload := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "sessions"}})
+	err := l.request(ctx, server, stanza.GetIQ, payload, func(start xml.StartElement, r xml.TokenReader) error {
+		var v sessionsReply
+		if start.Name.Local != "" {
+			if start.Name.Space != NSPlugin || start.Name.Local != "sessions" {
+				return errors.New("component: unexpected payload <" + start.Name.Local + "/> in the answer to <sessions/>")
+			}
+			if err := decodeElement(start, r, &v); err != nil {
+				return err
+			}
+		}
+		list := make([]CertSession, 0, len(v.Sessions))
+		for _, s := range v.Sessions {
+			full, err := jid.Parse(s.JID)
+			fp, ferr := storage.ParseFingerprint(s.Fingerprint)
+			if err != nil || ferr != nil || full.Localpart() == "" || full.Resourcepart() == "" || full.Domainpart() != server.Domainpart() {
+				l.c.log.Warn("ignoring a malformed entry in the plugin's session list", "jid", s.JID, "fingerprint", s.Fingerprint)
+				continue
+			}
+			list = append(list, CertSession{JID: full, Fingerprint: fp})
+		}
+		l.c.reg.Replace(server.Domainpart(), list)
+		n = len(list)
+		return nil
+	})
+	return n, err
+}
+
+// afterConnect refreshes the session registry from every served domain, then
+// closes sessions whose certificate was revoked while the component could not
+// tell the plugin.
+func (l *link) afterConnect() {
+	c := l.c
+	servers := make([]jid.JID, 0, len(c.domains))
+	for _, d := range c.domains {
+		servers = append(servers, d)
+	}
+	slices.SortFunc(servers, func(a, b jid.JID) int { return strings.Compare(a.String(), b.String()) })
+	for _, server := range servers {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+		n, err := l.refreshSessions(ctx, server)
+		cancel()
+		var se stanza.Error
+		switch {
+		case err == nil:
+			c.log.Debug("session list refreshed", "domain", server.String(), "sessions", n)
+		case errors.Is(err, errLinkClosed):
+			return
+		case errors.As(err, &se):
+			c.log.Warn("the server did not give its session list; is the saslcert plugin loaded?", "domain", server.String(), "err", err)
+		default:
+			c.log.Warn("could not get the session list", "domain", server.String(), "err", err)
+		}
+	}
+	l.sweepRevoked(servers)
+}
+
+// sweepRevoked notifies the plugin of live sessions whose certificate is
+// revoked in the store.
+func (l *link) sweepRevoked(servers []jid.JID) {
+	c := l.c
+	if c.store == nil {
+		return
+	}
+	seen := make(map[storage.Fingerprint]bool)
+	for _, server := range servers {
+		for _, s := range c.reg.Snapshot(server.Domainpart()) {
+			select {
+			case <-l.done:
+				return
+			default:
+			}
+			if seen[s.Fingerprint] {
+				continue
+			}
+			seen[s.Fingerprint] = true
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+			cert, err := c.store.FindCertByFingerprint(ctx, s.Fingerprint)
+			if err == nil && cert.State == storage.StateRevoked {
+				c.log.Info("a live session uses a revoked certificate; telling the plugin", "jid", s.JID.String(), "fingerprint", s.Fingerprint.String())
+				c.NotifyRevoked(ctx, cert)
+			} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				c.log.Warn("revocation sweep: store lookup failed", "fingerprint", s.Fingerprint.String(), "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// NotifyRevoked tells the server plugin that cert was revoked, so that it
+// closes every session that logged in with it, and waits for its answer (at
+// most Config.RequestTimeout). It is meant for xep0257.Handler.Revoked: it is
+// called off the stream goroutine after the revoke is committed and before
+// the request is answered. Failures are logged; if the component is not
+// connected, the sessions are found and closed after the next connect.
+func (c *Component) NotifyRevoked(ctx context.Context, cert *storage.Cert) {
+	if cert == nil {
+		return
+	}
+	account, err := jid.Parse(cert.Account)
+	if err != nil || account.Localpart() == "" {
+		c.log.Warn("revocation of a certificate with a malformed account", "account", cert.Account)
+		return
+	}
+	account = account.Bare()
+	server, ok := c.domains[account.Domainpart()]
+	if !ok {
+		c.log.Warn("revocation for an account of a domain this component does not serve", "account", account.String())
+		return
+	}
+	l := c.current()
+	if l == nil {
+		c.log.Warn("not connected: live sessions of a revoked certificate will be closed after the next connect",
+			"account", account.String(), "fingerprint", cert.Fingerprint.String())
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	payload := xmlstream.Wrap(nil, xml.StartElement{
+		Name: xml.Name{Space: NSPlugin, Local: "revoked"},
+		Attr: []xml.Attr{
+			{Name: xml.Name{Local: "jid"}, Value: account.String()},
+			{Name: xml.Name{Local: "fingerprint"}, Value: cert.Fingerprint.String()},
+		},
+	})
+	closed := ""
+	err = l.request(ctx, server, stanza.SetIQ, payload, func(start xml.StartElement, _ xml.TokenReader) error {
+		for _, a := range start.Attr {
+			if a.Name.Local == "closed" {
+				closed = a.Value
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.log.Warn("could not tell the server plugin about a revocation; live sessions may stay open",
+			"account", account.String(), "fingerprint", cert.Fingerprint.String(), "err", err)
+		return
+	}
+	c.reg.Forget(account, cert.Fingerprint)
+	c.log.Info("revocation sent to the server plugin", "account", account.String(), "fingerprint", cert.Fingerprint.String(), "closed", closed)
+}
