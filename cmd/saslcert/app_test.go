@@ -59,7 +59,7 @@ func TestUsage(t *testing.T) {
 		{name: "ok/inspect-help", args: []string{"cert", "inspect", "--help"}, code: exitOK,
 			stdout: []string{"saslcert cert inspect", "--jid", "--json", "Exit status"}},
 		{name: "error/no-command", args: nil, code: exitUsage,
-			stderr: []string{"saslcert: saslcert: missing command (one of: cert)"}},
+			stderr: []string{"saslcert: saslcert: missing command (one of: cert"}},
 		{name: "error/unknown-command", args: []string{"bogus"}, code: exitUsage,
 			stderr: []string{`saslcert: saslcert: unknown command "bogus"`}},
 		{name: "error/cert-no-subcommand", args: []string{"cert"}, code: exitUsage,
