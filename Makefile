@@ -13,6 +13,7 @@ build:
 
 deps:
 	./scripts/deps.sh
+	./scripts/install-ca-tools.sh
 
 lint: deps
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -21,7 +22,7 @@ lint: deps
 
 # Unit, contract, fuzz-seed and integration tests (real SQLite files, real Prosody).
 test: lint
-	SASLCERT_REQUIRE_PROSODY=1 $(GO) test $(TESTFLAGS) $(PKGS)
+	SASLCERT_REQUIRE_PROSODY=1 SASLCERT_REQUIRE_CA_TOOLS=1 $(GO) test $(TESTFLAGS) $(PKGS)
 
 # Quick loop for development: no lint, no deps.
 unit:

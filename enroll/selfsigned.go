@@ -1,6 +1,3 @@
-// Package enroll gets client certificates for XMPP accounts: self-signed ones
-// a client makes for itself and uploads with XEP-0257, and (later) ones issued
-// by a CA.
 package enroll
 
 import (

@@ -80,6 +80,7 @@ func commands(e *env) []*cli.Command {
 		certCommand(e),
 		prosodyCommand(e),
 		serveCommand(e),
+		caCommand(e),
 	}
 }
 

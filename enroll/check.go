@@ -1,0 +1,380 @@
+package enroll
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+	"mellium.im/xmpp/jid"
+
+	"github.com/saslcert/saslcert/sasl"
+)
+
+// Extensions a CSR may request (anything else is refused: a CA that copies
+// extensions must not be talked into issuing a CA or server certificate).
+var (
+	oidKeyUsage         = asn1.ObjectIdentifier{2, 5, 29, 15}
+	oidExtKeyUsage      = asn1.ObjectIdentifier{2, 5, 29, 37}
+	oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
+	oidSubjectKeyID     = asn1.ObjectIdentifier{2, 5, 29, 14}
+	oidCommonName       = asn1.ObjectIdentifier{2, 5, 4, 3}
+)
+
+// CheckCSR decides whether csr may be sent to a CA for account (a bare JID):
+//   - its signature verifies (proof of possession; SHA-1 and MD5 fail);
+//   - its key is acceptable (RSA >= 2048 bits, ECDSA P-256/384/521, Ed25519);
+//   - its subject is empty or exactly CN=<account>;
+//   - it requests no subjectAltName, or exactly one: an id-on-xmppAddr
+//     UTF8String naming account in its normalised form (byte for byte what
+//     XMPPAddrSAN(account) encodes), and nothing else: no DNS name, email,
+//     URI, IP address, other JID, UPN or other otherName;
+//   - it requests no extensions other than subjectAltName, subjectKeyId,
+//     keyUsage without certSign/crlSign, extKeyUsage clientAuth only and
+//     basicConstraints CA:FALSE.
+//
+// Errors wrap ErrBadRequest and say what to change.
+func CheckCSR(csr *x509.CertificateRequest, account jid.JID) error {
+	if err := CheckAccount(account); err != nil {
+		return err
+	}
+	if csr == nil {
+		return fmt.Errorf("%w: no CSR", ErrBadRequest)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return fmt.Errorf("%w: the CSR's signature does not verify: %v", ErrBadRequest, err)
+	}
+	if err := checkKey(csr.PublicKey); err != nil {
+		return err
+	}
+	if err := checkSubject(csr.Subject, account); err != nil {
+		return err
+	}
+	var sans int
+	for _, ext := range csr.Extensions {
+		switch {
+		case ext.Id.Equal(sasl.OIDSubjectAltName):
+			sans++
+			if sans > 1 {
+				return fmt.Errorf("%w: the CSR requests more than one subjectAltName extension", ErrBadRequest)
+			}
+			if err := checkSAN(ext.Value, account); err != nil {
+				return err
+			}
+		case ext.Id.Equal(oidSubjectKeyID):
+		case ext.Id.Equal(oidKeyUsage):
+			if err := checkRequestedKeyUsage(ext); err != nil {
+				return err
+			}
+		case ext.Id.Equal(oidExtKeyUsage):
+			if err := checkRequestedEKU(ext); err != nil {
+				return err
+			}
+		case ext.Id.Equal(oidBasicConstraints):
+			if err := checkRequestedBasicConstraints(ext); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: the CSR requests the extension %s; only subjectAltName, keyUsage, extKeyUsage, basicConstraints and subjectKeyIdentifier are allowed",
+				ErrBadRequest, ext.Id)
+		}
+	}
+	return nil
+}
+
+// CheckSelfSigned checks a self-signed certificate offered as proof of
+// possession of its key (the embedded CA then signs its public key for
+// account): sasl.CheckUpload must accept it for account at now under
+// sasl.DefaultPolicy() (one DER certificate, valid, an xmppAddr naming the
+// account, an acceptable key and signature algorithm, not a CA, clientAuth
+// allowed), its xmppAddr must not force a resource (the issued certificate
+// names the bare account and would lift that restriction), and its
+// self-signature must verify over its own TBSCertificate with its own key.
+// Its subject and other names do not matter: nothing is copied from it but
+// the public key. It returns the parsed certificate. Errors wrap
+// ErrBadRequest.
+//
+// The signature is checked with CheckSignature on the raw TBSCertificate,
+// not CheckSignatureFrom (which refuses issuers that are not CAs).
+func CheckSelfSigned(der []byte, account jid.JID, now time.Time) (*x509.Certificate, error) {
+	if err := CheckAccount(account); err != nil {
+		return nil, err
+	}
+	up, err := sasl.CheckUpload(der, account, now, sasl.DefaultPolicy())
+	if err != nil {
+		return nil, fmt.Errorf("%w: the self-signed certificate: %v", ErrBadRequest, err)
+	}
+	cert := up.Cert
+	if up.Resource != "" {
+		return nil, fmt.Errorf("%w: the self-signed certificate is restricted to the resource %q; a CA-issued certificate would name the bare account %s",
+			ErrBadRequest, up.Resource, account)
+	}
+	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+		return nil, fmt.Errorf("%w: the certificate's self-signature does not verify (no proof of possession of its key): %v", ErrBadRequest, err)
+	}
+	return cert, nil
+}
+
+// CheckIssued decides whether chain (DER, leaf first) is a certificate
+// saslcert may store for account: sasl.CheckUpload accepts the leaf at now
+// under sasl.DefaultPolicy(); it carries exactly one name, an xmppAddr equal
+// to the bare account; its extended key usage includes clientAuth; its key is
+// pub (when pub is not nil); and, when roots is not empty, it verifies for
+// clientAuth through chain[1:] to one of roots. Errors wrap ErrBadIssued.
+//
+// Issuers call it on everything a CA returns, so that a misconfigured
+// external CA cannot make saslcert store a certificate with other names.
+func CheckIssued(chain [][]byte, account jid.JID, pub crypto.PublicKey, now time.Time, roots []*x509.Certificate) (*Issued, error) {
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("%w: no certificate", ErrBadIssued)
+	}
+	up, err := sasl.CheckUpload(chain[0], account, now, sasl.DefaultPolicy())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadIssued, err)
+	}
+	cert := up.Cert
+	n, err := countGeneralNames(cert)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrBadIssued, err)
+	case up.Resource != "":
+		return nil, fmt.Errorf("%w: its xmppAddr is the full JID %s/%s, not the account", ErrBadIssued, account, up.Resource)
+	case len(up.SANs.XMPPAddrs) != 1 || n != 1:
+		return nil, fmt.Errorf("%w: it carries %d subjectAltName entries (%s); want exactly one xmppAddr %s",
+			ErrBadIssued, n, describeNames(up.SANs, cert.EmailAddresses, cert.URIs, len(cert.IPAddresses), n), account)
+	case !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth):
+		return nil, fmt.Errorf("%w: its extended key usage does not include clientAuth", ErrBadIssued)
+	}
+	if pub != nil {
+		k, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !k.Equal(pub) {
+			return nil, fmt.Errorf("%w: it certifies another key than the one in the request", ErrBadIssued)
+		}
+	}
+	certs := []*x509.Certificate{cert}
+	for i, der := range chain[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("%w: chain certificate %d: %v", ErrBadIssued, i+1, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(roots) > 0 {
+		opts := x509.VerifyOptions{
+			Roots:         x509.NewCertPool(),
+			Intermediates: x509.NewCertPool(),
+			CurrentTime:   now,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		for _, r := range roots {
+			opts.Roots.AddCert(r)
+		}
+		for _, c := range certs[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+		if _, err := cert.Verify(opts); err != nil {
+			return nil, fmt.Errorf("%w: it does not chain to the issuer's roots: %v", ErrBadIssued, err)
+		}
+	}
+	out := make([][]byte, len(chain))
+	out[0] = up.DER
+	for i := 1; i < len(chain); i++ {
+		out[i] = bytes.Clone(chain[i])
+	}
+	return &Issued{Chain: out, Cert: cert, Upload: up}, nil
+}
+
+// checkKey refuses keys sasl.CheckUpload would refuse under the default
+// policy, before a CA signs them.
+func checkKey(pub crypto.PublicKey) error {
+	minRSA := sasl.DefaultPolicy().MinRSABits
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < minRSA {
+			return fmt.Errorf("%w: RSA key of %d bits; at least %d are required", ErrBadRequest, k.N.BitLen(), minRSA)
+		}
+		return nil
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return nil
+		}
+		return fmt.Errorf("%w: ECDSA key on curve %s; only P-256, P-384 and P-521 are accepted", ErrBadRequest, k.Curve.Params().Name)
+	case ed25519.PublicKey:
+		return nil
+	}
+	return fmt.Errorf("%w: unsupported key type %T; use ECDSA P-256, Ed25519 or RSA >= %d bits", ErrBadRequest, pub, minRSA)
+}
+
+// checkSubject allows an empty subject or exactly CN=<account>.
+func checkSubject(subject pkix.Name, account jid.JID) error {
+	want := account.String()
+	for _, atv := range subject.Names {
+		if !atv.Type.Equal(oidCommonName) {
+			return fmt.Errorf("%w: the subject has the attribute %s; only CN=%s is allowed (or an empty subject)", ErrBadRequest, atv.Type, want)
+		}
+		if s, ok := atv.Value.(string); !ok || s != want {
+			return fmt.Errorf("%w: the subject's CN is %q; it must be %q (or absent)", ErrBadRequest, fmt.Sprint(atv.Value), want)
+		}
+	}
+	if len(subject.Names) > 1 {
+		return fmt.Errorf("%w: the subject has %d CNs; at most one, %s, is allowed", ErrBadRequest, len(subject.Names), want)
+	}
+	return nil
+}
+
+// checkSAN allows a subjectAltName that is byte for byte the one
+// XMPPAddrSAN(account) encodes, and explains anything else.
+func checkSAN(value []byte, account jid.JID) error {
+	const what = "the CSR requests"
+	want, err := XMPPAddrSAN(account)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if bytes.Equal(value, want) {
+		return nil
+	}
+	sans, err := sasl.ParseSAN(value)
+	if err != nil {
+		return fmt.Errorf("%w: the requested subjectAltName is malformed: %v", ErrBadRequest, err)
+	}
+	n, err := countNames(value)
+	if err != nil {
+		return fmt.Errorf("%w: the requested subjectAltName is malformed: %v", ErrBadRequest, err)
+	}
+	if n == 1 && len(sans.XMPPAddrs) == 1 && sans.XMPPAddrs[0].Equal(account) && len(sans.BadAddrs) == 0 {
+		// Same JID, different spelling: a CA that copies the SAN would issue
+		// a name other software may compare byte for byte.
+		return fmt.Errorf("%w: the requested xmppAddr must be spelt %q, exactly as normalised", ErrBadRequest, account.String())
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s an empty subjectAltName; only the xmppAddr %s (or no subjectAltName) is allowed", ErrBadRequest, what, account)
+	}
+	return fmt.Errorf("%w: %s the names %s; only the xmppAddr %s (or no subjectAltName) is allowed",
+		ErrBadRequest, what, describeNames(sans, nil, nil, 0, n), account)
+}
+
+// describeNames lists the names in a SAN of n entries for an error message.
+func describeNames(s *sasl.SANs, emails []string, uris []*url.URL, ips, n int) string {
+	var parts []string
+	for _, j := range s.XMPPAddrs {
+		parts = append(parts, "xmppAddr "+j.String())
+	}
+	for _, b := range s.BadAddrs {
+		parts = append(parts, "unusable xmppAddr ("+b.Reason+")")
+	}
+	for _, o := range s.OtherNames {
+		parts = append(parts, "otherName "+o.OID.String())
+	}
+	for _, d := range s.DNSNames {
+		parts = append(parts, "DNS "+d)
+	}
+	for _, e := range emails {
+		parts = append(parts, "email "+e)
+	}
+	for _, u := range uris {
+		parts = append(parts, "URI "+u.String())
+	}
+	if ips > 0 {
+		parts = append(parts, fmt.Sprintf("%d IP addresses", ips))
+	}
+	if k := n - len(parts) + max(ips-1, 0); k > 0 {
+		noun := "entries"
+		if k == 1 {
+			noun = "entry"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s of another kind (email, URI, IP address, directory name, registeredID, ...)", k, noun))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// countNames counts the GeneralNames in a subjectAltName value, of every
+// kind (crypto/x509 and sasl.ParseSAN skip some kinds).
+func countNames(value []byte) (int, error) {
+	in := cryptobyte.String(value)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() {
+		return 0, errors.New("not one DER SEQUENCE")
+	}
+	n := 0
+	for !seq.Empty() {
+		var gn cryptobyte.String
+		var tag cbasn1.Tag
+		if !seq.ReadAnyASN1(&gn, &tag) {
+			return 0, errors.New("an entry is not well-formed DER")
+		}
+		n++
+	}
+	return n, nil
+}
+
+// countGeneralNames counts the names in cert's subjectAltName (0 if none).
+func countGeneralNames(cert *x509.Certificate) (int, error) {
+	for _, ext := range cert.Extensions {
+		if ext.Id.Equal(sasl.OIDSubjectAltName) {
+			return countNames(ext.Value)
+		}
+	}
+	return 0, nil
+}
+
+// checkRequestedKeyUsage refuses a keyUsage asking for certSign or crlSign.
+func checkRequestedKeyUsage(ext pkix.Extension) error {
+	var bits asn1.BitString
+	if rest, err := asn1.Unmarshal(ext.Value, &bits); err != nil || len(rest) > 0 {
+		return fmt.Errorf("%w: the requested keyUsage is malformed", ErrBadRequest)
+	}
+	// keyCertSign is bit 5, cRLSign bit 6 (RFC 5280 §4.2.1.3).
+	if bits.At(5) != 0 || bits.At(6) != 0 {
+		return fmt.Errorf("%w: the CSR requests the key usage keyCertSign or cRLSign; a client certificate cannot sign certificates", ErrBadRequest)
+	}
+	return nil
+}
+
+// oidClientAuth is id-kp-clientAuth.
+var oidClientAuth = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}
+
+// checkRequestedEKU allows an extKeyUsage holding only clientAuth.
+func checkRequestedEKU(ext pkix.Extension) error {
+	var oids []asn1.ObjectIdentifier
+	if rest, err := asn1.Unmarshal(ext.Value, &oids); err != nil || len(rest) > 0 {
+		return fmt.Errorf("%w: the requested extKeyUsage is malformed", ErrBadRequest)
+	}
+	for _, o := range oids {
+		if !o.Equal(oidClientAuth) {
+			return fmt.Errorf("%w: the CSR requests the extended key usage %s; only clientAuth is allowed", ErrBadRequest, o)
+		}
+	}
+	return nil
+}
+
+// checkRequestedBasicConstraints allows basicConstraints with CA:FALSE.
+func checkRequestedBasicConstraints(ext pkix.Extension) error {
+	var bc struct {
+		IsCA       bool `asn1:"optional"`
+		MaxPathLen int  `asn1:"optional,default:-1"`
+	}
+	if rest, err := asn1.Unmarshal(ext.Value, &bc); err != nil || len(rest) > 0 {
+		return fmt.Errorf("%w: the requested basicConstraints is malformed", ErrBadRequest)
+	}
+	if bc.IsCA {
+		return fmt.Errorf("%w: the CSR requests a CA certificate (basicConstraints CA:TRUE)", ErrBadRequest)
+	}
+	return nil
+}

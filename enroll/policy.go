@@ -1,0 +1,118 @@
+package enroll
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// Lifetime bounds a Policy accepts.
+const (
+	MinLifetime = time.Hour
+	MaxLifetime = 90 * 24 * time.Hour
+)
+
+// EmbeddedIssuer is the issuer name of the embedded CA.
+const EmbeddedIssuer = "embedded"
+
+// Policy is what one served domain allows.
+type Policy struct {
+	// Issuer names the Issuer that enrolls this domain's accounts:
+	// EmbeddedIssuer, the name of a configured step-ca or EST back-end, or ""
+	// for none (no enrollment).
+	Issuer string
+	// Lifetime of issued certificates (0: DefaultLifetime).
+	Lifetime time.Duration
+	// AllowSelfSigned lets accounts upload self-signed certificates
+	// (XEP-0257 append).
+	AllowSelfSigned bool
+	// TrustedRoots are the CAs whose certificates may be presented at login
+	// without an upload. Such a login still needs exactly one xmppAddr naming
+	// the account, and the certificate must not be revoked.
+	TrustedRoots []*x509.Certificate
+}
+
+// DefaultPolicy is the policy of a domain without settings: the embedded CA,
+// DefaultLifetime, self-signed uploads allowed, no trusted roots.
+func DefaultPolicy() Policy {
+	return Policy{Issuer: EmbeddedIssuer, Lifetime: DefaultLifetime, AllowSelfSigned: true}
+}
+
+// EffectiveLifetime is p.Lifetime, or DefaultLifetime if that is 0.
+func (p Policy) EffectiveLifetime() time.Duration {
+	if p.Lifetime == 0 {
+		return DefaultLifetime
+	}
+	return p.Lifetime
+}
+
+// Validate checks p on its own: a lifetime of 0 or between MinLifetime and
+// MaxLifetime, trusted roots that are CA certificates allowed to sign
+// certificates, and at least one way to get a certificate (an issuer,
+// self-signed uploads or trusted roots).
+func (p Policy) Validate() error {
+	switch {
+	case p.Lifetime != 0 && (p.Lifetime < MinLifetime || p.Lifetime > MaxLifetime):
+		return fmt.Errorf("lifetime %s: want between %s and %s", p.Lifetime, MinLifetime, MaxLifetime)
+	case p.Issuer == "" && !p.AllowSelfSigned && len(p.TrustedRoots) == 0:
+		return errors.New("no issuer, no self-signed uploads and no trusted roots: no certificate could ever be used")
+	case strings.TrimSpace(p.Issuer) != p.Issuer:
+		return fmt.Errorf("issuer %q: leading or trailing space", p.Issuer)
+	}
+	for i, r := range p.TrustedRoots {
+		switch {
+		case r == nil:
+			return fmt.Errorf("trusted root %d: missing", i)
+		case !r.BasicConstraintsValid || !r.IsCA:
+			return fmt.Errorf("trusted root %d (%s): not a CA certificate", i, r.Subject)
+		case r.KeyUsage != 0 && r.KeyUsage&x509.KeyUsageCertSign == 0:
+			return fmt.Errorf("trusted root %d (%s): its key usage does not allow signing certificates", i, r.Subject)
+		}
+	}
+	return nil
+}
+
+// Policies maps each served domain (a domain JID, e.g. "example.org") to its
+// policy.
+type Policies map[string]Policy
+
+// For returns the policy of account's domain, and whether the domain is
+// served.
+func (ps Policies) For(account jid.JID) (Policy, bool) {
+	p, ok := ps[account.Domainpart()]
+	return p, ok
+}
+
+// Validate checks every domain name (a valid, normalised domain JID) and
+// policy, and that every named issuer is one of issuers. Errors name the
+// domain.
+func (ps Policies) Validate(issuers []string) error {
+	domains := make([]string, 0, len(ps))
+	for d := range ps {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains)
+	for _, d := range domains {
+		j, err := jid.Parse(d)
+		switch {
+		case err != nil:
+			return fmt.Errorf("enroll: policy for %q: not a domain: %v", d, err)
+		case j.Localpart() != "" || j.Resourcepart() != "" || j.String() != d:
+			return fmt.Errorf("enroll: policy for %q: want a normalised domain such as %q", d, j.Domainpart())
+		}
+		p := ps[d]
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("enroll: policy for %s: %w", d, err)
+		}
+		if p.Issuer != "" && !slices.Contains(issuers, p.Issuer) {
+			return fmt.Errorf("enroll: policy for %s: unknown issuer %q (configured: %s)", d, p.Issuer, strings.Join(issuers, ", "))
+		}
+	}
+	return nil
+}
