@@ -22,7 +22,7 @@ import (
 // Config says how to connect.
 type Config struct {
 	Addr     string           // c2s address, e.g. "127.0.0.1:5222"
-	JID      jid.JID          // account; a resourcepart is requested at bind
+	JID      jid.JID          // account; the server picks the resource (mellium v0.23.0 sends an empty <resource/> at bind)
 	RootCAs  *x509.CertPool   // trust for the server certificate (ServerName = JID's domain)
 	Cert     *tls.Certificate // client certificate presented in TLS, if any
 	Password string           // non-empty: SASL PLAIN; empty: SASL EXTERNAL

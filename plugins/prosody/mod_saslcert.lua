@@ -383,6 +383,29 @@ if enabled then
 	end, -1000);
 end
 
+-- Enforce <no-cert-management/> here, where the session is known for sure:
+-- a session that logged in with such a certificate may not send XEP-0257
+-- append, disable or revoke (delegated or addressed to the component). The
+-- component enforces it too, but only once the session notice has reached
+-- it; this closes the window between bind and that notice, and after a
+-- component reconnect.
+local xmlns_saslcert = "urn:xmpp:saslcert:1";
+local managing = { append = true, disable = true, revoke = true };
+module:hook("pre-stanza", function (event)
+	local origin, stanza = event.origin, event.stanza;
+	local grant = origin.saslcert;
+	if not (grant and grant.no_cert_management) or stanza.name ~= "iq" or stanza.attr.type ~= "set" then
+		return;
+	end
+	local payload = stanza.tags[1];
+	if payload and payload.attr.xmlns == xmlns_saslcert and managing[payload.name] then
+		origin.log("debug", "Refused XEP-0257 %s from a no-cert-management session", payload.name);
+		origin.send(st.error_reply(stanza, "auth", "forbidden",
+			"this session logged in with a certificate that may not manage certificates"));
+		return true;
+	end
+end, 100);
+
 local function notify(event_name, full_jid, fingerprint)
 	if not component then return; end
 	local iq = st.iq({ type = "set", from = module.host, to = component, id = id.short() })
