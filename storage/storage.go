@@ -39,7 +39,7 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 	}
 	b, err := hex.DecodeString(strings.ReplaceAll(rest, ":", ""))
 	if err != nil || len(b) != len(f) {
-		return f, fmt.Errorf("storage: fingerprint %q: want 64 hex digits after sha256:", s)
+		return f, fmt.Errorf("storage: fingerprint %q: want sha256: followed by 64 hex digits", s)
 	}
 	copy(f[:], b)
 	return f, nil
@@ -147,7 +147,15 @@ var (
 // Every method is safe for concurrent use. A method that returns a nil error
 // after a change has made that change durable (it survives a kill -9 of the
 // process); a method that returns an error has changed nothing. Accounts are
-// compared as given: callers pass normalised bare JIDs.
+// compared as given: callers pass normalised bare JIDs. Records are copied in
+// and out: callers may keep and change what they pass and get. "Oldest first"
+// means in ID order. An empty actor is allowed.
+//
+// When several errors apply to one AddCert, ErrInvalid is reported before
+// ErrDuplicate, ErrDuplicate before ErrNameTaken, and ErrNameTaken before
+// ErrLimit. A cancelled ctx gives an error wrapping context.Canceled; an
+// expired deadline gives one wrapping both context.DeadlineExceeded and
+// ErrUnavailable. Either way nothing was changed.
 type Store interface {
 	// AddCert inserts c as a new active record and records ActionAdd in the
 	// audit log, in one transaction. It sets c.ID, c.State, c.Created and

@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+)
+
+// certCols are the certs columns in the order scanCert reads them.
+const certCols = `id, account, name, der, fingerprint, state, no_cert_management,
+	resource, not_before, not_after, issuer, source, created, changed`
+
+const auditCols = `id, time, actor, action, account, name, fingerprint`
+
+// statements are prepared once at Open; database/sql re-prepares them on
+// each pooled connection the first time that connection runs them.
+type statements struct {
+	// Write pool, used inside transactions through Tx.StmtContext.
+	insertCert   *sql.Stmt
+	insertAudit  *sql.Stmt
+	countActive  *sql.Stmt
+	fpExists     *sql.Stmt
+	findForWrite *sql.Stmt
+	setByName    *sql.Stmt
+	setByID      *sql.Stmt
+
+	// Read pool.
+	find         *sql.Stmt
+	list         *sql.Stmt
+	auditAll     *sql.Stmt
+	auditAccount *sql.Stmt
+	walkPage     *sql.Stmt
+}
+
+func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		db    *sql.DB
+		query string
+	}{
+		{&s.insertCert, w, `INSERT INTO certs (account, name, der, fingerprint, state, no_cert_management,
+			resource, not_before, not_after, issuer, source, created, changed)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.insertAudit, w, `INSERT INTO audit (time, actor, action, account, name, fingerprint)
+			VALUES (?, ?, ?, ?, ?, ?)`},
+		// state = 'active' literally, so the partial index certs_active_name serves it.
+		{&s.countActive, w, `SELECT count(*) FROM certs WHERE account = ? AND state = 'active'`},
+		{&s.fpExists, w, `SELECT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?)`},
+		{&s.findForWrite, w, `SELECT ` + certCols + ` FROM certs WHERE fingerprint = ?`},
+		{&s.setByName, w, `UPDATE certs SET state = ?, changed = ?
+			WHERE account = ? AND name = ? AND state = 'active' RETURNING ` + certCols},
+		{&s.setByID, w, `UPDATE certs SET state = ?, changed = ? WHERE id = ? RETURNING ` + certCols},
+
+		{&s.find, r, `SELECT ` + certCols + ` FROM certs WHERE fingerprint = ?`},
+		{&s.list, r, `SELECT ` + certCols + ` FROM certs WHERE account = ? ORDER BY id`},
+		// LIMIT -1 means no limit in SQLite.
+		{&s.auditAll, r, `SELECT ` + auditCols + ` FROM audit ORDER BY id DESC LIMIT ?`},
+		{&s.auditAccount, r, `SELECT ` + auditCols + ` FROM audit WHERE account = ? ORDER BY id DESC LIMIT ?`},
+		{&s.walkPage, r, `SELECT ` + certCols + ` FROM certs WHERE id > ? ORDER BY id LIMIT ?`},
+	} {
+		st, err := p.db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return err
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+func (s *statements) close() {
+	for _, st := range []*sql.Stmt{
+		s.insertCert, s.insertAudit, s.countActive, s.fpExists, s.findForWrite, s.setByName, s.setByID,
+		s.find, s.list, s.auditAll, s.auditAccount, s.walkPage,
+	} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
