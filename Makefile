@@ -4,7 +4,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 PKGS      := ./...
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build deps lint test unit bench fuzz clean demo
+.PHONY: all build deps lint test unit bench fuzz clean demo bench-e2e
 
 all: build
 
@@ -46,3 +46,7 @@ clean:
 # The whole story on a throwaway Prosody: upload, EXTERNAL login, revoke, refused.
 demo:
 	./scripts/demo.sh
+
+# saslcert and its peer (mod_client_certs) side by side through Prosody; ends with a RATIO line (docs/BENCHMARKS.md).
+bench-e2e:
+	./scripts/bench-e2e.sh $(BENCHE2EFLAGS)
