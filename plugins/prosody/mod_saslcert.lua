@@ -169,6 +169,76 @@ local function error_from_reply(reply_stanza, err)
 	return err_type, sasl_cond, text;
 end
 
+-- Round trips to the component without module:send_iq, which costs a promise,
+-- two hooks and a timer per IQ: one table of waiting requests keyed by id,
+-- one sweep timer for all timeouts (running only while requests wait), and
+-- replies taken from iq/host before mod_iq dispatches them.
+local gettime = require "util.time".now;
+local id_prefix = "saslcert-" .. id.short() .. "-";
+local id_counter = 0;
+local waiting = {}; -- id -> { wake = function, deadline = seconds, reply = stanza }
+local sweep_interval = math.min(0.25, timeout / 4);
+local sweeping = false;
+
+local function next_id()
+	id_counter = id_counter + 1;
+	return id_prefix .. id_counter;
+end
+
+local function sweep()
+	local now, left = gettime(), false;
+	for rid, w in pairs(waiting) do
+		if w.deadline <= now then
+			waiting[rid] = nil;
+			w.wake();
+		else
+			left = true;
+		end
+	end
+	if left then return sweep_interval; end
+	sweeping = false;
+end
+
+-- Sends iq to the component and waits, in the session's async runner, for
+-- the reply: the reply stanza (result or error), or nil after the timeout.
+-- When the component is disconnected Prosody answers with an error at once.
+-- iq's id must come from next_id().
+local function round_trip(iq)
+	local wait, done = async.waiter();
+	local rid = iq.attr.id;
+	local w = { wake = done, deadline = gettime() + timeout };
+	waiting[rid] = w;
+	if not sweeping then
+		sweeping = true;
+		module:add_timer(sweep_interval, sweep);
+	end
+	module:send(iq);
+	wait();
+	waiting[rid] = nil;
+	return w.reply;
+end
+
+module:hook("iq/host", function (event)
+	local stanza = event.stanza;
+	local typ, rid = stanza.attr.type, stanza.attr.id;
+	if (typ ~= "result" and typ ~= "error") or not rid or rid:sub(1, #id_prefix) ~= id_prefix then
+		return;
+	end
+	if stanza.attr.from ~= component then
+		return; -- not an answer from the component: not ours to take
+	end
+	local w = waiting[rid];
+	if w then
+		waiting[rid] = nil;
+		w.reply = stanza;
+		w.wake();
+	elseif typ == "error" then
+		local _, condition, text = stanza:get_error();
+		module:log("debug", "The component answered %s with %s (%s)", rid, condition or "?", text or "");
+	end
+	return true;
+end, 10);
+
 local function still_unauthenticated(session)
 	return not session.destroyed and session.type == "c2s_unauthed" and not session.username and session.conn ~= nil;
 end
@@ -199,14 +269,14 @@ local function do_external(session, cert, message)
 		return fail(session, "temporary-auth-failure");
 	end
 
-	local iq = st.iq({ type = "get", from = module.host, to = component, id = id.short() })
+	local iq = st.iq({ type = "get", from = module.host, to = component, id = next_id() })
 		:tag("lookup", { xmlns = xmlns_plugin, authzid = authzid ~= "" and authzid or nil })
 			:text_tag("x509cert", der)
 		:up();
 	session.log("debug", "Asking %s about certificate %s", component, fingerprint);
 	local lookup_state = { fingerprint = fingerprint };
 	pending_lookups[session] = lookup_state;
-	local event, err = async.wait_for(module:send_iq(iq, nil, timeout));
+	local reply = round_trip(iq);
 	pending_lookups[session] = nil;
 
 	if not still_unauthenticated(session) then
@@ -214,10 +284,9 @@ local function do_external(session, cert, message)
 		return true;
 	end
 
-	local reply = event and event.stanza;
 	if not reply or reply.attr.type ~= "result" then
-		local err_type, sasl_cond, text = error_from_reply(reply, err);
-		if err_type == "auth" and (reply or (err and err.context and err.context.stanza)) then
+		local err_type, sasl_cond, text = error_from_reply(reply, nil);
+		if err_type == "auth" and reply then
 			if not sasl_conditions:contains(sasl_cond or "") then
 				sasl_cond = "not-authorized";
 			end
@@ -225,7 +294,7 @@ local function do_external(session, cert, message)
 			return fail(session, sasl_cond, text);
 		end
 		session.log("debug", "Certificate lookup failed (%s): %s", err_type or "?",
-			text or (err and err.condition) or "no answer");
+			text or (reply and "error" or "no answer within saslcert_timeout"));
 		return fail(session, "temporary-auth-failure");
 	end
 
@@ -406,21 +475,13 @@ module:hook("pre-stanza", function (event)
 	end
 end, 100);
 
+-- Session notices are fire and forget: answers (and errors, logged at debug
+-- level) are taken by the iq/host hook above.
 local function notify(event_name, full_jid, fingerprint)
 	if not component then return; end
-	local iq = st.iq({ type = "set", from = module.host, to = component, id = id.short() })
+	module:send(st.iq({ type = "set", from = module.host, to = component, id = next_id() })
 		:tag("session", { xmlns = xmlns_plugin, event = event_name, jid = full_jid, fingerprint = fingerprint })
-		:up();
-	module:send_iq(iq, nil, timeout):next(function (reply)
-		local s = reply and reply.stanza;
-		if s and s.attr.type == "error" then
-			local _, condition, text = s:get_error();
-			module:log("debug", "Session notice %s for %s: %s (%s)", event_name, full_jid, condition, text or "");
-		end
-	end, function (err)
-		module:log("debug", "Session notice %s for %s failed: %s", event_name, full_jid,
-			err and (err.text or err.condition) or "?");
-	end);
+		:up());
 end
 
 module:hook("resource-bind", function (event)
