@@ -161,6 +161,15 @@ func (c *Component) lookupTemporary(iq stanza.IQ, cond stanza.Condition) xml.Tok
 // handleSessionNotice applies a session notice (cheap, in memory, so on the
 // stream goroutine, in stream order) and returns the answer.
 func (l *link) handleSessionNotice(server jid.JID, iq stanza.IQ, start *xml.StartElement) xml.TokenReader {
+	if se, ok := l.applySessionNotice(server, iq.From, *start); !ok {
+		return l.c.errorIQ(iq, se)
+	}
+	return l.c.resultIQ(iq, nil)
+}
+
+// applySessionNotice applies one <session event jid fingerprint/> from
+// server's plugin to the registry, or returns the error that refuses it.
+func (l *link) applySessionNotice(server, from jid.JID, start xml.StartElement) (stanza.Error, bool) {
 	c := l.c
 	var event, jidText, fpText string
 	for _, a := range start.Attr {
@@ -173,16 +182,16 @@ func (l *link) handleSessionNotice(server jid.JID, iq stanza.IQ, start *xml.Star
 			fpText = a.Value
 		}
 	}
-	bad := func(text string) xml.TokenReader {
-		c.log.Warn("malformed session notice from the plugin", "from", iq.From.String(), "problem", text)
-		return c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, text))
+	bad := func(text string) (stanza.Error, bool) {
+		c.log.Warn("malformed session notice from the plugin", "from", from.String(), "problem", text)
+		return stanzaErr(stanza.Modify, stanza.BadRequest, text), false
 	}
 	full, err := jid.Parse(jidText)
 	if err != nil || full.Localpart() == "" || full.Resourcepart() == "" {
 		return bad("jid must be a full JID")
 	}
 	if full.Domainpart() != server.Domainpart() {
-		return c.errorIQ(iq, stanzaErr(stanza.Auth, stanza.Forbidden, "the session is not on "+server.Domainpart()))
+		return stanzaErr(stanza.Auth, stanza.Forbidden, "the session is not on "+server.Domainpart()), false
 	}
 	switch event {
 	case "bound":
@@ -197,7 +206,27 @@ func (l *link) handleSessionNotice(server jid.JID, iq stanza.IQ, start *xml.Star
 		return bad("event must be bound or closed")
 	}
 	c.log.Debug("session notice", "event", event, "jid", full.String())
-	return c.resultIQ(iq, nil)
+	return stanza.Error{}, true
+}
+
+// handleNotices applies a batch of session notices the plugin sent as a
+// message (<notices><session .../>...</notices>, no answer), in order, on the
+// stream goroutine. Messages from anyone but a served domain are ignored.
+func (l *link) handleNotices(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+	server, ok := l.c.served(msg.From)
+	if !ok {
+		l.c.log.Warn("ignored session notices from a sender that is not a served domain", "from", msg.From.String())
+		return nil
+	}
+	for {
+		tok, err := t.Token()
+		if err != nil {
+			return nil
+		}
+		if s, ok := tok.(xml.StartElement); ok && s.Name.Space == NSPlugin && s.Name.Local == "session" {
+			l.applySessionNotice(server, msg.From, s)
+		}
+	}
 }
 
 // sessionsReply is the payload of the plugin's answer to <sessions/>.

@@ -157,6 +157,7 @@ func startComponent(t testing.TB, s *prosodytest.Server) *fakeComponent {
 	m := mux.New(component.NSAccept,
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsPlugin, Local: "lookup"}, fc.handleLookup),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: nsPlugin, Local: "session"}, fc.handleSession),
+		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsPlugin, Local: "notices"}, fc.handleNotices),
 	)
 	go func() { fc.done <- sess.Serve(m) }()
 	t.Cleanup(fc.Close)
@@ -277,8 +278,27 @@ func (fc *fakeComponent) release(t testing.TB) {
 	}
 }
 
+// handleNotices records a batch of session notices sent as a message.
+func (fc *fakeComponent) handleNotices(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
+	for {
+		tok, err := t.Token()
+		if err != nil {
+			return nil
+		}
+		if s, ok := tok.(xml.StartElement); ok && s.Name.Space == nsPlugin && s.Name.Local == "session" {
+			fc.record(msg.From.String(), s)
+		}
+	}
+}
+
 func (fc *fakeComponent) handleSession(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	n := notice{From: iq.From.String()}
+	fc.record(iq.From.String(), *start)
+	_, err := xmlstream.Copy(t, iq.Result(nil))
+	return err
+}
+
+func (fc *fakeComponent) record(from string, start xml.StartElement) {
+	n := notice{From: from}
 	for _, a := range start.Attr {
 		switch a.Name.Local {
 		case "event":
@@ -292,8 +312,6 @@ func (fc *fakeComponent) handleSession(iq stanza.IQ, t xmlstream.TokenReadEncode
 	fc.mu.Lock()
 	fc.notices = append(fc.notices, n)
 	fc.mu.Unlock()
-	_, err := xmlstream.Copy(t, iq.Result(nil))
-	return err
 }
 
 // sendIQ sends raw IQ XML to the server and returns the reply.

@@ -475,13 +475,33 @@ module:hook("pre-stanza", function (event)
 	end
 end, 100);
 
--- Session notices are fire and forget: answers (and errors, logged at debug
--- level) are taken by the iq/host hook above.
+-- Session notices are batched: one <message/> (no answer) carries every
+-- notice of saslcert_notice_delay seconds (default 0.05), in order, so a
+-- login costs no extra round trip. A notice lost while the component is
+-- disconnected is repaired by the <sessions/> list it asks for on connect.
+local notice_delay = module:get_option_number("saslcert_notice_delay", 0.05);
+local notice_batch_max = 100;
+local notice_queue = {};
+
+local function flush_notices()
+	if #notice_queue == 0 or not component then return; end
+	local msg = st.message({ type = "normal", from = module.host, to = component })
+		:tag("notices", { xmlns = xmlns_plugin });
+	for _, n in ipairs(notice_queue) do
+		msg:tag("session", n):up();
+	end
+	notice_queue = {};
+	module:send(msg);
+end
+
 local function notify(event_name, full_jid, fingerprint)
 	if not component then return; end
-	module:send(st.iq({ type = "set", from = module.host, to = component, id = next_id() })
-		:tag("session", { xmlns = xmlns_plugin, event = event_name, jid = full_jid, fingerprint = fingerprint })
-		:up());
+	notice_queue[#notice_queue + 1] = { event = event_name, jid = full_jid, fingerprint = fingerprint };
+	if #notice_queue == 1 then
+		module:add_timer(notice_delay, flush_notices);
+	elseif #notice_queue >= notice_batch_max then
+		flush_notices();
+	end
 end
 
 module:hook("resource-bind", function (event)
