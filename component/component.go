@@ -52,6 +52,8 @@ type Component struct {
 	decode func(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (xep0257.Request, error)
 	reg    *Registry
 	jitter func() float64 // in [0, 1)
+	enroll Enrollment     // nil: no ad-hoc commands (adhoc.go)
+	adhoc  adhocSessions
 
 	work      tracker
 	drainOnce sync.Once

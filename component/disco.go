@@ -30,14 +30,18 @@ type discoIdentity struct {
 	Category, Type, Name string
 }
 
+// discoNode is what disco#info lists for one node.
+type discoNode struct {
+	identities []discoIdentity
+	features   []string
+}
+
 // discoInfo is what the component answers per node. mellium's disco.Handle
 // walks the handlers of the mux for features without distinguishing a node
 // that does not exist from an empty one, so the component answers itself:
-// item-not-found for unknown nodes, and the node echoed otherwise.
-var discoInfo = map[string]struct {
-	identities []discoIdentity
-	features   []string
-}{
+// item-not-found for unknown nodes, and the node echoed otherwise. With
+// enrollment, discoInfoFor adds the ad-hoc commands (adhoc.go).
+var discoInfo = map[string]discoNode{
 	"": {
 		identities: []discoIdentity{{Category: "auth", Type: "cert", Name: "saslcert"}},
 		features:   []string{nsDiscoInfo, ping.NS, xep0257.NS, NSPlugin},
@@ -68,7 +72,7 @@ func queryStart(ns, node string) xml.StartElement {
 func (l *link) handleDiscoInfo(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
 	node := nodeOf(start)
-	info, ok := discoInfo[node]
+	info, ok := c.discoInfoFor(node)
 	if !ok || iq.To.Localpart() != "" || iq.To.Resourcepart() != "" {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "")))
 	}
@@ -97,6 +101,9 @@ func (l *link) handleDiscoInfo(iq stanza.IQ, t xmlstream.TokenReadEncoder, start
 func (l *link) handleDiscoItems(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
 	node := nodeOf(start)
+	if node == NSCommands && c.enroll != nil && iq.To.Localpart() == "" && iq.To.Resourcepart() == "" {
+		return send(t, c.resultIQ(iq, c.commandItems()))
+	}
 	if node != "" || iq.To.Localpart() != "" || iq.To.Resourcepart() != "" {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "")))
 	}

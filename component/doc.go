@@ -14,7 +14,14 @@
 //     after every connect it asks each served domain for its session list,
 //     and NotifyRevoked tells the plugin to close the sessions of a revoked
 //     certificate;
-//   - disco#info (with the nodes mod_delegation asks for) and XEP-0199 pings.
+//   - disco#info (with the nodes mod_delegation asks for) and XEP-0199 pings;
+//   - with EnableEnrollment, the XEP-0050 ad-hoc commands "Request a
+//     certificate" (NodeEnroll: a CSR, or the name of an uploaded
+//     self-signed certificate, in; the issued chain out) and "Fetch my
+//     latest certificate" (NodeLatest), served by an enroll.Service for the
+//     bare JID of the server-stamped from (adhoc.go, docs/ENROLLMENT.md);
+//     RunRenewal renews enrolled certificates and tells their owners with a
+//     <message/> (SendMessage).
 //
 // Handlers never block the stream: a request is decoded on the stream
 // goroutine, processed on its own goroutine (at most Config.MaxInFlight at
@@ -34,5 +41,7 @@
 //	}, certs, auth)
 //	// New has set certs.Sessions = comp.Sessions() and
 //	// certs.Revoked = comp.NotifyRevoked (unless they were already set).
+//	comp.EnableEnrollment(svc)           // optional: an *enroll.Service
+//	go comp.RunRenewal(ctx, 10*time.Minute)
 //	err = comp.Run(ctx) // returns nil after ctx is cancelled and the stream is closed
 package component

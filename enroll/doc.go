@@ -23,4 +23,15 @@
 // of issued certificates (DefaultLifetime, 7 days), whether self-signed
 // uploads are allowed, and the roots whose certificates may log in without
 // an upload.
+//
+// Service puts it together for the component and the CLI: Enroll issues and
+// stores a certificate for an account through its domain's issuer, Latest
+// returns the newest one, Sweep renews certificates before they expire (the
+// embedded CA re-signs the same public key: IssueRequest.Renew) and revokes
+// at the CA what was revoked in the store, RevokeAtCA is the hook for
+// XEP-0257 revoke, and Trusted, IsRevoked (sasl.Authorizer) and CheckAppend
+// (xep0257.Handler) apply each domain's trust. Revocation sources are
+// RevocationCheckers: the embedded CA's own list, and CRLChecker for CRLs
+// (step-ca's, a policy's CRLURLs, a certificate's distribution points).
+// See docs/ENROLLMENT.md.
 package enroll

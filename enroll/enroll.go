@@ -41,8 +41,8 @@ type Issuer interface {
 	Roots(ctx context.Context) ([]*x509.Certificate, error)
 }
 
-// IssueRequest asks for a client certificate. Exactly one of CSR and
-// SelfSigned is set.
+// IssueRequest asks for a client certificate. Exactly one of CSR,
+// SelfSigned and Renew is set.
 type IssueRequest struct {
 	// Account is the authenticated bare JID of the XMPP session that asks.
 	// It is the only name the certificate will carry; never fill it from the
@@ -57,6 +57,12 @@ type IssueRequest struct {
 	// of the key. Only the embedded CA can sign from it: external CAs need a
 	// CSR (ErrNotSupported).
 	SelfSigned []byte
+	// Renew is a certificate this issuer issued for Account earlier, still
+	// valid and not revoked, whose public key is to be signed again
+	// (possession of the key was proven when it was first issued). Only the
+	// embedded CA can renew this way: external CAs need a CSR
+	// (ErrNotSupported).
+	Renew *x509.Certificate
 	// Lifetime of the certificate; 0 means the issuer's default.
 	Lifetime time.Duration
 }
@@ -159,8 +165,8 @@ func CheckAccount(account jid.JID) error {
 }
 
 // Check validates the shape of req (not the CSR's content; see CheckCSR): a
-// bare account, exactly one of CSR and SelfSigned, a lifetime that is not
-// negative.
+// bare account, exactly one of CSR, SelfSigned and Renew, a lifetime that is
+// not negative.
 func (req *IssueRequest) Check() error {
 	if req == nil {
 		return fmt.Errorf("%w: no request", ErrBadRequest)
@@ -168,11 +174,19 @@ func (req *IssueRequest) Check() error {
 	if err := CheckAccount(req.Account); err != nil {
 		return err
 	}
+	n := 0
+	for _, set := range []bool{req.CSR != nil, len(req.SelfSigned) > 0, req.Renew != nil} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case req.CSR == nil && len(req.SelfSigned) == 0:
+	case n == 0:
 		return fmt.Errorf("%w: neither a CSR nor a self-signed certificate", ErrBadRequest)
-	case req.CSR != nil && len(req.SelfSigned) > 0:
+	case n > 1 && req.Renew == nil:
 		return fmt.Errorf("%w: both a CSR and a self-signed certificate", ErrBadRequest)
+	case n > 1:
+		return fmt.Errorf("%w: a renewal together with a CSR or a self-signed certificate", ErrBadRequest)
 	case req.Lifetime < 0:
 		return fmt.Errorf("%w: negative lifetime %s", ErrBadRequest, req.Lifetime)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -36,6 +37,13 @@ type Policy struct {
 	// without an upload. Such a login still needs exactly one xmppAddr naming
 	// the account, and the certificate must not be revoked.
 	TrustedRoots []*x509.Certificate
+	// Intermediates are CA certificates used to build chains from a
+	// presented certificate to TrustedRoots (servers pass on the leaf
+	// only); they are not trusted by themselves.
+	Intermediates []*x509.Certificate
+	// CRLURLs are CRLs (http or https) to check trusted-roots logins
+	// against, besides the issuers' own revocation lists.
+	CRLURLs []string
 }
 
 // DefaultPolicy is the policy of a domain without settings: the embedded CA,
@@ -65,14 +73,32 @@ func (p Policy) Validate() error {
 	case strings.TrimSpace(p.Issuer) != p.Issuer:
 		return fmt.Errorf("issuer %q: leading or trailing space", p.Issuer)
 	}
-	for i, r := range p.TrustedRoots {
+	if err := checkCAs("trusted root", p.TrustedRoots); err != nil {
+		return err
+	}
+	if err := checkCAs("intermediate", p.Intermediates); err != nil {
+		return err
+	}
+	for _, s := range p.CRLURLs {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("CRL URL %q: want http://host/path or https://host/path", s)
+		}
+	}
+	return nil
+}
+
+// checkCAs checks that every certificate of list is a CA certificate allowed
+// to sign certificates.
+func checkCAs(what string, list []*x509.Certificate) error {
+	for i, r := range list {
 		switch {
 		case r == nil:
-			return fmt.Errorf("trusted root %d: missing", i)
+			return fmt.Errorf("%s %d: missing", what, i)
 		case !r.BasicConstraintsValid || !r.IsCA:
-			return fmt.Errorf("trusted root %d (%s): not a CA certificate", i, r.Subject)
+			return fmt.Errorf("%s %d (%s): not a CA certificate", what, i, r.Subject)
 		case r.KeyUsage != 0 && r.KeyUsage&x509.KeyUsageCertSign == 0:
-			return fmt.Errorf("trusted root %d (%s): its key usage does not allow signing certificates", i, r.Subject)
+			return fmt.Errorf("%s %d (%s): its key usage does not allow signing certificates", what, i, r.Subject)
 		}
 	}
 	return nil

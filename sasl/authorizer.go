@@ -3,6 +3,7 @@ package sasl
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"time"
 
@@ -79,6 +80,23 @@ type Authorizer struct {
 	Store     CertFinder
 	Now       func() time.Time // nil means time.Now
 	ClockSkew time.Duration    // allowed on both ends of the validity period
+
+	// Trusted, if set, returns the CAs whose certificates may log in to
+	// domain without being stored (nil roots: none), with intermediates to
+	// build chains from the leaf the server passes on. It is consulted only
+	// for a certificate whose fingerprint is not in the store. Such a
+	// certificate logs in if it verifies with x509.Verify for clientAuth at
+	// Now (no clock skew) to those roots, is no CA certificate, passes the
+	// key and signature policy of uploads, carries exactly one usable
+	// xmppAddr, naming an account of the domain (a full JID forces the
+	// resource), agrees with the authzid, and IsRevoked says it is not
+	// revoked. The Grant has NoCertManagement false.
+	Trusted func(domain string) (roots, intermediates *x509.CertPool)
+	// IsRevoked reports whether a certificate that verified against Trusted
+	// (chain: the leaf, then its issuers) has been revoked. An error gives
+	// temporary-auth-failure. Without it no certificate logs in through
+	// Trusted.
+	IsRevoked func(ctx context.Context, domain string, chain []*x509.Certificate) (bool, error)
 }
 
 // Authorize decides whether req authenticates, and as whom: SHA-256
@@ -91,8 +109,9 @@ type Authorizer struct {
 //
 // In detail, and in this order:
 //   - no certificate: malformed-request; larger than MaxDERSize: not-authorized;
-//   - unknown fingerprint: not-authorized; any other store error (or no
-//     Store): temporary-auth-failure;
+//   - unknown fingerprint: not-authorized, unless Trusted is set (then the
+//     certificate is judged by authorizeTrusted); any other store error (or
+//     no Store): temporary-auth-failure;
 //   - stored DER differs from the presented one, record disabled or revoked
 //     (or in an unknown state), stored DER unparsable: not-authorized;
 //   - after NotAfter+ClockSkew: credentials-expired; before
@@ -121,6 +140,8 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) 
 	fp := storage.FingerprintOf(der)
 	stored, err := a.Store.FindCertByFingerprint(ctx, fp)
 	switch {
+	case errors.Is(err, storage.ErrNotFound) && a.Trusted != nil:
+		return a.authorizeTrusted(ctx, req, fp)
 	case errors.Is(err, storage.ErrNotFound):
 		return Grant{}, fail(NotAuthorized, "unknown certificate "+fp.String(), nil)
 	case err != nil:

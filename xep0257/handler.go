@@ -84,7 +84,13 @@ type Handler struct {
 	// Revoked, if set, is called after a revoke is committed and before the
 	// reply is sent, so that live sessions can be closed.
 	Revoked func(ctx context.Context, c *storage.Cert)
-	Logger  *slog.Logger
+	// CheckAppend, if set, is asked about a certificate that
+	// sasl.CheckUpload accepted for account, before it is stored (e.g. a
+	// domain that accepts only CA-issued certificates). A *sasl.RefusalError
+	// is sent as not-acceptable with its Detail, a stanza.Error as it is;
+	// any other error is an internal one.
+	CheckAppend func(ctx context.Context, account jid.JID, up *sasl.Upload) error
+	Logger      *slog.Logger
 	// Timeout bounds the store work of one request in HandleIQ (which has no
 	// caller context). Process uses the caller's context only.
 	Timeout time.Duration
@@ -210,6 +216,11 @@ func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, 
 	up, err := sasl.CheckUpload(a.Cert, account, h.now(), h.policy())
 	if err != nil {
 		return err
+	}
+	if h.CheckAppend != nil {
+		if err := h.CheckAppend(ctx, account, up); err != nil {
+			return err
+		}
 	}
 	c := up.Record(a.Name, a.NoCertManagement, storage.SourceUpload)
 	err = h.Store.AddCert(ctx, c, storage.AddOptions{Actor: from.String(), MaxActive: h.limits().MaxPerAccount})

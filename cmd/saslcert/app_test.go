@@ -63,7 +63,7 @@ func TestUsage(t *testing.T) {
 		{name: "error/unknown-command", args: []string{"bogus"}, code: exitUsage,
 			stderr: []string{`saslcert: saslcert: unknown command "bogus"`}},
 		{name: "error/cert-no-subcommand", args: []string{"cert"}, code: exitUsage,
-			stderr: []string{"saslcert: saslcert cert: missing command (one of: inspect)"}},
+			stderr: []string{"saslcert: saslcert cert: missing command (one of: inspect"}},
 		{name: "error/cert-unknown-subcommand", args: []string{"cert", "revoke-all"}, code: exitUsage,
 			stderr: []string{`saslcert cert: unknown command "revoke-all"`}},
 		{name: "error/unknown-global-flag", args: []string{"--bogus", "cert"}, code: exitUsage,

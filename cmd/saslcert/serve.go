@@ -15,6 +15,7 @@ import (
 
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -41,13 +42,19 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: component.DefaultMaxInFlight, Usage: "requests processed at once", EnvVars: []string{"SASLCERT_MAX_IN_FLIGHT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ping-interval", Value: component.DefaultPingInterval, Usage: "how often the link to the server is checked", EnvVars: []string{"SASLCERT_PING_INTERVAL"}}),
 	}
+	flags = append(flags, enrollFlags()...)
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "run the component: connect to the XMPP server and serve XEP-0257 and SASL EXTERNAL lookups",
 		ArgsUsage: " ",
 		Description: "Connects to the server's component port (XEP-0114) as --component, reconnecting with backoff, " +
 			"and serves until SIGINT or SIGTERM, when it finishes the requests under way and closes the stream. " +
-			"The secret is read from --secret-file or the SASLCERT_SECRET variable, never from a flag.",
+			"The secret is read from --secret-file or the SASLCERT_SECRET variable, never from a flag. " +
+			"With a CA (the embedded one in DATA-DIR/ca, made by 'saslcert ca init', or --ca stepca|est) it also offers the " +
+			"XEP-0050 commands \"Request a certificate\" and \"Fetch my latest certificate\", renews issued certificates before " +
+			"they expire and revokes them at the CA when they are revoked; [policy.\"<domain>\"] tables in --config set " +
+			"each domain's issuer, lifetime, whether self-signed uploads are allowed and which CAs' certificates may log in " +
+			"without an upload (docs/ENROLLMENT.md).",
 		Flags:  flags,
 		Before: altsrc.InitInputSourceWithContext(flags, altsrc.NewTomlSourceFromFlagFunc("config")),
 		Action: func(c *cli.Context) error {
@@ -70,6 +77,7 @@ type serveConfig struct {
 	policy  sasl.Policy
 	limits  xep0257.Limits
 	busy    time.Duration
+	enroll  enrollSettings
 }
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
@@ -120,6 +128,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	sc.policy = sasl.Policy{ClockSkew: c.Duration("clock-skew"), MinRSABits: c.Int("min-rsa-bits")}
 	sc.limits = xep0257.Limits{MaxCertSize: c.Int("max-cert-size"), MaxPerAccount: c.Int("max-certs"), MaxNameLen: c.Int("max-name-len")}
 	sc.busy = c.Duration("busy-timeout")
+	if sc.enroll, err = enrollSettingsFrom(c); err != nil {
+		return sc, err
+	}
 	return sc, nil
 }
 
@@ -169,9 +180,46 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	auth := &sasl.Authorizer{Store: db, Now: e.now, ClockSkew: sc.policy.ClockSkew}
 	sc.comp.Logger = e.log.With("part", "component")
 	sc.comp.Now = e.now
-	comp, err := component.New(sc.comp, certs, auth)
+	en, err := openEnrollment(ctx, e, sc, db)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("serve: enrollment: %v", err), exitFailure)
+	}
+	var comp *component.Component
+	if en != nil {
+		certs.CheckAppend = en.svc.CheckAppend
+		auth.Trusted = en.svc.Trusted
+		auth.IsRevoked = en.svc.IsRevoked
+		// Set before component.New, which then leaves it alone: the plugin
+		// closes the live sessions first, then the CA is told. Both run on
+		// the request's worker, never on the stream goroutine.
+		certs.Revoked = func(ctx context.Context, c *storage.Cert) {
+			comp.NotifyRevoked(ctx, c)
+			en.revoked(ctx, e, c)
+		}
+	}
+	comp, err = component.New(sc.comp, certs, auth)
 	if err != nil {
 		return usageErrorf("serve: %v", err)
+	}
+	if en != nil {
+		comp.EnableEnrollment(en.svc)
+		stopCRL, err := en.serveCRL(ctx, e)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+		}
+		defer stopCRL()
+		renewCtx, stopRenewal := context.WithCancel(ctx)
+		renewDone := make(chan struct{})
+		go func() {
+			defer close(renewDone)
+			comp.RunRenewal(renewCtx, sc.enroll.renewInterval)
+		}()
+		defer func() {
+			stopRenewal()
+			<-renewDone
+		}()
+		e.log.Info("enrollment enabled", "issuers", strings.Join(en.issuers, ","), "renew_before", sc.enroll.renewBefore.String(),
+			"renew_interval", sc.enroll.renewInterval.String())
 	}
 	e.log.Info("saslcert serving", "component", sc.comp.JID.String(), "server", sc.comp.Addr,
 		"domains", strings.Join(sc.comp.ServerDomains, ","), "db", dbPath, "startup", e.now().Sub(started).String())

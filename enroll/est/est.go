@@ -188,7 +188,7 @@ func (c *Client) enroll(ctx context.Context, req *enroll.IssueRequest, op string
 		return nil, err
 	}
 	if req.CSR == nil {
-		return nil, fmt.Errorf("%w: EST enrolls CSRs, not self-signed certificates", enroll.ErrNotSupported)
+		return nil, fmt.Errorf("%w: EST enrolls CSRs, not self-signed certificates or public keys to renew", enroll.ErrNotSupported)
 	}
 	if err := enroll.CheckCSR(req.CSR, req.Account); err != nil {
 		return nil, err

@@ -273,8 +273,10 @@ func (ca *CA) Roots(ctx context.Context) ([]*x509.Certificate, error) {
 }
 
 // Issue signs a client certificate for req.Account: from req.CSR after
-// enroll.CheckCSR, or from the public key of req.SelfSigned after
-// enroll.CheckSelfSigned (its self-signature proves possession of the key).
+// enroll.CheckCSR, from the public key of req.SelfSigned after
+// enroll.CheckSelfSigned (its self-signature proves possession of the key),
+// or again for the public key of req.Renew, a certificate this CA issued to
+// the account that is still valid and not revoked.
 // The certificate has subject CN=<account>, exactly one xmppAddr built from
 // req.Account, EKU clientAuth, key usage digitalSignature, a random 128-bit
 // serial number, the configured CRL distribution point, and is valid from a
@@ -289,12 +291,18 @@ func (ca *CA) Issue(ctx context.Context, req *enroll.IssueRequest) (*enroll.Issu
 	}
 	now := ca.o.Now()
 	var pub crypto.PublicKey
-	if req.CSR != nil {
+	switch {
+	case req.CSR != nil:
 		if err := enroll.CheckCSR(req.CSR, req.Account); err != nil {
 			return nil, err
 		}
 		pub = req.CSR.PublicKey
-	} else {
+	case req.Renew != nil:
+		if err := ca.checkRenewable(ctx, req.Renew, req.Account, now); err != nil {
+			return nil, err
+		}
+		pub = req.Renew.PublicKey
+	default:
 		c, err := enroll.CheckSelfSigned(req.SelfSigned, req.Account, now)
 		if err != nil {
 			return nil, err

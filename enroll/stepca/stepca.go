@@ -225,7 +225,7 @@ func (c *Client) Issue(ctx context.Context, req *enroll.IssueRequest) (*enroll.I
 		return nil, err
 	}
 	if req.CSR == nil {
-		return nil, fmt.Errorf("%w: step-ca signs CSRs, not self-signed certificates", enroll.ErrNotSupported)
+		return nil, fmt.Errorf("%w: step-ca signs CSRs, not self-signed certificates or public keys to renew", enroll.ErrNotSupported)
 	}
 	if err := enroll.CheckCSR(req.CSR, req.Account); err != nil {
 		return nil, err

@@ -136,6 +136,24 @@ func TestEnrollStepCAIssueAndRevoke(t *testing.T) {
 		t.Errorf("CRL does not list %s", victim.SerialNumber)
 	}
 
+	// The same CRL through the client (TLS pinned to the root), as the
+	// Service reads it for logins without an upload.
+	der, err := c.CRL(t.Context())
+	if err != nil {
+		t.Fatalf("CRL: %v", err)
+	}
+	viaClient, err := x509.ParseRevocationList(der)
+	if err != nil || viaClient.CheckSignatureFrom(s.Intermediate) != nil {
+		t.Fatalf("CRL from the client: %v", err)
+	}
+	checker := &enroll.CRLChecker{Name: "step-ca", Fetch: c.CRL}
+	if revoked, ok, err := checker.CheckRevocation(t.Context(), victim, s.Intermediate); !revoked || !ok || err != nil {
+		t.Errorf("CRLChecker on step-ca: revoked %v ok %v err %v", revoked, ok, err)
+	}
+	if revoked, ok, err := checker.CheckRevocation(t.Context(), issued[len(issued)-1].Cert, s.Intermediate); revoked || !ok || err != nil {
+		t.Errorf("CRLChecker on step-ca, a good certificate: revoked %v ok %v err %v", revoked, ok, err)
+	}
+
 	roots, err := c.Roots(t.Context())
 	if err != nil || len(roots) != 1 || !roots[0].Equal(s.Root) {
 		t.Errorf("Roots = %v, %v; want the step-ca root", roots, err)

@@ -1,0 +1,361 @@
+package component
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/saslcert/saslcert/enroll"
+	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/internal/catest"
+	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/storage/sqlite"
+	"github.com/saslcert/saslcert/storage/sqlite/sqlitetest"
+	"github.com/saslcert/saslcert/xep0257"
+)
+
+// startEnrollEnv starts a component with enrollment (the embedded CA for
+// example.org, unless policy says otherwise) on a real store, connected to
+// a fake server.
+func startEnrollEnv(t *testing.T, policy *enroll.Policy) (*env, *enroll.Service) {
+	t.Helper()
+	srv := newFakeServer(t, testSecret)
+	cfg, buf := testConfig(t, srv.addr())
+	db := sqlitetest.Open(t, sqlite.Options{Now: fixedNow})
+	dir := filepath.Join(t.TempDir(), "ca")
+	if err := localca.Init(dir, localca.InitOptions{Now: fixedNow}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := localca.Load(dir, localca.Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := enroll.Policy{Issuer: enroll.EmbeddedIssuer, Lifetime: 24 * time.Hour, AllowSelfSigned: true}
+	if policy != nil {
+		p = *policy
+	}
+	svc, err := enroll.NewService(enroll.ServiceConfig{
+		Store:    db,
+		Issuers:  map[string]enroll.Issuer{enroll.EmbeddedIssuer: ca},
+		Policies: enroll.Policies{domain: p},
+		Now:      fixedNow,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := &xep0257.Handler{Store: db, Now: fixedNow, Logger: cfg.Logger}
+	auth := &sasl.Authorizer{Store: db, Now: fixedNow}
+	comp, err := New(cfg, certs, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp.EnableEnrollment(svc)
+	e := &env{srv: srv, comp: comp, db: db, certs: certs, log: buf}
+	e.stop = run(t, comp)
+	e.fc = srv.next(t)
+	waitConnected(t, comp)
+	return e, svc
+}
+
+// command is a <command/> IQ from a user to the component.
+func command(id, from, node, action, sid, payload string) string {
+	attrs := fmt.Sprintf("node='%s'", node)
+	if action != "" {
+		attrs += fmt.Sprintf(" action='%s'", action)
+	}
+	if sid != "" {
+		attrs += fmt.Sprintf(" sessionid='%s'", sid)
+	}
+	return direct(id, "set", from, fmt.Sprintf("<command xmlns='%s' %s>%s</command>", NSCommands, attrs, payload))
+}
+
+// submit is a submitted form with the given fields (text-multi values split
+// at newlines).
+func submit(fields ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>%s</value></field>", FormType)
+	for i := 0; i+1 < len(fields); i += 2 {
+		fmt.Fprintf(&b, "<field var='%s'>", fields[i])
+		for _, line := range strings.Split(fields[i+1], "\n") {
+			fmt.Fprintf(&b, "<value>%s</value>", line)
+		}
+		b.WriteString("</field>")
+	}
+	b.WriteString("</x>")
+	return b.String()
+}
+
+// formValue is the joined values of the field var in the <x/> of cmd.
+func formValue(cmd *node, v string) string {
+	for _, f := range cmd.child(NSDataForms, "x").elements() {
+		if f.XMLName.Local == "field" && f.attr("var") == v {
+			var vals []string
+			for _, c := range f.elements() {
+				if c.XMLName.Local == "value" {
+					vals = append(vals, c.Text)
+				}
+			}
+			return strings.Join(vals, "\n")
+		}
+	}
+	return ""
+}
+
+func csrText(t *testing.T, o catest.CSROptions) string {
+	return strings.TrimSpace(string(catest.CSRPEM(catest.NewCSR(t, o))))
+}
+
+const aliceFull = "alice@example.org/phone"
+
+func TestAdhocDisco(t *testing.T) {
+	e, _ := startEnrollEnv(t, nil)
+	n := e.fc.roundTrip(t, direct("i1", "get", aliceFull, "<query xmlns='"+nsDiscoInfo+"'/>"))
+	checkResult(t, n, "i1", aliceFull)
+	found := false
+	for _, f := range n.child("", "query").elements() {
+		found = found || f.attr("var") == NSCommands
+	}
+	if !found {
+		t.Fatalf("disco#info does not list %s: %s", NSCommands, n)
+	}
+	n = e.fc.roundTrip(t, direct("i2", "get", aliceFull, "<query xmlns='"+nsDiscoItems+"' node='"+NSCommands+"'/>"))
+	checkResult(t, n, "i2", aliceFull)
+	items := n.child("", "query").elements()
+	if len(items) != 2 || items[0].attr("node") != NodeEnroll || items[0].attr("jid") != compJID || items[1].attr("node") != NodeLatest ||
+		items[0].attr("name") != "Request a certificate" {
+		t.Fatalf("command items: %s", n)
+	}
+	n = e.fc.roundTrip(t, direct("i3", "get", aliceFull, "<query xmlns='"+nsDiscoInfo+"' node='"+NodeEnroll+"'/>"))
+	checkResult(t, n, "i3", aliceFull)
+	if id := n.path("query", "identity"); id.attr("category") != "automation" || id.attr("type") != "command-node" {
+		t.Fatalf("command node info: %s", n)
+	}
+}
+
+func TestAdhocNotEnabled(t *testing.T) {
+	e := startEnv(t, nil)
+	n := e.fc.roundTrip(t, command("c1", aliceFull, NodeEnroll, "execute", "", ""))
+	checkError(t, n, "c1", "cancel", "service-unavailable")
+	n = e.fc.roundTrip(t, direct("i1", "get", aliceFull, "<query xmlns='"+nsDiscoItems+"' node='"+NSCommands+"'/>"))
+	checkError(t, n, "i1", "cancel", "item-not-found")
+}
+
+func TestAdhocRequestCertificate(t *testing.T) {
+	e, _ := startEnrollEnv(t, nil)
+	// Stage 1: the form.
+	n := e.fc.roundTrip(t, command("c1", aliceFull, NodeEnroll, "execute", "", ""))
+	checkResult(t, n, "c1", aliceFull)
+	cmd := n.child(NSCommands, "command")
+	sid := cmd.attr("sessionid")
+	if cmd.attr("status") != "executing" || sid == "" || cmd.attr("node") != NodeEnroll || cmd.path("actions", "complete") == nil {
+		t.Fatalf("stage 1: %s", n)
+	}
+	x := cmd.child(NSDataForms, "x")
+	if x.attr("type") != "form" || !strings.Contains(n.String(), "var=\""+FieldCSR+"\"") || !strings.Contains(n.String(), "var=\""+FieldSelfSigned+"\"") {
+		t.Fatalf("stage 1 form: %s", n)
+	}
+	// Stage 2 from another resource: not that session.
+	n = e.fc.roundTrip(t, command("c2", "alice@example.org/laptop", NodeEnroll, "complete", sid, submit(FieldCSR, csrText(t, catest.CSROptions{}))))
+	checkError(t, n, "c2", "modify", "bad-request")
+	if n.path("error", "bad-sessionid") == nil {
+		t.Fatalf("want <bad-sessionid/>: %s", n)
+	}
+	// Stage 2.
+	n = e.fc.roundTrip(t, command("c3", aliceFull, NodeEnroll, "complete", sid, submit(FieldCSR, csrText(t, catest.CSROptions{}), FieldName, "laptop")))
+	checkResult(t, n, "c3", aliceFull)
+	cmd = n.child(NSCommands, "command")
+	if cmd.attr("status") != "completed" || cmd.attr("sessionid") != sid || cmd.child(NSDataForms, "x").attr("type") != "result" ||
+		cmd.child(NSCommands, "note") == nil {
+		t.Fatalf("stage 2: %s", n)
+	}
+	chain := formValue(cmd, FieldChain)
+	b, rest := pem.Decode([]byte(chain))
+	if b == nil || !strings.Contains(string(rest), "BEGIN CERTIFICATE") {
+		t.Fatalf("chain %q", chain)
+	}
+	leaf, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.db.FindCertByFingerprint(context.Background(), storage.FingerprintOf(b.Bytes))
+	if err != nil || rec.Account != "alice@example.org" || rec.Name != "laptop" || rec.Source != storage.SourceEnrolled {
+		t.Fatalf("record %+v %v", rec, err)
+	}
+	if formValue(cmd, FieldFingerprint) != rec.Fingerprint.String() || formValue(cmd, FieldSerial) != leaf.SerialNumber.Text(16) {
+		t.Fatalf("result form: %s", n)
+	}
+	// The session is used up.
+	n = e.fc.roundTrip(t, command("c4", aliceFull, NodeEnroll, "complete", sid, submit(FieldCSR, csrText(t, catest.CSROptions{}))))
+	if checkError(t, n, "c4", "modify", "bad-request"); n.path("error", "bad-sessionid") == nil {
+		t.Fatalf("reused session: %s", n)
+	}
+
+	// One stage: the form with the first execute; the latest certificate.
+	n = e.fc.roundTrip(t, command("c5", aliceFull, NodeEnroll, "", "", submit(FieldCSR, csrText(t, catest.CSROptions{}), FieldName, "second")))
+	checkResult(t, n, "c5", aliceFull)
+	if cmd := n.child(NSCommands, "command"); cmd.attr("status") != "completed" || cmd.attr("sessionid") == "" {
+		t.Fatalf("one stage: %s", n)
+	}
+	n = e.fc.roundTrip(t, command("c6", aliceFull, NodeLatest, "execute", "", ""))
+	checkResult(t, n, "c6", aliceFull)
+	if formValue(n.child(NSCommands, "command"), FieldName) != "second" {
+		t.Fatalf("latest: %s", n)
+	}
+}
+
+func TestAdhocRefusals(t *testing.T) {
+	e, _ := startEnrollEnv(t, nil)
+	// Latest before anything was issued: a note.
+	n := e.fc.roundTrip(t, command("l1", aliceFull, NodeLatest, "execute", "", ""))
+	checkResult(t, n, "l1", aliceFull)
+	if cmd := n.child(NSCommands, "command"); cmd.attr("status") != "completed" || cmd.child(NSCommands, "note") == nil || cmd.child(NSDataForms, "x") != nil {
+		t.Fatalf("latest with none: %s", n)
+	}
+	// Cancel.
+	n = e.fc.roundTrip(t, command("x1", aliceFull, NodeEnroll, "execute", "", ""))
+	sid := n.child(NSCommands, "command").attr("sessionid")
+	n = e.fc.roundTrip(t, command("x2", aliceFull, NodeEnroll, "cancel", sid, ""))
+	checkResult(t, n, "x2", aliceFull)
+	if n.child(NSCommands, "command").attr("status") != "canceled" {
+		t.Fatalf("cancel: %s", n)
+	}
+	tests := []struct {
+		name, raw, typ, cond, cmdCond, text string
+	}{
+		{"unknown-node", command("r1", aliceFull, "urn:x-other", "execute", "", ""), "cancel", "item-not-found", "", ""},
+		{"other-domain", command("r2", "eve@example.com/x", NodeEnroll, "execute", "", ""), "auth", "forbidden", "", ""},
+		{"domain-itself", command("r3", domain, NodeEnroll, "execute", "", ""), "auth", "forbidden", "", ""},
+		{"next", command("r4", aliceFull, NodeEnroll, "next", "", ""), "modify", "bad-request", "bad-action", ""},
+		{"bogus-action", command("r5", aliceFull, NodeEnroll, "explode", "", ""), "modify", "bad-request", "malformed-action", ""},
+		{"empty-form", command("r6", aliceFull, NodeEnroll, "complete", "", submit(FieldName, "x")), "modify", "bad-request", "bad-payload", FieldCSR},
+		{"form-type", command("r7", aliceFull, NodeEnroll, "complete", "", "<x xmlns='jabber:x:data' type='result'/>"), "modify", "bad-request", "bad-payload", "submit"},
+		{"bad-pem", command("r8", aliceFull, NodeEnroll, "complete", "", submit(FieldCSR, "-----BEGIN CERTIFICATE REQUEST-----\nxx")), "modify", "bad-request", "bad-payload", "PEM"},
+		{"other-jid", command("r9", aliceFull, NodeEnroll, "complete", "", submit(FieldCSR, csrText(t, catest.CSROptions{XMPPAddr: "bob@example.org"}))),
+			"modify", "bad-request", "bad-payload", "bob@example.org"},
+		{"unknown-upload", command("r10", aliceFull, NodeEnroll, "complete", "", submit(FieldSelfSigned, "nope")), "cancel", "item-not-found", "", ""},
+		{"unknown-session", command("r11", aliceFull, NodeEnroll, "complete", "sc-nope", submit(FieldCSR, csrText(t, catest.CSROptions{}))), "modify", "bad-request", "bad-sessionid", ""},
+		{"session-without-form", command("r12", aliceFull, NodeEnroll, "complete", sid, ""), "modify", "bad-request", "bad-payload", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := e.fc.roundTrip(t, tt.raw)
+			el := checkErrorChild(t, n, tt.typ, tt.cond)
+			if tt.cmdCond != "" && el.child(NSCommands, tt.cmdCond) == nil {
+				t.Fatalf("want <%s xmlns='%s'/>: %s", tt.cmdCond, NSCommands, n)
+			}
+			if !strings.Contains(el.path("text").Text, tt.text) {
+				t.Fatalf("text %q lacks %q", el.path("text").Text, tt.text)
+			}
+		})
+	}
+	if n := len(e.activeCerts(t, "alice@example.org")); n != 0 {
+		t.Fatalf("%d certificates stored by refused requests", n)
+	}
+
+	// A session that logged in with a no-cert-management certificate.
+	up := newCert(t, "alice@example.org")
+	e.appendDirect(t, aliceFull, "locked", up.DER, true)
+	e.fc.roundTrip(t, pluginIQ("s1", "set", domain, sessionXML("bound", "alice@example.org/locked", storage.FingerprintOf(up.DER))))
+	n = e.fc.roundTrip(t, command("m1", "alice@example.org/locked", NodeEnroll, "", "", submit(FieldCSR, csrText(t, catest.CSROptions{}))))
+	checkError(t, n, "m1", "auth", "forbidden")
+}
+
+func TestAdhocNotOffered(t *testing.T) {
+	e, _ := startEnrollEnv(t, &enroll.Policy{AllowSelfSigned: true})
+	n := e.fc.roundTrip(t, command("c1", aliceFull, NodeEnroll, "execute", "", ""))
+	checkError(t, n, "c1", "cancel", "not-allowed")
+}
+
+// fakeEnrollment returns notices from Sweep.
+type fakeEnrollment struct {
+	Enrollment
+	mu      sync.Mutex
+	notices []enroll.Notice
+	sweeps  int
+}
+
+func (f *fakeEnrollment) Sweep(context.Context) ([]enroll.Notice, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sweeps++
+	n := f.notices
+	f.notices = nil
+	return n, nil
+}
+
+func TestRunRenewalSendsMessages(t *testing.T) {
+	e := startEnv(t, nil)
+	fe := &fakeEnrollment{notices: []enroll.Notice{
+		{Kind: enroll.NoticeRenewed, Account: jid.MustParse("alice@example.org"),
+			Old: &storage.Cert{Name: "tablet", NotAfter: fixedNow().Add(time.Hour)},
+			New: &storage.Cert{Name: "tablet (renewed)", NotAfter: fixedNow().Add(25 * time.Hour)}},
+		{Kind: enroll.NoticeExpiring, Account: jid.MustParse("bob@example.org"),
+			Old: &storage.Cert{Name: "pc", NotAfter: fixedNow().Add(time.Hour)}},
+	}}
+	e.comp.enroll = fe
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.comp.RunRenewal(ctx, 50*time.Millisecond)
+	}()
+	defer func() { cancel(); <-done }()
+	for _, want := range []struct{ to, text string }{
+		{"alice@example.org", "Fetch my latest certificate"},
+		{"bob@example.org", "Request a certificate"},
+	} {
+		n := e.fc.expect(t)
+		if n.XMLName.Local != "message" || n.attr("to") != want.to || n.attr("from") != compJID || n.attr("type") != "normal" ||
+			!strings.Contains(n.path("body").Text, want.text) || n.path("subject") == nil {
+			t.Fatalf("want a message to %s mentioning %q, got %s", want.to, want.text, n)
+		}
+	}
+	e.fc.expectNone(t, 200*time.Millisecond)
+}
+
+func TestAdhocSessions(t *testing.T) {
+	var a adhocSessions
+	now := fixedNow()
+	alice := jid.MustParse("alice@example.org/phone")
+	ids := make([]string, 0, maxAdhocSessionsPerAccount+1)
+	for i := 0; i <= maxAdhocSessionsPerAccount; i++ {
+		id, ok := a.open(alice, NodeEnroll, now.Add(time.Duration(i)*time.Second))
+		if !ok {
+			t.Fatal("open refused")
+		}
+		ids = append(ids, id)
+	}
+	if a.take(ids[0], alice, NodeEnroll, now) {
+		t.Fatal("the oldest session of an account over its limit is still open")
+	}
+	if a.take(ids[1], jid.MustParse("alice@example.org/laptop"), NodeEnroll, now) || a.take(ids[1], alice, NodeLatest, now) {
+		t.Fatal("a session was taken by another resource or for another node")
+	}
+	if !a.take(ids[1], alice, NodeEnroll, now) || a.take(ids[1], alice, NodeEnroll, now) {
+		t.Fatal("a session can be taken exactly once")
+	}
+	if a.take(ids[2], alice, NodeEnroll, now.Add(adhocSessionTTL+time.Hour)) {
+		t.Fatal("an expired session was taken")
+	}
+	// Other accounts fill the table up to its bound.
+	for i := 0; len(a.m) < maxAdhocSessions; i++ {
+		if _, ok := a.open(jid.MustParse(fmt.Sprintf("u%d@example.org/r", i)), NodeEnroll, now); !ok {
+			t.Fatal("open refused below the bound")
+		}
+	}
+	if _, ok := a.open(jid.MustParse("late@example.org/r"), NodeEnroll, now); ok {
+		t.Fatal("open accepted over the bound")
+	}
+	if _, ok := a.open(jid.MustParse("late@example.org/r"), NodeEnroll, now.Add(adhocSessionTTL+time.Hour)); !ok {
+		t.Fatal("expired sessions were not swept to make room")
+	}
+}
