@@ -28,6 +28,7 @@ local jid_util = require "util.jid";
 local encodings = require "util.encodings";
 local set = require "util.set";
 local sm_make_authenticated = require "core.sessionmanager".make_authenticated;
+local usermanager = require "core.usermanager";
 
 local base64_decode = encodings.base64.decode;
 local utf8_valid = encodings.utf8.valid;
@@ -341,6 +342,13 @@ local function do_external(session, cert, message)
 		forced_resource = jid_util.resource(full);
 	end
 
+	-- A certificate outlives nothing: the account must still exist here (a
+	-- deleted account's certificates are refused even if the component still
+	-- has them).
+	if not usermanager.user_exists(node, module.host) then
+		session.log("debug", "Certificate %s names %s, which has no account here", fingerprint, answer_jid);
+		return fail(session, "not-authorized");
+	end
 	local ok, auth_err = sm_make_authenticated(session, node);
 	if not ok then
 		session.log("warn", "Certificate accepted but the username is invalid: %s", auth_err);

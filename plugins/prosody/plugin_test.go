@@ -23,9 +23,14 @@ import (
 
 const revokedText = "This client certificate has been revoked."
 
+// startServer starts Prosody with the plugin and registers alice, the account
+// the tests' certificates name (the plugin refuses certificates of accounts
+// that do not exist).
 func startServer(t *testing.T) *prosodytest.Server {
 	t.Helper()
-	return prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: time.Second})
+	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: time.Second})
+	s.Register(t, "alice", "alicepw")
+	return s
 }
 
 // melliumLogin logs in with SASL EXTERNAL through mellium, presenting cert
@@ -359,6 +364,7 @@ func TestComponentSilent(t *testing.T) {
 func TestComponentDisconnected(t *testing.T) {
 	// A long timeout: a disconnected component must fail fast, not time out.
 	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: 30 * time.Second})
+	s.Register(t, "alice", "alicepw")
 	alice := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
 
 	// Never connected.
@@ -610,6 +616,7 @@ func TestMissingComponentOption(t *testing.T) {
 
 func TestWithDelegation(t *testing.T) {
 	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, Delegation: true})
+	s.Register(t, "alice", "alicepw")
 	fc := startComponent(t, s)
 	alice := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org/tablet"}})
 	fc.set(alice.DER, answer{JID: "alice@example.org", Resource: "tablet", Fingerprint: fingerprint(alice.DER)})
