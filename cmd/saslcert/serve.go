@@ -26,6 +26,7 @@ const DBFile = "saslcert.db"
 // serveCommand is "saslcert serve": run the component.
 func serveCommand(e *env) *cli.Command {
 	flags := []cli.Flag{
+		&cli.BoolFlag{Name: "check", Usage: "check the settings, open (or create) the database, print the effective settings and exit"},
 		&cli.StringFlag{Name: "config", Usage: "optional TOML file with any of these settings (flags and SASLCERT_* variables win)", EnvVars: []string{"SASLCERT_CONFIG"}},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "server-addr", Value: "127.0.0.1:5347", Usage: "the XMPP server's component port (host:port)", EnvVars: []string{"SASLCERT_SERVER_ADDR"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "component", Usage: "the component's JID, e.g. certs.example.org", EnvVars: []string{"SASLCERT_COMPONENT"}}),
@@ -64,6 +65,9 @@ func serveCommand(e *env) *cli.Command {
 			cfg, err := serveConfigFrom(c)
 			if err != nil {
 				return usageErrorf("serve: %v", err)
+			}
+			if c.Bool("check") {
+				return checkServe(c.Context, e, cfg)
 			}
 			return serve(c.Context, e, cfg)
 		},
@@ -227,5 +231,32 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
 	}
 	e.log.Info("saslcert stopped")
+	return nil
+}
+
+// checkServe is serve --check: the settings are valid (serveConfigFrom ran),
+// the database opens, and the effective settings are printed; the secret is
+// never printed, only its length.
+func checkServe(ctx context.Context, e *env, sc serveConfig) error {
+	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
+		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
+	}
+	dbPath := filepath.Join(sc.dataDir, DBFile)
+	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Now: e.now, Logger: e.log, BusyTimeout: sc.busy})
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("open %s: %v", dbPath, err), exitFailure)
+	}
+	defer db.Close()
+	w := e.stdout
+	fmt.Fprintf(w, "server-addr:   %s\n", sc.comp.Addr)
+	fmt.Fprintf(w, "component:     %s\n", sc.comp.JID)
+	fmt.Fprintf(w, "domains:       %s\n", strings.Join(sc.comp.ServerDomains, ", "))
+	fmt.Fprintf(w, "secret:        %d bytes (not shown)\n", len(sc.comp.Secret))
+	fmt.Fprintf(w, "database:      %s (opened)\n", dbPath)
+	fmt.Fprintf(w, "clock-skew:    %s\n", sc.policy.ClockSkew)
+	fmt.Fprintf(w, "min-rsa-bits:  %d\n", sc.policy.MinRSABits)
+	fmt.Fprintf(w, "limits:        %d certificates per account, %d bytes of base64, %d characters per name\n",
+		sc.limits.MaxPerAccount, sc.limits.MaxCertSize, sc.limits.MaxNameLen)
+	fmt.Fprintln(w, "settings OK")
 	return nil
 }

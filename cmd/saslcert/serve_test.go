@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServeSettings checks where serve takes its settings from: flags win
+// over SASLCERT_* variables, which win over the --config TOML file; the
+// secret comes from a file or SASLCERT_SECRET, never a flag, and is never
+// printed.
+func TestServeSettings(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("s3cr3t-value\nignored second line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	emptySecret := filepath.Join(dir, "empty")
+	if err := os.WriteFile(emptySecret, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "saslcert.toml")
+	toml := `component = "certs.example.org"
+domain = ["example.org", "example.net"]
+secret-file = "` + secretFile + `"
+data-dir = "` + filepath.Join(dir, "data") + `"
+max-certs = 5
+`
+	if err := os.WriteFile(config, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		want     []string // in stdout
+		wantErr  string   // in stderr
+	}{
+		{
+			name: "ok/config-file",
+			args: []string{"--config", config, "--check"},
+			want: []string{"component:     certs.example.org", "domains:       example.org, example.net",
+				"12 bytes (not shown)", "limits:        5 certificates per account", "settings OK"},
+		},
+		{
+			name: "ok/env-beats-file",
+			args: []string{"--config", config, "--check"},
+			env:  map[string]string{"SASLCERT_MAX_CERTS": "7"},
+			want: []string{"limits:        7 certificates per account"},
+		},
+		{
+			name: "ok/flag-beats-env",
+			args: []string{"--config", config, "--max-certs", "3", "--check"},
+			env:  map[string]string{"SASLCERT_MAX_CERTS": "7"},
+			want: []string{"limits:        3 certificates per account"},
+		},
+		{
+			name: "ok/secret-from-env",
+			args: []string{"--component", "certs.example.org", "--domain", "example.org", "--data-dir", filepath.Join(dir, "d2"), "--check"},
+			env:  map[string]string{"SASLCERT_SECRET": "abc"},
+			want: []string{"3 bytes (not shown)"},
+		},
+		{name: "error/no-component", args: []string{"--domain", "example.org", "--check"}, wantCode: exitUsage, wantErr: "--component (SASLCERT_COMPONENT) is required"},
+		{name: "error/no-domain", args: []string{"--component", "certs.example.org", "--check"}, wantCode: exitUsage, wantErr: "--domain"},
+		{name: "error/no-secret", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--check"}, wantCode: exitUsage, wantErr: "no component secret"},
+		{name: "error/empty-secret-file", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--secret-file", emptySecret, "--check"}, wantCode: exitUsage, wantErr: "first line is empty"},
+		{name: "error/missing-secret-file", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--secret-file", filepath.Join(dir, "nope"), "--check"}, wantCode: exitUsage, wantErr: "--secret-file"},
+		{name: "error/weak-rsa", args: []string{"--config", config, "--min-rsa-bits", "1024", "--check"}, wantCode: exitUsage, wantErr: "--min-rsa-bits 1024"},
+		{name: "error/component-with-localpart", args: []string{"--config", config, "--component", "x@certs.example.org", "--check"}, wantCode: exitUsage, wantErr: "want a domain JID"},
+		{name: "error/argument", args: []string{"--config", config, "extra"}, wantCode: exitUsage, wantErr: "no arguments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"SASLCERT_SECRET", "SASLCERT_SECRET_FILE", "SASLCERT_MAX_CERTS", "SASLCERT_COMPONENT", "SASLCERT_DOMAINS", "SASLCERT_CONFIG", "SASLCERT_DATA_DIR"} {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			app := newApp(&stdout, &stderr, func() time.Time { return time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC) })
+			code := run(t.Context(), app, append([]string{"saslcert", "serve"}, tc.args...))
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, stdout.String(), stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
+				}
+			}
+			if !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.wantErr)
+			}
+			if strings.Contains(stdout.String()+stderr.String(), "s3cr3t") {
+				t.Error("the secret was printed")
+			}
+		})
+	}
+}
