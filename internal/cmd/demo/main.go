@@ -126,6 +126,17 @@ func run(addr, account, password, caFile, out string, keep bool) error {
 	say("SASL EXTERNAL succeeded; bound JID: %s", ext.LocalAddr())
 
 	step("list again: the EXTERNAL session shows up under <users>")
+	// The plugin batches session notices (every 50 ms): wait for this one.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		items, err := xep0257.Fetch(ctx, pw.Session, jid.JID{})
+		if err != nil {
+			return fmt.Errorf("items: %w", err)
+		}
+		if len(items) > 0 && len(items[0].Users) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := list(ctx, pw); err != nil {
 		return err
 	}
