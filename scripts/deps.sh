@@ -8,7 +8,7 @@ STATICCHECK_VERSION=v0.8.2
 need=()
 command -v prosody >/dev/null 2>&1 || need+=(prosody)
 [ -f /usr/lib/prosody/modules/mod_delegation/mod_delegation.lua ] || need+=(prosody-modules)
-python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
+/usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 
