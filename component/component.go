@@ -46,14 +46,17 @@ type Component struct {
 	primary jid.JID            // the first served domain: pinged
 	log     *slog.Logger
 
-	certs  certService
-	auth   authService
-	store  certFinder // nil: no revocation sweep after connect
-	decode func(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (xep0257.Request, error)
-	reg    *Registry
-	jitter func() float64 // in [0, 1)
-	enroll Enrollment     // nil: no ad-hoc commands (adhoc.go)
-	adhoc  adhocSessions
+	certs certService
+	auth  authService
+	store certFinder // nil: no revocation sweep after connect
+	// accounts revokes the certificates of deleted accounts (nil: no store).
+	accounts storage.Store
+	deleting sync.Map // bare JID -> struct{}: accounts whose certificates are being revoked
+	decode   func(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (xep0257.Request, error)
+	reg      *Registry
+	jitter   func() float64 // in [0, 1)
+	enroll   Enrollment     // nil: no ad-hoc commands (adhoc.go)
+	adhoc    adhocSessions
 
 	work      tracker
 	drainOnce sync.Once
@@ -90,6 +93,7 @@ func New(cfg Config, certs *xep0257.Handler, auth *sasl.Authorizer) (*Component,
 	}
 	if certs.Store != nil {
 		c.store = certs.Store
+		c.accounts = certs.Store
 	}
 	c.decode = certs.Limits.Decode
 	return c, nil

@@ -13,7 +13,7 @@ import (
 // Defaults for the zero fields of Config.
 const (
 	DefaultRequestTimeout = 10 * time.Second
-	DefaultMaxInFlight    = 256
+	DefaultMaxInFlight    = 1024
 	DefaultPingInterval   = 60 * time.Second
 	DefaultMinBackoff     = 500 * time.Millisecond
 	DefaultMaxBackoff     = 30 * time.Second
@@ -36,7 +36,9 @@ type Config struct {
 	// a write, the handshake and a ping). Default 10 s.
 	RequestTimeout time.Duration
 	// MaxInFlight is how many requests may be processed at once; more get
-	// wait/resource-constraint at once. Default 256.
+	// wait/resource-constraint at once. Default 1024: a burst of lookups after
+	// the link stalled (Prosody holds them until saslcert_timeout) must not be
+	// refused; each one costs a goroutine and a few microseconds.
 	MaxInFlight int
 	// PingInterval is how often the server is pinged to detect a dead link.
 	// Default 60 s.

@@ -42,7 +42,9 @@ func (l *link) handlePlugin(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *x
 		return l.handleLookup(server, iq, t, start)
 	case start.Name.Local == "session" && iq.Type == stanza.SetIQ:
 		return send(t, l.handleSessionNotice(server, iq, start))
-	case start.Name.Local == "lookup" || start.Name.Local == "session":
+	case start.Name.Local == "account-deleted" && iq.Type == stanza.SetIQ:
+		return l.handleAccountDeleted(server, iq, t, start)
+	case start.Name.Local == "lookup" || start.Name.Local == "session" || start.Name.Local == "account-deleted":
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "wrong IQ type for <"+start.Name.Local+"/>")))
 	}
 	return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "")))
@@ -70,6 +72,9 @@ func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadE
 	req := sasl.Request{DER: der, Authzid: v.Authzid, Domain: server.Domainpart()}
 	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
 		g, err := c.auth.Authorize(ctx, req)
+		if err == nil && c.beingDeleted(g.JID.Bare().String()) {
+			err = &sasl.Failure{Condition: sasl.NotAuthorized, Reason: "the account " + g.JID.Bare().String() + " was deleted"}
+		}
 		if err != nil {
 			return c.lookupRefused(iq, err)
 		}
@@ -120,7 +125,7 @@ func lookupResult(g sasl.Grant) xml.TokenReader {
 // saslTexts are the texts sent with each refusal. The authorizer's Reason is
 // only logged: it may describe stored data.
 var saslTexts = map[sasl.Condition]string{
-	sasl.NotAuthorized:      "this certificate is not registered for login",
+	sasl.NotAuthorized:      "this certificate may not log in",
 	sasl.InvalidAuthzid:     "the authorization identity does not match the certificate",
 	sasl.CredentialsExpired: "the certificate has expired or is not yet valid",
 	sasl.AccountDisabled:    "the certificate has been disabled or revoked",

@@ -512,6 +512,20 @@ local function notify(event_name, full_jid, fingerprint)
 	end
 end
 
+-- A deleted account's certificates must not log in to whoever registers the
+-- name next: tell the component, which revokes them (and refuses logins to
+-- the account from the moment it reads this notice). The event is global;
+-- only deletions on this host are ours. prosodyctl deluser runs in its own
+-- process, where this module is not loaded: after it, revoke the account's
+-- certificates with the component (docs/SECURITY.md).
+module:hook_global("user-deleted", function (event)
+	if not component or event.host ~= module.host or not event.username then return; end
+	local account = jid_util.join(event.username, module.host);
+	module:log("debug", "Account %s deleted: asking %s to revoke its certificates", account, component);
+	module:send(st.iq({ type = "set", from = module.host, to = component, id = next_id() })
+		:tag("account-deleted", { xmlns = xmlns_plugin, jid = account }):up());
+end);
+
 module:hook("resource-bind", function (event)
 	local session = event.session;
 	local grant = session.saslcert;
