@@ -4,7 +4,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 PKGS      := ./...
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build deps lint test unit bench fuzz clean demo bench-e2e
+.PHONY: all build deps lint test unit bench fuzz clean demo bench-e2e soak
 
 all: build
 
@@ -50,3 +50,11 @@ demo:
 # saslcert and its peer (mod_client_certs) side by side through Prosody; ends with a RATIO line (docs/BENCHMARKS.md).
 bench-e2e:
 	./scripts/bench-e2e.sh $(BENCHE2EFLAGS)
+
+# The load run of internal/load for SOAKTIME (200 clients through Prosody: EXTERNAL logins, items, appends,
+# revokes, disables; fails on any wrong answer). make test runs it for 10 s.
+SOAKTIME ?= 10m
+SOAKCLIENTS ?= 200
+soak: deps
+	SASLCERT_REQUIRE_PROSODY=1 $(GO) test -count=1 -timeout 3h -v -run '^TestIntegrationLoad$$' ./internal/load \
+	  -args -load.clients=$(SOAKCLIENTS) -load.duration=$(SOAKTIME) -load.report=$(CURDIR)/soak-report.md
