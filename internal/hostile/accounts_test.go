@@ -1,0 +1,195 @@
+package hostile
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/stacktest"
+	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/xep0257"
+)
+
+// TestIntegrationAccountSpellings is the other side of the look-alike cases:
+// spellings that RFC 7622 maps to the account itself (upper case, full-width
+// letters) are accepted as that account, stored under its normalised JID and
+// log in as it, never as anyone else.
+func TestIntegrationAccountSpellings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-stack test (-short)")
+	}
+	st := stacktest.Start(t, stacktest.Options{Domain: domain})
+	st.Register(t, "hamlet")
+	c, err := st.LoginPassword(ctxT(t), "hamlet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, spelling := range []string{"HAMLET@SHAKESPEARE.LIT", "Hamlet@Shakespeare.Lit", "\uff48\uff41\uff4d\uff4c\uff45\uff54@shakespeare.lit"} {
+		cert := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{spelling}})
+		name := "spelling " + strconv.QuoteToASCII(spelling)
+		if err := xep0257.AppendCert(ctxT(t), c.Session, jid.JID{}, name, cert.DER, false); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var rec *storage.Cert
+		for _, r := range st.Certs(t) {
+			if r.Fingerprint == storage.FingerprintOf(cert.DER) {
+				rec = r
+			}
+		}
+		if rec == nil || rec.Account != "hamlet@"+domain {
+			t.Fatalf("%s: stored as %+v", name, rec)
+		}
+		r := tryLogin(st, "hamlet", cert)
+		if !r.ok || r.bound != "hamlet@"+domain {
+			t.Errorf("%s: login %+v", name, r)
+		}
+		t.Logf("%s: stored for %s, logs in as %s", name, rec.Account, r.bound)
+	}
+}
+
+// TestIntegrationSecretsStayOutOfSight runs "saslcert serve" as a child
+// at debug level, uploads, logs in and revokes, and checks that the
+// component secret is in neither its argv nor its environment nor its log,
+// that no certificate or password reaches the log, that serve has no flag
+// that takes the secret itself, and that the data directory and database
+// files it creates are private (0700, 0600).
+func TestIntegrationSecretsStayOutOfSight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-stack test (-short)")
+	}
+	dataDir := filepath.Join(t.TempDir(), "created-by-serve")
+	st := stacktest.Start(t, stacktest.Options{Domain: domain, Process: true, DataDir: dataDir, LogLevel: slog.LevelDebug})
+	st.Register(t, "hamlet")
+	cert := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"hamlet@" + domain}})
+	c, err := st.LoginPassword(ctxT(t), "hamlet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xep0257.AppendCert(ctxT(t), c.Session, jid.JID{}, "laptop", cert.DER, false); err != nil {
+		t.Fatal(err)
+	}
+	if r := tryLogin(st, "hamlet", cert); !r.ok {
+		t.Fatalf("login: %+v", r)
+	}
+	if err := xep0257.RevokeCert(ctxT(t), c.Session, jid.JID{}, "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	comp := st.Comp()
+	secret := []byte(st.S.ComponentSecret)
+	pid := strconv.Itoa(comp.Pid())
+	for _, f := range []string{"cmdline", "environ"} {
+		b, err := os.ReadFile("/proc/" + pid + "/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, secret) {
+			t.Errorf("the component secret is in /proc/%s/%s", pid, f)
+		}
+		t.Logf("/proc/%s/%s: %s", pid, f, strings.Join(strings.Fields(strings.ReplaceAll(string(filterEnv(b, f)), "\x00", " ")), " "))
+	}
+	if err := comp.Stop(); err != nil {
+		t.Error(err)
+	}
+	log := comp.Log()
+	if !strings.Contains(log, "level=DEBUG") {
+		t.Fatalf("the log is not at debug level:\n%s", log)
+	}
+	leaks := map[string]string{
+		"the component secret":          st.S.ComponentSecret,
+		"the certificate (base64)":      base64.StdEncoding.EncodeToString(cert.DER)[:64],
+		"hamlet's password":             st.Password("hamlet"),
+		"the certificate (base64, mid)": base64.StdEncoding.EncodeToString(cert.DER)[100:160],
+	}
+	for what, s := range leaks {
+		if strings.Contains(log, s) {
+			t.Errorf("%s appears in the component's debug log", what)
+		}
+	}
+	if !strings.Contains(log, storage.FingerprintOf(cert.DER).String()) {
+		t.Errorf("the debug log does not even mention the fingerprint; is it logging at all?")
+	}
+
+	// No flag takes the secret itself.
+	out, err := exec.Command(stacktest.Binary(t), "serve", "--secret", "x").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "flag provided but not defined: -secret") {
+		t.Errorf("saslcert serve --secret: %v\n%s", err, out)
+	}
+
+	// Files serve created.
+	wantMode := map[string]os.FileMode{dataDir: 0o700 | os.ModeDir}
+	for _, f := range []string{stacktest.DBFile, stacktest.DBFile + "-wal", stacktest.DBFile + "-shm"} {
+		wantMode[filepath.Join(dataDir, f)] = 0o600
+	}
+	for p, want := range wantMode {
+		fi, err := os.Stat(p)
+		if os.IsNotExist(err) && strings.HasSuffix(p, "-shm") || os.IsNotExist(err) && strings.HasSuffix(p, "-wal") {
+			continue // removed at a clean close
+		}
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if got := fi.Mode() & (os.ModePerm | os.ModeDir); got != want {
+			t.Errorf("%s: mode %v, want %v", p, got, want)
+		}
+	}
+}
+
+// filterEnv keeps the SASLCERT_ entries of an environ file (the rest is the
+// test's environment and only noise in the log).
+func filterEnv(b []byte, which string) []byte {
+	if which != "environ" {
+		return b
+	}
+	var out [][]byte
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if bytes.HasPrefix(kv, []byte("SASLCERT_")) {
+			out = append(out, kv)
+		}
+	}
+	return bytes.Join(out, []byte{0})
+}
+
+// TestIntegrationLoginToDeletedAccount: once an account is deleted in
+// Prosody (prosodyctl deluser), its certificates no longer log in, although
+// the component still has them; otherwise whoever registers the name next
+// would inherit the previous owner's certificates. (Found by this suite:
+// mod_saslcert.lua did not ask usermanager.user_exists before.)
+func TestIntegrationLoginToDeletedAccount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-stack test (-short)")
+	}
+	st := stacktest.Start(t, stacktest.Options{Domain: domain})
+	st.Register(t, "yorick")
+	cert := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"yorick@" + domain}})
+	c, err := st.LoginPassword(context.Background(), "yorick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xep0257.AppendCert(ctxT(t), c.Session, jid.JID{}, "skull", cert.DER, false); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if r := tryLogin(st, "yorick", cert); !r.ok {
+		t.Fatalf("login before the deletion: %+v", r)
+	}
+	if out, err := st.S.Prosodyctl("deluser", "yorick@"+domain); err != nil {
+		t.Fatalf("prosodyctl deluser: %v %s", err, out)
+	}
+	if r := tryLogin(st, "yorick", cert); r.ok || r.condition != "not-authorized" {
+		t.Errorf("login to the deleted account yorick@%s: %+v, want not-authorized", domain, r)
+	}
+}

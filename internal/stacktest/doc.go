@@ -1,0 +1,37 @@
+// Package stacktest runs the whole saslcert stack for tests that attack it:
+// a real Prosody (internal/prosodytest) with mod_saslcert and mod_delegation,
+// the real component on a real SQLite file in a temporary directory, and
+// clients that can send anything.
+//
+// Start(tb, opts) starts Prosody and the component and waits until the
+// component is connected. The component runs in-process (as cmd/saslcert
+// serve wires it) or, with Options.Process, as a child process "saslcert
+// serve" built once per test binary with go build (needed to kill -9 it). The
+// component secret reaches the child in a 0600 file named by
+// SASLCERT_SECRET_FILE, never in its argv.
+//
+// Helpers:
+//
+//   - Stack.Digest: a SHA-256 over every certificate record (WalkCerts) and
+//     every audit entry, read through a separate store handle, to prove that
+//     a refused request changed nothing;
+//   - Stack.AddCert: store a certificate directly, after the same
+//     sasl.CheckUpload an upload gets (set-up without going through XMPP);
+//   - Stack.DialRaw / RawClient: a hand-written c2s client (STARTTLS with an
+//     optional client certificate, raw <auth/>, bind, raw IQs), for stanzas
+//     no library would send;
+//   - Options.Forge: loads a test-only Prosody module with which a logged-in
+//     client makes the server itself send a stanza (from its domain) and get
+//     the reply: it stands in for a buggy or compromised server module, to
+//     test what the component does with hostile input from the server side;
+//   - Options.Rogue and Stack.DialRawComponent: a second component on the
+//     same Prosody, and raw XEP-0114 connections (also as the saslcert
+//     component, e.g. with a wrong secret);
+//   - Stack.LockDB: another process holding SQLite's write lock;
+//   - Options.Wrapper: start the child under a command such as prlimit;
+//   - NewCert: certtest certificates valid around the real clock.
+//
+// Test binaries that use Options.Process or LockDB must call Main from
+// TestMain: it runs the helper process when the binary is re-executed as
+// one, and removes the built binary at the end.
+package stacktest
