@@ -58,3 +58,6 @@ SOAKCLIENTS ?= 200
 soak: deps
 	SASLCERT_REQUIRE_PROSODY=1 $(GO) test -count=1 -timeout 3h -v -run '^TestIntegrationLoad$$' ./internal/load \
 	  -args -load.clients=$(SOAKCLIENTS) -load.duration=$(SOAKTIME) -load.report=$(CURDIR)/soak-report.md
+	SASLCERT_REQUIRE_PROSODY=1 $(GO) test -count=1 -timeout 3h -v \
+	  -run '^TestIntegration(Kill9DuringAppends|ProsodyRestartUnderLoad|FrozenComponentDuringLogins)$$' ./internal/hostile \
+	  -args -hostile.kill-appends=5000 -hostile.kill-after=2000 -hostile.restart-load=1m

@@ -193,3 +193,45 @@ func TestIntegrationLoginToDeletedAccount(t *testing.T) {
 		t.Errorf("login to the deleted account yorick@%s: %+v, want not-authorized", domain, r)
 	}
 }
+
+// TestIntegrationReRegisteredAccountGetsNoOldCertificates: when an account
+// is deleted inside the server (admin shell user:delete, which fires
+// Prosody's "user-deleted" event, as in-band unregistration and ad-hoc
+// deletion do), its certificates are revoked, so whoever registers the name
+// next does not inherit them. (Found by this suite; fixed in 7261b3b by the
+// plugin's <account-deleted/> notice. prosodyctl deluser runs in its own
+// process and fires no event: docs/SECURITY.md tells admins to revoke the
+// certificates themselves then.)
+func TestIntegrationReRegisteredAccountGetsNoOldCertificates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-stack test (-short)")
+	}
+	st := stacktest.Start(t, stacktest.Options{Domain: domain, ExtraModules: []string{"admin_shell"}})
+	st.Register(t, "yorick")
+	cert := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"yorick@" + domain}})
+	c, err := st.LoginPassword(context.Background(), "yorick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xep0257.AppendCert(ctxT(t), c.Session, jid.JID{}, "skull", cert.DER, false); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if out, err := st.S.Prosodyctl("shell", "user:delete('yorick@"+domain+"')"); err != nil || !strings.Contains(out, "OK") {
+		t.Fatalf("user:delete: %v %s", err, out)
+	}
+	if r := tryLogin(st, "yorick", cert); r.ok {
+		t.Fatalf("the deleted account's certificate logged in as %s", r.bound)
+	}
+	// Someone else registers the free name.
+	st.S.Register(t, "yorick", "another-person")
+	if r := tryLogin(st, "yorick", cert); r.ok || r.condition != "not-authorized" {
+		t.Errorf("the previous owner's certificate at the re-registered account yorick@%s: %+v, want not-authorized", domain, r)
+	}
+	// And the store says why: the certificate is revoked.
+	for _, rec := range st.Certs(t) {
+		if rec.Name == "skull" && rec.State != storage.StateRevoked {
+			t.Errorf("the deleted account's certificate is %s in the store, want revoked", rec.State)
+		}
+	}
+}

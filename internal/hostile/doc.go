@@ -11,9 +11,9 @@
 //     under load, SQLite locked by another process, a full disk (tmpfs, or
 //     RLIMIT_FSIZE where mounting is not allowed), the component down or
 //     frozen during logins.
+//   - Accounts: spellings that are the account itself, deleted and
+//     re-registered accounts.
 //   - Secrets: not in argv, environment or logs; private file modes.
-//   - Tests named TestIntegrationBug... show bugs found elsewhere and fail
-//     until they are fixed.
 //
 // Run with
 //
