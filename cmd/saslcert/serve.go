@@ -149,6 +149,13 @@ func readSecret(file string) ([]byte, error) {
 		}
 		return []byte(s), nil
 	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	if fi.Mode().Perm()&0o007 != 0 {
+		return nil, fmt.Errorf("--secret-file %s can be read by every user (mode %04o); run chmod o-rwx on it", file, fi.Mode().Perm())
+	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("--secret-file: %w", err)

@@ -23,6 +23,10 @@ func TestServeSettings(t *testing.T) {
 	if err := os.WriteFile(emptySecret, []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	openSecret := filepath.Join(dir, "open")
+	if err := os.WriteFile(openSecret, []byte("s3cr3t-value\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	config := filepath.Join(dir, "saslcert.toml")
 	toml := `component = "certs.example.org"
 domain = ["example.org", "example.net"]
@@ -71,6 +75,7 @@ max-certs = 5
 		{name: "error/no-secret", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--check"}, wantCode: exitUsage, wantErr: "no component secret"},
 		{name: "error/empty-secret-file", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--secret-file", emptySecret, "--check"}, wantCode: exitUsage, wantErr: "first line is empty"},
 		{name: "error/missing-secret-file", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--secret-file", filepath.Join(dir, "nope"), "--check"}, wantCode: exitUsage, wantErr: "--secret-file"},
+		{name: "error/world-readable-secret", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--secret-file", openSecret, "--check"}, wantCode: exitUsage, wantErr: "can be read by every user"},
 		{name: "error/weak-rsa", args: []string{"--config", config, "--min-rsa-bits", "1024", "--check"}, wantCode: exitUsage, wantErr: "--min-rsa-bits 1024"},
 		{name: "error/component-with-localpart", args: []string{"--config", config, "--component", "x@certs.example.org", "--check"}, wantCode: exitUsage, wantErr: "want a domain JID"},
 		{name: "error/argument", args: []string{"--config", config, "extra"}, wantCode: exitUsage, wantErr: "no arguments"},
