@@ -2,16 +2,12 @@ package catest
 
 import (
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // ESTVersion is the globalsign/est release whose estserver the tests run
@@ -84,23 +80,6 @@ func StartEST(tb testing.TB) *EST {
 	e := &EST{URL: "https://" + addr(port), Root: root.cert, CA: ca.cert, Dir: dir}
 
 	p := start(tb, "estserver", dir, bin, "-config", cfgFile)
-	pool := x509.NewCertPool()
-	pool.AddCert(root.cert)
-	client := &http.Client{
-		Timeout:   2 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
-	}
-	defer client.CloseIdleConnections()
-	p.waitReady(tb, func() error {
-		resp, err := client.Get(e.URL + "/.well-known/est/cacerts")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%w: cacerts: %s", errNotYet, resp.Status)
-		}
-		return nil
-	})
+	waitHTTPOK(tb, p, root.cert, e.URL+"/.well-known/est/cacerts", "cacerts")
 	return e
 }

@@ -7,14 +7,17 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"go/build"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,4 +284,28 @@ var errNotYet = errors.New("not answering yet")
 func fingerprint(der []byte) string {
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:])
+}
+
+// waitHTTPOK waits until GET url, trusting root, answers 200 OK; what names
+// the endpoint in the not-yet-ready error.
+func waitHTTPOK(tb testing.TB, p *process, root *x509.Certificate, url, what string) {
+	tb.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	client := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	}
+	defer client.CloseIdleConnections()
+	p.waitReady(tb, func() error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%w: %s: %s", errNotYet, what, resp.Status)
+		}
+		return nil
+	})
 }

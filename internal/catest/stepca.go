@@ -5,12 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -167,23 +165,6 @@ func StartStepCA(tb testing.TB, o StepCAOptions) *StepCA {
 	}
 
 	p := start(tb, "step-ca", dir, bin, cfgFile)
-	pool := x509.NewCertPool()
-	pool.AddCert(root.cert)
-	client := &http.Client{
-		Timeout:   2 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
-	}
-	defer client.CloseIdleConnections()
-	p.waitReady(tb, func() error {
-		resp, err := client.Get(s.URL + "/health")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%w: /health: %s", errNotYet, resp.Status)
-		}
-		return nil
-	})
+	waitHTTPOK(tb, p, root.cert, s.URL+"/health", "/health")
 	return s
 }
