@@ -564,46 +564,34 @@ func (w *world) cases(t *testing.T) []hcase {
 	good := func() *certtest.Cert { return w.hamletCert }
 	sasl("bad base64", good, "!!!not-base64", "failure incorrect-encoding")
 	sasl("base64 without padding", good, "aGFtbGV0IQ", "failure incorrect-encoding")
-	add("sasl", "empty body (challenge), then abort", "challenge =; failure aborted", func(t *testing.T) string {
-		c, err := w.st.DialRaw(ctxT(t), w.hamletCert)
-		if err != nil {
-			t.Fatal(err)
+	// emptyAuthThen sends <auth mechanism='EXTERNAL'/> with no data, then
+	// second, and returns both outcomes.
+	emptyAuthThen := func(second string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			c, err := w.st.DialRaw(ctxT(t), w.hamletCert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			n, err := c.Auth("EXTERNAL", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := n.Outcome()
+			if err := c.Send(second); err != nil {
+				t.Fatal(err)
+			}
+			n, err = c.Next(stepTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return first + "; " + n.Outcome()
 		}
-		defer c.Close()
-		n, err := c.Auth("EXTERNAL", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		first := n.Outcome()
-		if err := c.Send("<abort xmlns='" + stacktest.NSSASL + "'/>"); err != nil {
-			t.Fatal(err)
-		}
-		n, err = c.Next(stepTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return first + "; " + n.Outcome()
-	})
-	add("sasl", "empty body (challenge), then bad base64", "challenge =; failure incorrect-encoding", func(t *testing.T) string {
-		c, err := w.st.DialRaw(ctxT(t), w.hamletCert)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		n, err := c.Auth("EXTERNAL", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		first := n.Outcome()
-		if err := c.Send("<response xmlns='" + stacktest.NSSASL + "'>***</response>"); err != nil {
-			t.Fatal(err)
-		}
-		n, err = c.Next(stepTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return first + "; " + n.Outcome()
-	})
+	}
+	add("sasl", "empty body (challenge), then abort", "challenge =; failure aborted",
+		emptyAuthThen("<abort xmlns='"+stacktest.NSSASL+"'/>"))
+	add("sasl", "empty body (challenge), then bad base64", "challenge =; failure incorrect-encoding",
+		emptyAuthThen("<response xmlns='"+stacktest.NSSASL+"'>***</response>"))
 	sasl("10 KiB authzid", good, authzid(strings.Repeat("h", 10<<10)), "stream-error policy-violation: XML stanza is too big")
 	sasl("3072-byte authzid", good, authzid(strings.Repeat("h", 3072)), "failure invalid-authzid: The authorization identity is too long")
 	sasl("authzid with a control character", good, authzid(hamlet+"\x01"), "failure invalid-authzid")
