@@ -46,6 +46,18 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the delay between reconnection
 	// attempts (capped exponential with jitter). Defaults 500 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// CacheTTL, if positive, lets the server plugin remember the component's
+	// answers for that long (whole seconds): positive SASL EXTERNAL lookups of
+	// stored certificates (never beyond the certificate's notAfter, never
+	// trusted-roots grants) and XEP-0257 <items/> lists. The component
+	// announces it in the <sessions/> query it sends after each connect; the
+	// plugin forgets everything when that connection ends and forgets an
+	// account whenever the component sends <changed/> or <revoked/> for it.
+	// Set it only if every writer of the store reports its changes through
+	// NotifyChanged (wrap the store with storage.Observe) before they are
+	// acknowledged; a change made behind the component's back is seen by
+	// the plugin only after CacheTTL. Zero (the default): nothing is cached.
+	CacheTTL time.Duration
 	// Logger receives connection events (Info), failures (Warn/Error) and
 	// per-stanza detail (Debug). Default: discard.
 	Logger *slog.Logger

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -79,7 +80,7 @@ func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadE
 			return c.lookupRefused(iq, err)
 		}
 		c.log.Debug("login allowed", "jid", g.JID.String(), "fingerprint", g.Fingerprint.String())
-		return c.resultIQ(iq, lookupResult(g))
+		return c.resultIQ(iq, lookupResult(g, c.maxAge(g)))
 	}, func() xml.TokenReader { return c.lookupTemporary(iq, stanza.InternalServerError) })
 	if err != nil {
 		return send(t, c.lookupTemporary(iq, stanza.ResourceConstraint))
@@ -109,8 +110,25 @@ func lookupDER(v lookupRequest) (der []byte, text string) {
 	return der, ""
 }
 
-// lookupResult is the payload of an allowed lookup.
-func lookupResult(g sasl.Grant) xml.TokenReader {
+// cacheSeconds is d in whole seconds, rounded down; 0 for anything shorter
+// than a second.
+func cacheSeconds(d time.Duration) int64 {
+	return int64(d / time.Second)
+}
+
+// maxAge is how many seconds the plugin may reuse grant g (0: not at all):
+// Config.CacheTTL for a grant of a stored certificate, but never beyond the
+// grant's Until.
+func (c *Component) maxAge(g sasl.Grant) int64 {
+	if !g.Stored || c.cfg.CacheTTL <= 0 {
+		return 0
+	}
+	return cacheSeconds(min(c.cfg.CacheTTL, g.Until.Sub(c.cfg.Now())))
+}
+
+// lookupResult is the payload of an allowed lookup; maxAge > 0 adds the
+// max-age attribute.
+func lookupResult(g sasl.Grant, maxAge int64) xml.TokenReader {
 	attrs := []xml.Attr{{Name: xml.Name{Local: "jid"}, Value: g.JID.Bare().String()}}
 	if g.Resource != "" {
 		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "resource"}, Value: g.Resource})
@@ -119,6 +137,9 @@ func lookupResult(g sasl.Grant) xml.TokenReader {
 		xml.Attr{Name: xml.Name{Local: "fingerprint"}, Value: g.Fingerprint.String()},
 		xml.Attr{Name: xml.Name{Local: "no-cert-management"}, Value: strconv.FormatBool(g.NoCertManagement)},
 	)
+	if maxAge > 0 {
+		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "max-age"}, Value: strconv.FormatInt(maxAge, 10)})
+	}
 	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "lookup"}, Attr: attrs})
 }
 
@@ -248,7 +269,11 @@ type sessionsReply struct {
 // applied after it.
 func (l *link) refreshSessions(ctx context.Context, server jid.JID) (int, error) {
 	n := 0
-	payload := xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "sessions"}})
+	query := xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "sessions"}}
+	if ttl := cacheSeconds(l.c.cfg.CacheTTL); ttl > 0 {
+		query.Attr = []xml.Attr{{Name: xml.Name{Local: "cache-ttl"}, Value: strconv.FormatInt(ttl, 10)}}
+	}
+	payload := xmlstream.Wrap(nil, query)
 	err := l.request(ctx, server, stanza.GetIQ, payload, func(start xml.StartElement, r xml.TokenReader) error {
 		var v sessionsReply
 		if start.Name.Local != "" {

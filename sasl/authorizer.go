@@ -67,6 +67,15 @@ type Grant struct {
 	Resource         string  // forced resource, "" if none
 	Fingerprint      storage.Fingerprint
 	NoCertManagement bool
+	// Stored is true when the grant comes from a stored certificate record
+	// (false for a trusted-roots login, which depends on CA state the store
+	// does not hold). Only stored grants may be remembered by a cache that
+	// the store's changes invalidate.
+	Stored bool
+	// Until is the instant the grant stops holding on its own: the
+	// certificate's notAfter plus the allowed clock skew. A cache must not
+	// use the grant from then on.
+	Until time.Time
 }
 
 // MaxDERSize is the largest presented certificate Authorize looks up; a
@@ -215,6 +224,8 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) 
 		Resource:         stored.Resource,
 		Fingerprint:      fp,
 		NoCertManagement: stored.NoCertManagement,
+		Stored:           true,
+		Until:            cert.NotAfter.Add(skew),
 	}, nil
 }
 

@@ -23,7 +23,8 @@ func prosodyCommand(e *env) *cli.Command {
 			ArgsUsage: " ",
 			Description: "Prints the blocks to paste into prosody.cfg.lua: the global settings (client certificates " +
 				"requested in TLS, the plugin path, the component port), what each VirtualHost needs (mod_saslcert, " +
-				"XEP-0355 delegation of urn:xmpp:saslcert:1) and the Component section. The component secret is " +
+				"which also forwards users' urn:xmpp:saslcert:1 requests to the component in the XEP-0355 wire format; " +
+				"mod_delegation is not needed) and the Component section. The component secret is " +
 				"read by Prosody from --secret-file at start; it never appears in the configuration.",
 			Flags: []cli.Flag{
 				&cli.StringSliceFlag{Name: "domain", Usage: "a served VirtualHost (repeat for several)", Required: true},
@@ -33,7 +34,7 @@ func prosodyCommand(e *env) *cli.Command {
 				&cli.StringFlag{Name: "component-interface", Value: "127.0.0.1", Usage: "address Prosody listens on for components"},
 				&cli.IntFlag{Name: "component-port", Value: 5347, Usage: "port Prosody listens on for components"},
 				&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "how long a login waits for the component"},
-				&cli.BoolFlag{Name: "no-delegation", Usage: "leave out XEP-0355 delegation (clients must then address the component JID)"},
+				&cli.BoolFlag{Name: "no-delegation", Usage: "do not forward XEP-0257 requests sent to the account or the server (clients must then address the component JID)"},
 			},
 			Action: func(c *cli.Context) error {
 				if c.Args().Present() {
@@ -122,20 +123,19 @@ func (pc prosodyConfig) String() string {
 	w("-- the component link stays on this machine")
 	w("component_interfaces = { %s }", q(pc.ComponentInterface))
 	w("component_ports = { %d }", pc.ComponentPort)
-	mods := `"saslcert"`
-	if pc.Delegation {
-		mods = `"saslcert", "delegation"`
-	}
 	for _, d := range pc.Domains {
 		w("")
 		w("---------------------------------------------------------------- VirtualHost %s", q(d))
 		w("VirtualHost %s", q(d))
-		w("\tmodules_enabled = { %s }", mods)
+		w("\tmodules_enabled = { \"saslcert\" }")
 		w("\tsaslcert_component = %s", q(pc.Component))
 		w("\tsaslcert_timeout = %s", strconv.FormatFloat(pc.Timeout.Seconds(), 'f', -1, 64))
 		if pc.Delegation {
-			w("\t-- unmodified XEP-0257 clients send their IQs to their own account; delegate them (XEP-0355)")
-			w("\tdelegations = { [\"urn:xmpp:saslcert:1\"] = { jid = %s } }", q(pc.Component))
+			w("\t-- unmodified XEP-0257 clients send their requests to their own account or the server: mod_saslcert")
+			w("\t-- forwards them to the component (XEP-0355 wire format; mod_delegation is not needed)")
+		} else {
+			w("\t-- XEP-0257 clients must address %s themselves", q(pc.Component))
+			w("\tsaslcert_forward = false")
 		}
 	}
 	w("")
@@ -143,8 +143,5 @@ func (pc prosodyConfig) String() string {
 	w("Component %s", q(pc.Component))
 	w("\t-- the secret stays in its file (mode 0640, group prosody); saslcert serve reads the same file")
 	w("\tcomponent_secret = assert(io.open(%s), \"cannot read the saslcert component secret\"):read(\"*l\")", q(pc.SecretFile))
-	if pc.Delegation {
-		w("\tmodules_enabled = { \"delegation\" }")
-	}
 	return b.String()
 }

@@ -41,6 +41,7 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: component.DefaultRequestTimeout, Usage: "bound on one request (store call, plugin round trip)", EnvVars: []string{"SASLCERT_REQUEST_TIMEOUT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: 5 * time.Second, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: component.DefaultMaxInFlight, Usage: "requests processed at once", EnvVars: []string{"SASLCERT_MAX_IN_FLIGHT"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "plugin-cache-ttl", Value: 60 * time.Second, Usage: "how long the server plugin may reuse a login decision or an <items/> list; every change made through this component reaches the plugin before it is acknowledged (0: no caching; use 0 if anything else writes the store)", EnvVars: []string{"SASLCERT_PLUGIN_CACHE_TTL"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ping-interval", Value: component.DefaultPingInterval, Usage: "how often the link to the server is checked", EnvVars: []string{"SASLCERT_PING_INTERVAL"}}),
 	}
 	flags = append(flags, enrollFlags()...)
@@ -119,6 +120,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if c.String("data-dir") == "" {
 		return sc, errors.New("--data-dir must not be empty")
 	}
+	if ttl := c.Duration("plugin-cache-ttl"); ttl < 0 || (ttl > 0 && ttl < time.Second) || ttl > 24*time.Hour {
+		return sc, fmt.Errorf("--plugin-cache-ttl %v: want 0 (off) or between 1s and 24h", ttl)
+	}
 	sc.comp = component.Config{
 		Addr:           c.String("server-addr"),
 		JID:            compJID,
@@ -127,6 +131,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		RequestTimeout: c.Duration("request-timeout"),
 		MaxInFlight:    c.Int("max-in-flight"),
 		PingInterval:   c.Duration("ping-interval"),
+		CacheTTL:       c.Duration("plugin-cache-ttl"),
 	}
 	sc.dataDir = c.String("data-dir")
 	sc.policy = sasl.Policy{ClockSkew: c.Duration("clock-skew"), MinRSABits: c.Int("min-rsa-bits")}
@@ -180,8 +185,13 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	}
 	defer db.Close()
 
+	// Every write goes through store, which tells the plugin which account
+	// to forget from its caches before the write is acknowledged (a no-op
+	// with --plugin-cache-ttl 0). comp is set below, before anything runs.
+	var comp *component.Component
+	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	certs := &xep0257.Handler{
-		Store:   db,
+		Store:   store,
 		Policy:  sc.policy,
 		Limits:  sc.limits,
 		Now:     e.now,
@@ -191,11 +201,10 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	auth := &sasl.Authorizer{Store: db, Now: e.now, ClockSkew: sc.policy.ClockSkew}
 	sc.comp.Logger = e.log.With("part", "component")
 	sc.comp.Now = e.now
-	en, err := openEnrollment(ctx, e, sc, db)
+	en, err := openEnrollment(ctx, e, sc, store)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("serve: enrollment: %v", err), exitFailure)
 	}
-	var comp *component.Component
 	if en != nil {
 		certs.CheckAppend = en.svc.CheckAppend
 		auth.Trusted = en.svc.Trusted
@@ -261,9 +270,18 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 	fmt.Fprintf(w, "secret:        %d bytes (not shown)\n", len(sc.comp.Secret))
 	fmt.Fprintf(w, "database:      %s (opened)\n", dbPath)
 	fmt.Fprintf(w, "clock-skew:    %s\n", sc.policy.ClockSkew)
+	fmt.Fprintf(w, "plugin cache:  %s\n", cacheTTLText(sc.comp.CacheTTL))
 	fmt.Fprintf(w, "min-rsa-bits:  %d\n", sc.policy.MinRSABits)
 	fmt.Fprintf(w, "limits:        %d certificates per account, %d bytes of base64, %d characters per name\n",
 		sc.limits.MaxPerAccount, sc.limits.MaxCertSize, sc.limits.MaxNameLen)
 	fmt.Fprintln(w, "settings OK")
 	return nil
+}
+
+// cacheTTLText describes --plugin-cache-ttl for --check.
+func cacheTTLText(ttl time.Duration) string {
+	if ttl <= 0 {
+		return "off"
+	}
+	return ttl.String() + " (logins and <items/> lists; changes reach the plugin before they are acknowledged)"
 }

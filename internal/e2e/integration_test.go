@@ -385,9 +385,10 @@ func TestIntegrationComponentDown(t *testing.T) {
 		c, err := st.certLogin(t, account, cert, authzid)
 		wantAuthFailure(t, c, err, "temporary-auth-failure")
 	}
-	// Delegated requests fail at once too (they must not hang).
+	// XEP-0257 requests fail at once too (they must not hang), with an
+	// error that says to try again later.
 	_, err := xep0257.Fetch(stepCtx(t), alice.Session, jid.JID{})
-	wantStanzaError(t, err, stanza.Cancel, stanza.ServiceUnavailable)
+	wantStanzaError(t, err, stanza.Wait, stanza.ServiceUnavailable)
 
 	st.Comp = st.startComponent(t)
 	wantBound(t, st.mustCertLogin(t, account, cert, ""), account)

@@ -25,6 +25,7 @@ import (
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
 	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -68,7 +69,7 @@ func newStack(t *testing.T) *stack {
 	if testing.Short() {
 		t.Skip("full-stack integration test (-short)")
 	}
-	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, Delegation: true, PluginTimeout: pluginTimeout})
+	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: pluginTimeout})
 	st := &stack{
 		S:         s,
 		DBPath:    filepath.Join(t.TempDir(), "saslcert.db"),
@@ -116,14 +117,16 @@ func (st *stack) startComponent(t *testing.T) *liveComponent {
 		t.Fatalf("sqlite.Open(%s): %v", st.DBPath, err)
 	}
 	policy := sasl.DefaultPolicy()
+	var comp *component.Component
+	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	certs := &xep0257.Handler{
-		Store:   db,
+		Store:   store,
 		Policy:  policy,
 		Logger:  log.With("part", "xep0257"),
 		Timeout: requestTimeout,
 	}
 	auth := &sasl.Authorizer{Store: db, ClockSkew: policy.ClockSkew}
-	comp, err := component.New(component.Config{
+	comp, err = component.New(component.Config{
 		Addr:           st.S.ComponentAddr,
 		JID:            jid.MustParse(st.S.ComponentJID),
 		Secret:         []byte(st.S.ComponentSecret),
@@ -131,6 +134,7 @@ func (st *stack) startComponent(t *testing.T) *liveComponent {
 		RequestTimeout: requestTimeout,
 		MinBackoff:     50 * time.Millisecond,
 		MaxBackoff:     time.Second,
+		CacheTTL:       time.Minute,
 		Logger:         log.With("part", "component"),
 	}, certs, auth)
 	if err != nil {

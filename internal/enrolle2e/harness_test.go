@@ -101,7 +101,7 @@ func newStack(t *testing.T) *stack {
 	if testing.Short() {
 		t.Skip("full-stack integration test (-short)")
 	}
-	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, Delegation: true, PluginTimeout: 15 * time.Second})
+	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: 15 * time.Second})
 	dir := t.TempDir()
 	return &stack{S: s, DataDir: filepath.Join(dir, "data"), Dir: dir, passwords: map[string]string{}}
 }

@@ -128,8 +128,10 @@ func TestEnrollRenewal(t *testing.T) {
 	}
 	compJID := jid.MustParse(st.S.ComponentJID)
 	const lifetime = 3 * time.Hour
+	var comp *component.Component
+	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	svc, err := enroll.NewService(enroll.ServiceConfig{
-		Store:       db,
+		Store:       store,
 		Issuers:     map[string]enroll.Issuer{enroll.EmbeddedIssuer: ca},
 		Policies:    enroll.Policies{st.S.Domain: {Issuer: enroll.EmbeddedIssuer, Lifetime: lifetime, AllowSelfSigned: true}},
 		RenewBefore: enroll.DefaultRenewBefore,
@@ -140,9 +142,8 @@ func TestEnrollRenewal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs := &xep0257.Handler{Store: db, Now: clk.now, Logger: log.With("part", "xep0257"), CheckAppend: svc.CheckAppend}
+	certs := &xep0257.Handler{Store: store, Now: clk.now, Logger: log.With("part", "xep0257"), CheckAppend: svc.CheckAppend}
 	auth := &sasl.Authorizer{Store: db, Now: clk.now, ClockSkew: 5 * time.Minute, Trusted: svc.Trusted, IsRevoked: svc.IsRevoked}
-	var comp *component.Component
 	certs.Revoked = func(ctx context.Context, c *storage.Cert) {
 		comp.NotifyRevoked(ctx, c)
 		_ = svc.RevokeAtCA(ctx, c)
@@ -153,6 +154,7 @@ func TestEnrollRenewal(t *testing.T) {
 		Secret:         []byte(st.S.ComponentSecret),
 		ServerDomains:  []string{st.S.Domain},
 		RequestTimeout: 15 * time.Second,
+		CacheTTL:       time.Minute,
 		Logger:         log.With("part", "component"),
 		Now:            clk.now,
 	}, certs, auth)

@@ -48,6 +48,10 @@ func classify(err error) (outcome, stanza.Error) {
 	switch {
 	case err == nil:
 		return okResult, se
+	case errors.As(err, &se) && se.Condition == stanza.RemoteServerTimeout:
+		// The plugin gave up waiting for the component (saslcert_timeout):
+		// the request may or may not have been carried out.
+		return noAnswer, se
 	case errors.As(err, &se):
 		return gotError, se
 	}
@@ -63,8 +67,10 @@ func seText(se stanza.Error) string { return se.Text[""] }
 // so that conflicts happen under load) to a "saslcert serve" child process,
 // kill -9s it after 300 results and sends 20 more while it is down. After a
 // restart, every append that got a result is stored (active, right account
-// and name, exactly one audit entry), none that got an error is, the
-// database passes integrity_check, and the component serves again.
+// and name, exactly one audit entry), none that got a definite error is (a
+// wait/remote-server-timeout from the plugin, like no answer at all, means
+// the outcome is unknown), the database passes integrity_check, and the
+// component serves again.
 func TestIntegrationKill9DuringAppends(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full-stack test (-short)")
@@ -161,9 +167,10 @@ func TestIntegrationKill9DuringAppends(t *testing.T) {
 		reqs = append(reqs, r)
 	}
 
-	// Restart, then give the rest time to finish: requests delegated to the
-	// dead component are never answered (mod_delegation has no timeout), so
-	// stop waiting once nothing has finished for 5 s.
+	// Restart, then give the rest time to finish: requests sent to the dead
+	// component get remote-server-timeout after saslcert_timeout (or never
+	// an answer, if the client gives up first), so stop waiting once
+	// nothing has finished for 5 s.
 	st.StartComponent(t)
 	quiet := time.NewTimer(5 * time.Second)
 	for finished.Load() < int64(total) {

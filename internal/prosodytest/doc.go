@@ -19,9 +19,9 @@
 // trusts the server; s.DialClient negotiates a mellium client session.
 //
 // With Options.Plugin the repository's plugins/prosody/mod_saslcert.lua is
-// loaded on the VirtualHost (saslcert_component = ComponentJID), and with
-// Options.Delegation mod_delegation routes urn:xmpp:saslcert:1 IQs to the
-// component.
+// loaded on the VirtualHost (saslcert_component = ComponentJID); it forwards
+// users' urn:xmpp:saslcert:1 IQs to the component itself. With
+// Options.Delegation prosody-modules' mod_delegation does that instead.
 //
 // Prosody quirks to know when asserting on its log: a TCP connection to the
 // c2s port that closes at once makes Prosody 0.12 log "Error calling

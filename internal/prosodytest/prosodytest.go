@@ -60,8 +60,10 @@ type Options struct {
 	// PluginNoComponent leaves saslcert_component out of the config (to test
 	// the plugin's refusal to work without it).
 	PluginNoComponent bool
-	// Delegation enables mod_delegation for urn:xmpp:saslcert:1 to the
-	// component.
+	// Delegation enables prosody-modules' mod_delegation for
+	// urn:xmpp:saslcert:1 to the component and turns the plugin's own
+	// forwarding off (saslcert_forward = false). Without it, mod_saslcert
+	// forwards XEP-0257 requests itself (the default deployment).
 	Delegation bool
 
 	// ExtraGlobal and ExtraHost are raw Lua appended to the global and the
@@ -349,6 +351,9 @@ func (s *Server) config(o Options, certFile, keyFile string) string {
 		}
 		if o.PluginTimeout > 0 {
 			w("	saslcert_timeout = %s", strconv.FormatFloat(o.PluginTimeout.Seconds(), 'f', -1, 64))
+		}
+		if o.Delegation {
+			w("	saslcert_forward = false -- mod_delegation carries XEP-0257 requests instead")
 		}
 	}
 	if o.Delegation {

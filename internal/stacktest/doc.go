@@ -1,5 +1,5 @@
 // Package stacktest runs the whole saslcert stack for tests that attack it:
-// a real Prosody (internal/prosodytest) with mod_saslcert and mod_delegation,
+// a real Prosody (internal/prosodytest) with mod_saslcert,
 // the real component on a real SQLite file in a temporary directory, and
 // clients that can send anything.
 //

@@ -23,6 +23,7 @@ import (
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
 	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -41,10 +42,13 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	// ConnectTimeout bounds waiting for the component to connect.
 	ConnectTimeout = 60 * time.Second
+	// PluginCacheTTL is the in-process component's Config.CacheTTL: saslcert
+	// serve's default, so that every suite runs with the plugin's caches on.
+	PluginCacheTTL = 60 * time.Second
 )
 
 // Options configure a stack. The zero value is Prosody for example.org with
-// mod_saslcert and mod_delegation, and the component in-process with the
+// mod_saslcert (which forwards XEP-0257 requests itself), and the component in-process with the
 // default limits and policy.
 type Options struct {
 	// Domain is the VirtualHost (default example.org); the component is
@@ -128,7 +132,6 @@ func Start(tb testing.TB, opts Options) *Stack {
 	po := prosodytest.Options{
 		Domain:        opts.Domain,
 		Plugin:        true,
-		Delegation:    true,
 		PluginTimeout: opts.PluginTimeout,
 		ExtraModules:  opts.ExtraModules,
 	}
@@ -249,15 +252,19 @@ func (c *Component) startInProcess() error {
 		return fmt.Errorf("sqlite.Open(%s): %w", st.DBPath, err)
 	}
 	policy := sasl.DefaultPolicy()
+	// As in saslcert serve: every write tells the plugin which account to
+	// forget from its caches before it is acknowledged.
+	var comp *component.Component
+	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	certs := &xep0257.Handler{
-		Store:   db,
+		Store:   store,
 		Policy:  policy,
 		Limits:  o.Limits,
 		Logger:  log.With("part", "xep0257"),
 		Timeout: o.RequestTimeout,
 	}
 	auth := &sasl.Authorizer{Store: db, ClockSkew: policy.ClockSkew}
-	comp, err := component.New(component.Config{
+	comp, err = component.New(component.Config{
 		Addr:           st.S.ComponentAddr,
 		JID:            jid.MustParse(st.ComponentJID),
 		Secret:         []byte(st.S.ComponentSecret),
@@ -266,6 +273,7 @@ func (c *Component) startInProcess() error {
 		MaxInFlight:    o.MaxInFlight,
 		MinBackoff:     o.MinBackoff,
 		MaxBackoff:     o.MaxBackoff,
+		CacheTTL:       PluginCacheTTL,
 		Logger:         log.With("part", "component"),
 	}, certs, auth)
 	if err != nil {

@@ -29,6 +29,8 @@ local encodings = require "util.encodings";
 local set = require "util.set";
 local sm_make_authenticated = require "core.sessionmanager".make_authenticated;
 local usermanager = require "core.usermanager";
+local cache = require "util.cache";
+local hashes = require "util.hashes";
 
 local base64_decode = encodings.base64.decode;
 local utf8_valid = encodings.utf8.valid;
@@ -177,7 +179,7 @@ end
 local gettime = require "util.time".now;
 local id_prefix = "saslcert-" .. id.short() .. "-";
 local id_counter = 0;
-local waiting = {}; -- id -> { wake = function, deadline = seconds, reply = stanza }
+local waiting = {}; -- id -> { done = function (reply, origin), deadline = seconds }
 local sweep_interval = math.min(0.25, timeout / 4);
 local sweeping = false;
 
@@ -191,7 +193,7 @@ local function sweep()
 	for rid, w in pairs(waiting) do
 		if w.deadline <= now then
 			waiting[rid] = nil;
-			w.wake();
+			w.done(nil, nil);
 		else
 			left = true;
 		end
@@ -200,23 +202,31 @@ local function sweep()
 	sweeping = false;
 end
 
--- Sends iq to the component and waits, in the session's async runner, for
--- the reply: the reply stanza (result or error), or nil after the timeout.
--- When the component is disconnected Prosody answers with an error at once.
--- iq's id must come from next_id().
-local function round_trip(iq)
-	local wait, done = async.waiter();
-	local rid = iq.attr.id;
-	local w = { wake = done, deadline = gettime() + timeout };
-	waiting[rid] = w;
+-- Sends iq (whose id must come from next_id()) to the component and calls
+-- done(reply, origin) once: with the reply stanza (result or error) and the
+-- session it came on, or with nil after saslcert_timeout. When the component
+-- is disconnected Prosody answers with an error at once (done may then run
+-- before request returns).
+local function request(iq, done)
+	waiting[iq.attr.id] = { done = done, deadline = gettime() + timeout };
 	if not sweeping then
 		sweeping = true;
 		module:add_timer(sweep_interval, sweep);
 	end
 	module:send(iq);
+end
+
+-- request, waiting in the session's async runner: returns the reply (or nil
+-- after the timeout) and the session it came on.
+local function round_trip(iq)
+	local wait, wake = async.waiter();
+	local reply, origin;
+	request(iq, function (r, o)
+		reply, origin = r, o;
+		wake();
+	end);
 	wait();
-	waiting[rid] = nil;
-	return w.reply;
+	return reply, origin;
 end
 
 module:hook("iq/host", function (event)
@@ -231,8 +241,7 @@ module:hook("iq/host", function (event)
 	local w = waiting[rid];
 	if w then
 		waiting[rid] = nil;
-		w.reply = stanza;
-		w.wake();
+		w.done(stanza, event.origin);
 	elseif typ == "error" then
 		local _, condition, text = stanza:get_error();
 		module:log("debug", "The component answered %s with %s (%s)", rid, condition or "?", text or "");
@@ -240,8 +249,178 @@ module:hook("iq/host", function (event)
 	return true;
 end, 10);
 
+-- Caches (docs/PLUGIN-PROTOCOL.md, "caching"). The component allows them in
+-- the <sessions/> query it sends after each connect (cache-ttl); they hold
+-- only while that connection lives, and every change the component makes
+-- reaches us as <changed/> or <revoked/> before it is acknowledged. An answer
+-- is remembered only if it came on that connection, was asked for on it, and
+-- nothing was forgotten while it was on its way (epoch).
+local cache_size = module:get_option_number("saslcert_cache_size", 10000);
+local cache_link = nil; -- the component session that allowed caching
+local cache_ttl = 0;    -- seconds, from that session's <sessions cache-ttl/>
+local epoch = 0;        -- bumped whenever anything is forgotten
+
+-- Positive lookups: fingerprint .. "\0" .. authzid -> grant, and an index of
+-- their keys by account so that an account can be forgotten at once.
+local login_keys = {}; -- account -> { [key] = true }
+local login_cache = cache.new(cache_size, function (key, grant)
+	local keys = login_keys[grant.account];
+	if keys then
+		keys[key] = nil;
+		if next(keys) == nil then login_keys[grant.account] = nil; end
+	end
+end);
+-- <items/> answers: account -> { items = <items/> without <users/>, fps = { fingerprint per <item/> }, expires }.
+local items_cache = cache.new(cache_size);
+
+local function forget_all()
+	login_cache:clear();
+	login_keys = {};
+	items_cache:clear();
+	epoch = epoch + 1;
+end
+
+local function forget(account)
+	epoch = epoch + 1;
+	items_cache:set(account, nil);
+	local keys = login_keys[account];
+	if keys then
+		login_keys[account] = nil;
+		for key in pairs(keys) do
+			login_cache:set(key, nil);
+		end
+	end
+end
+
+-- Whether answers may be remembered and reused now; forgets everything once
+-- the connection that allowed it is gone.
+local function caching()
+	local link = cache_link;
+	if link == nil then return false; end
+	if link.destroyed or link.type ~= "component" then
+		module:log("debug", "The component connection that allowed caching is gone; forgetting the cache");
+		cache_link, cache_ttl = nil, 0;
+		forget_all();
+		return false;
+	end
+	return cache_ttl > 0;
+end
+
+-- A snapshot taken when a request is sent; may_remember(snap, origin) says
+-- whether its answer, which came on origin, may be remembered.
+local function snapshot()
+	return cache_link, epoch;
+end
+
+local function may_remember(link, sent_epoch, origin)
+	return link ~= nil and origin == link and link == cache_link and sent_epoch == epoch and caching();
+end
+
 local function still_unauthenticated(session)
 	return not session.destroyed and session.type == "c2s_unauthed" and not session.username and session.conn ~= nil;
+end
+
+-- Asks the component whether cert may log in with authzid. Returns the grant
+-- ({ account, node, resource, no_cert_management, expires, max_age }), or
+-- nil and the value to return after the client has been answered with a
+-- failure. Runs inside the session's async runner. The grant carries max_age
+-- only if it may be remembered.
+local function ask_component(session, cert, fingerprint, authzid)
+	local der = cert_der_base64(cert);
+	if not der then
+		session.log("warn", "Could not read the client certificate");
+		return nil, fail(session, "temporary-auth-failure");
+	end
+	if not async.ready() then
+		session.log("error", "SASL EXTERNAL outside an async runner; cannot ask %s", component);
+		return nil, fail(session, "temporary-auth-failure");
+	end
+
+	local iq = st.iq({ type = "get", from = module.host, to = component, id = next_id() })
+		:tag("lookup", { xmlns = xmlns_plugin, authzid = authzid ~= "" and authzid or nil })
+			:text_tag("x509cert", der)
+		:up();
+	session.log("debug", "Asking %s about certificate %s", component, fingerprint);
+	local lookup_state = { fingerprint = fingerprint };
+	pending_lookups[session] = lookup_state;
+	local sent_link, sent_epoch = snapshot();
+	local reply, origin = round_trip(iq);
+	pending_lookups[session] = nil;
+
+	if not still_unauthenticated(session) then
+		(session.log or module._log)("debug", "Session went away or changed during the certificate lookup");
+		return nil, true;
+	end
+
+	if not reply or reply.attr.type ~= "result" then
+		local err_type, sasl_cond, text = error_from_reply(reply, nil);
+		if err_type == "auth" and reply then
+			if not sasl_conditions:contains(sasl_cond or "") then
+				sasl_cond = "not-authorized";
+			end
+			session.log("debug", "Component refused certificate %s: %s", fingerprint, sasl_cond);
+			return nil, fail(session, sasl_cond, text);
+		end
+		session.log("debug", "Certificate lookup failed (%s): %s", err_type or "?",
+			text or (reply and "error" or "no answer within saslcert_timeout"));
+		return nil, fail(session, "temporary-auth-failure");
+	end
+
+	local answer = reply:get_child("lookup", xmlns_plugin);
+	local answer_jid = answer and answer.attr.jid and jid_util.prep(answer.attr.jid);
+	if not answer_jid then
+		session.log("warn", "Component answered a lookup without a valid jid");
+		return nil, fail(session, "temporary-auth-failure");
+	end
+	local node, host, res = jid_util.split(answer_jid);
+	if not node or res then
+		session.log("warn", "Component answered a lookup with %s, not a bare account JID", answer_jid);
+		return nil, fail(session, "temporary-auth-failure");
+	end
+	if host ~= module.host then
+		session.log("warn", "Component answered a lookup with %s, not an account of %s", answer_jid, module.host);
+		return nil, fail(session, "not-authorized");
+	end
+	if lookup_state.revoked and lookup_state.revoked[answer_jid] then
+		session.log("debug", "Certificate %s was revoked during the lookup", fingerprint);
+		return nil, fail(session, "not-authorized", revoked_text);
+	end
+	if answer.attr.fingerprint and answer.attr.fingerprint:lower() ~= fingerprint then
+		session.log("warn", "Component answered a lookup for another certificate");
+		return nil, fail(session, "temporary-auth-failure");
+	end
+	if authzid ~= "" then
+		-- Defence in depth: the component must have granted exactly the
+		-- requested identity (Prosody's stringprep of it).
+		local want = jid_util.prep(authzid);
+		if want ~= answer_jid then
+			session.log("warn", "Component granted %s for another authzid", answer_jid);
+			return nil, fail(session, "invalid-authzid");
+		end
+	end
+	local forced_resource;
+	if answer.attr.resource and answer.attr.resource ~= "" then
+		forced_resource = answer.attr.resource;
+		local full = jid_util.prep(answer_jid .. "/" .. forced_resource);
+		if not full then
+			session.log("warn", "Component answered an invalid resource");
+			return nil, fail(session, "temporary-auth-failure");
+		end
+		forced_resource = jid_util.resource(full);
+	end
+	local grant = {
+		account = answer_jid;
+		node = node;
+		resource = forced_resource;
+		no_cert_management = answer.attr["no-cert-management"] == "true";
+	};
+	local max_age = tonumber(answer.attr["max-age"]);
+	if max_age and max_age >= 1 and may_remember(sent_link, sent_epoch, origin) then
+		max_age = math.min(math.floor(max_age), cache_ttl);
+		grant.max_age = max_age;
+		grant.expires = gettime() + max_age;
+	end
+	return grant;
 end
 
 -- Asks the component about the certificate of session and answers the
@@ -258,89 +437,37 @@ local function do_external(session, cert, message)
 		return fail(session, "invalid-authzid");
 	end
 
-	local der = cert_der_base64(cert);
 	local fingerprint = cert_fingerprint(cert);
-	if not der or not fingerprint then
+	if not fingerprint then
 		session.log("warn", "Could not read the client certificate");
 		return fail(session, "temporary-auth-failure");
 	end
 
-	if not async.ready() then
-		session.log("error", "SASL EXTERNAL outside an async runner; cannot ask %s", component);
-		return fail(session, "temporary-auth-failure");
+	local key = fingerprint .. "\0" .. authzid;
+	local grant = caching() and login_cache:get(key);
+	if grant and grant.expires <= gettime() then
+		login_cache:set(key, nil);
+		local keys = login_keys[grant.account];
+		if keys then keys[key] = nil; end
+		grant = nil;
 	end
-
-	local iq = st.iq({ type = "get", from = module.host, to = component, id = next_id() })
-		:tag("lookup", { xmlns = xmlns_plugin, authzid = authzid ~= "" and authzid or nil })
-			:text_tag("x509cert", der)
-		:up();
-	session.log("debug", "Asking %s about certificate %s", component, fingerprint);
-	local lookup_state = { fingerprint = fingerprint };
-	pending_lookups[session] = lookup_state;
-	local reply = round_trip(iq);
-	pending_lookups[session] = nil;
-
-	if not still_unauthenticated(session) then
-		(session.log or module._log)("debug", "Session went away or changed during the certificate lookup");
-		return true;
-	end
-
-	if not reply or reply.attr.type ~= "result" then
-		local err_type, sasl_cond, text = error_from_reply(reply, nil);
-		if err_type == "auth" and reply then
-			if not sasl_conditions:contains(sasl_cond or "") then
-				sasl_cond = "not-authorized";
+	if grant then
+		session.log("debug", "Certificate %s: remembered answer %s", fingerprint, grant.account);
+	else
+		local ret;
+		grant, ret = ask_component(session, cert, fingerprint, authzid);
+		if not grant then return ret; end
+		if grant.max_age then
+			login_cache:set(key, grant);
+			local keys = login_keys[grant.account];
+			if not keys then
+				keys = {};
+				login_keys[grant.account] = keys;
 			end
-			session.log("debug", "Component refused certificate %s: %s", fingerprint, sasl_cond);
-			return fail(session, sasl_cond, text);
-		end
-		session.log("debug", "Certificate lookup failed (%s): %s", err_type or "?",
-			text or (reply and "error" or "no answer within saslcert_timeout"));
-		return fail(session, "temporary-auth-failure");
-	end
-
-	local answer = reply:get_child("lookup", xmlns_plugin);
-	local answer_jid = answer and answer.attr.jid and jid_util.prep(answer.attr.jid);
-	if not answer_jid then
-		session.log("warn", "Component answered a lookup without a valid jid");
-		return fail(session, "temporary-auth-failure");
-	end
-	local node, host, res = jid_util.split(answer_jid);
-	if not node or res then
-		session.log("warn", "Component answered a lookup with %s, not a bare account JID", answer_jid);
-		return fail(session, "temporary-auth-failure");
-	end
-	if host ~= module.host then
-		session.log("warn", "Component answered a lookup with %s, not an account of %s", answer_jid, module.host);
-		return fail(session, "not-authorized");
-	end
-	if lookup_state.revoked and lookup_state.revoked[answer_jid] then
-		session.log("debug", "Certificate %s was revoked during the lookup", fingerprint);
-		return fail(session, "not-authorized", revoked_text);
-	end
-	if answer.attr.fingerprint and answer.attr.fingerprint:lower() ~= fingerprint then
-		session.log("warn", "Component answered a lookup for another certificate");
-		return fail(session, "temporary-auth-failure");
-	end
-	if authzid ~= "" then
-		-- Defence in depth: the component must have granted exactly the
-		-- requested identity (Prosody's stringprep of it).
-		local want = jid_util.prep(authzid);
-		if want ~= answer_jid then
-			session.log("warn", "Component granted %s for another authzid", answer_jid);
-			return fail(session, "invalid-authzid");
+			keys[key] = true;
 		end
 	end
-	local forced_resource;
-	if answer.attr.resource and answer.attr.resource ~= "" then
-		forced_resource = answer.attr.resource;
-		local full = jid_util.prep(answer_jid .. "/" .. forced_resource);
-		if not full then
-			session.log("warn", "Component answered an invalid resource");
-			return fail(session, "temporary-auth-failure");
-		end
-		forced_resource = jid_util.resource(full);
-	end
+	local answer_jid, node = grant.account, grant.node;
 
 	-- A certificate outlives nothing: the account must still exist here (a
 	-- deleted account's certificates are refused even if the component still
@@ -357,8 +484,8 @@ local function do_external(session, cert, message)
 	session.saslcert = {
 		jid = answer_jid;
 		fingerprint = fingerprint;
-		resource = forced_resource;
-		no_cert_management = answer.attr["no-cert-management"] == "true";
+		resource = grant.resource;
+		no_cert_management = grant.no_cert_management;
 	};
 	cert_sessions[session] = true;
 	session.sasl_handler = nil;
@@ -483,6 +610,196 @@ module:hook("pre-stanza", function (event)
 	end
 end, 100);
 
+-- Bound certificate sessions by fingerprint, for the <users/> of <items/>.
+local fp_sessions = {}; -- fingerprint -> set of sessions (weak keys)
+
+local function fp_bound(session, fingerprint)
+	local set_ = fp_sessions[fingerprint];
+	if not set_ then
+		set_ = setmetatable({}, { __mode = "k" });
+		fp_sessions[fingerprint] = set_;
+	end
+	set_[session] = true;
+end
+
+local function fp_unbound(session, fingerprint)
+	local set_ = fp_sessions[fingerprint];
+	if set_ then
+		set_[session] = nil;
+		if next(set_) == nil then fp_sessions[fingerprint] = nil; end
+	end
+end
+
+for session in pairs(cert_sessions) do
+	if session.saslcert and session.saslcert.bound then
+		fp_bound(session, session.saslcert.fingerprint);
+	end
+end
+
+-- XEP-0257 requests of local users go to the component in the XEP-0355 wire
+-- format (the component serves it as a delegated request; mod_delegation is
+-- not needed): requests without 'to', to the account's own bare JID or to
+-- the server. Replies come back through the same lean round trip, so a slow
+-- component never holds the client's session, and an answer is always sent
+-- (a timeout gives wait/remote-server-timeout). <items/> answers are cached
+-- (see "Caches" above) and their <users/> are filled in from the live
+-- sessions here.
+local xmlns_delegation = "urn:xmpp:delegation:2";
+local xmlns_forward = "urn:xmpp:forward:0";
+local forwarding = component ~= nil and module:get_option_boolean("saslcert_forward", true);
+local sha256 = hashes.sha256;
+
+-- An error IQ to the client for the request (id, from, to).
+local function client_error(req, err_type, condition, text)
+	local reply = st.iq({ type = "error", id = req.id, to = req.from, from = req.to })
+		:tag("error", { type = err_type or "cancel" })
+			:tag(condition or "undefined-condition", { xmlns = xmlns_stanzas }):up();
+	if text then
+		reply:text_tag("text", text, { xmlns = xmlns_stanzas });
+	end
+	return reply;
+end
+
+-- The client's answer inside the component's reply to a forwarded request:
+-- the inner <iq/> of <delegation><forwarded/></delegation>, readdressed to
+-- the client; or nil, type, condition, text for the error to send instead.
+local function unwrap_reply(req, reply)
+	if not reply then
+		-- The outcome is unknown: the component may have carried it out.
+		return nil, "wait", "remote-server-timeout",
+			"the certificate service did not answer in time; the request may or may not have been carried out";
+	end
+	if reply.attr.type == "error" then
+		-- Prosody could not deliver the request (the component is not
+		-- connected), or the component refused the wrapper: not carried out.
+		local _, condition, text = reply:get_error();
+		module:log("debug", "Forwarded request failed: %s (%s)", condition or "?", text or "");
+		return nil, "wait", "service-unavailable", "the certificate service is unavailable; try again later";
+	end
+	local delegation = reply:get_child("delegation", xmlns_delegation);
+	local forwarded = delegation and delegation:get_child("forwarded", xmlns_forward);
+	local inner = forwarded and forwarded:get_child("iq", "jabber:client");
+	if not inner or inner.attr.id ~= req.id or (inner.attr.type ~= "result" and inner.attr.type ~= "error") then
+		module:log("warn", "The component answered a forwarded request with a malformed reply");
+		return nil, "wait", "internal-server-error", "the certificate service sent a malformed answer";
+	end
+	inner.attr.xmlns = nil;
+	inner.attr.to = req.from;
+	inner.attr.from = req.to;
+	return inner;
+end
+
+-- The cacheable form of the <items/> the component answered: without
+-- <users/>, with the fingerprint of each <item/>'s certificate.
+local function items_entry(items)
+	items = st.clone(items);
+	local fps = {};
+	for i, item in ipairs(items.tags) do
+		item:maptags(function (child)
+			if child.name == "users" then return nil; end
+			return child;
+		end);
+		local b64 = item:get_child_text("x509cert");
+		local der = b64 and base64_decode((b64:gsub("%s+", "")));
+		fps[i] = der and ("sha256:" .. sha256(der, true)) or false;
+	end
+	return { items = items, fps = fps };
+end
+
+-- The answer to an <items/> request from entry, with the resources of the
+-- account's live sessions that logged in with each certificate.
+local function items_reply(req, entry, username)
+	local items = st.clone(entry.items);
+	for i, item in ipairs(items.tags) do
+		local sessions = entry.fps[i] and fp_sessions[entry.fps[i]];
+		if sessions then
+			local resources = {};
+			for session in pairs(sessions) do
+				if not session.destroyed and session.username == username and session.host == module.host
+					and session.resource then
+					resources[#resources + 1] = session.resource;
+				end
+			end
+			if #resources > 0 then
+				table.sort(resources);
+				local users = st.stanza("users", { xmlns = xmlns_saslcert });
+				for _, r in ipairs(resources) do
+					users:text_tag("resource", r);
+				end
+				item:add_child(users);
+			end
+		end
+	end
+	return st.iq({ type = "result", id = req.id, to = req.from, from = req.to }):add_child(items);
+end
+
+local function forward_request(event)
+	local origin, stanza = event.origin, event.stanza;
+	local payload = stanza.tags[1];
+	local typ = stanza.attr.type;
+	if not payload or payload.attr.xmlns ~= xmlns_saslcert or (typ ~= "get" and typ ~= "set") then
+		return;
+	end
+	local req = { id = stanza.attr.id, from = stanza.attr.from, to = stanza.attr.to };
+	if origin.type ~= "c2s" or not origin.username or origin.host ~= module.host then
+		origin.send(client_error(req, "auth", "forbidden", "requests must come from an account of " .. module.host));
+		return true;
+	end
+	local account = jid_util.join(origin.username, origin.host);
+	if req.to and req.to ~= account and req.to ~= module.host then
+		origin.send(client_error(req, "auth", "forbidden", "you may only manage your own certificates"));
+		return true;
+	end
+	local is_items = typ == "get" and payload.name == "items";
+	if is_items and caching() then
+		local entry = items_cache:get(account);
+		if entry and entry.expires > gettime() then
+			origin.send(items_reply(req, entry, origin.username));
+			return true;
+		end
+	end
+	if typ == "set" then
+		forget(account);
+	end
+	stanza.attr.xmlns = "jabber:client";
+	stanza.attr.from = origin.full_jid;
+	local iq = st.iq({ type = "set", from = module.host, to = component, id = next_id() })
+		:tag("delegation", { xmlns = xmlns_delegation })
+			:tag("forwarded", { xmlns = xmlns_forward })
+				:add_child(stanza);
+	local sent_link, sent_epoch = snapshot();
+	request(iq, function (reply, reply_origin)
+		if origin.destroyed then return; end
+		local answer, err_type, condition, text = unwrap_reply(req, reply);
+		if not answer then
+			origin.send(client_error(req, err_type, condition, text));
+			return;
+		end
+		if is_items and answer.attr.type == "result" then
+			local items = answer:get_child("items", xmlns_saslcert);
+			if items then
+				local entry = items_entry(items);
+				if may_remember(sent_link, sent_epoch, reply_origin) then
+					entry.expires = gettime() + cache_ttl;
+					items_cache:set(account, entry);
+				end
+				answer = items_reply(req, entry, origin.username);
+			end
+		elseif typ == "set" then
+			forget(account);
+		end
+		origin.send(answer);
+	end);
+	return true;
+end
+
+if forwarding then
+	module:add_feature(xmlns_saslcert);
+	module:hook("iq/bare", forward_request, 10);
+	module:hook("iq/self", forward_request, 10);
+	module:hook("iq/host", forward_request, 5);
+end
+
 -- Session notices are batched: one <message/> (no answer) carries every
 -- notice of saslcert_notice_delay seconds (default 0.05), in order, so a
 -- login costs no extra round trip. A notice lost while the component is
@@ -521,6 +838,7 @@ end
 module:hook_global("user-deleted", function (event)
 	if not component or event.host ~= module.host or not event.username then return; end
 	local account = jid_util.join(event.username, module.host);
+	forget(account);
 	module:log("debug", "Account %s deleted: asking %s to revoke its certificates", account, component);
 	module:send(st.iq({ type = "set", from = module.host, to = component, id = next_id() })
 		:tag("account-deleted", { xmlns = xmlns_plugin, jid = account }):up());
@@ -531,6 +849,7 @@ module:hook("resource-bind", function (event)
 	local grant = session.saslcert;
 	if grant and session.full_jid then
 		grant.bound = true;
+		fp_bound(session, grant.fingerprint);
 		notify("bound", session.full_jid, grant.fingerprint);
 	end
 end);
@@ -541,6 +860,7 @@ module:hook("resource-unbind", function (event)
 	if grant and grant.bound and session.full_jid then
 		grant.bound = nil;
 		cert_sessions[session] = nil;
+		fp_unbound(session, grant.fingerprint);
 		notify("closed", session.full_jid, grant.fingerprint);
 	end
 end);
@@ -560,6 +880,18 @@ end
 
 module:hook("iq-get/host/" .. xmlns_plugin .. ":sessions", function (event)
 	if not from_component(event) then return true; end
+	-- Sent by the component after each connect: a new connection starts
+	-- with an empty cache, allowed for cache-ttl seconds per answer.
+	local query = event.stanza.tags[1];
+	local ttl = tonumber(query.attr["cache-ttl"]);
+	forget_all();
+	if ttl and ttl >= 1 then
+		cache_link, cache_ttl = event.origin, math.min(math.floor(ttl), 86400);
+	else
+		cache_link, cache_ttl = nil, 0;
+	end
+	module:log("debug", "Component %s connected; caching %s", component,
+		cache_ttl > 0 and ("for " .. cache_ttl .. " s") or "off");
 	local reply = st.reply(event.stanza):tag("sessions", { xmlns = xmlns_plugin });
 	for session in pairs(cert_sessions) do
 		local grant = session.saslcert;
@@ -586,6 +918,7 @@ module:hook("iq-set/host/" .. xmlns_plugin .. ":revoked", function (event)
 			"revoked needs the bare JID of an account of " .. module.host .. " and a fingerprint"));
 		return true;
 	end
+	forget(account);
 	local doomed = {};
 	for session in pairs(cert_sessions) do
 		local grant = session.saslcert;
@@ -607,5 +940,27 @@ module:hook("iq-set/host/" .. xmlns_plugin .. ":revoked", function (event)
 	end
 	module:log("debug", "Revocation of %s for %s closed %d session(s)", fingerprint, account, #doomed);
 	event.origin.send(st.reply(stanza):tag("revoked", { xmlns = xmlns_plugin, closed = tostring(#doomed) }));
+	return true;
+end);
+
+-- The component changed certificates of an account (appended, disabled,
+-- revoked, issued, renewed): forget what is cached about it. Sent before the
+-- change is acknowledged to anyone.
+module:hook("iq-set/host/" .. xmlns_plugin .. ":changed", function (event)
+	if not from_component(event) then return true; end
+	local stanza = event.stanza;
+	local payload = stanza.tags[1];
+	local account = payload.attr.jid and jid_util.prep(payload.attr.jid);
+	local node, host, res;
+	if account then
+		node, host, res = jid_util.split(account);
+	end
+	if not node or res or host ~= module.host then
+		event.origin.send(st.error_reply(stanza, "modify", "bad-request",
+			"changed needs the bare JID of an account of " .. module.host));
+		return true;
+	end
+	forget(account);
+	event.origin.send(st.reply(stanza));
 	return true;
 end);

@@ -24,6 +24,7 @@ import (
 
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -176,8 +177,11 @@ func componentChild(args []string) {
 	}
 	defer db.Close()
 	policy := sasl.DefaultPolicy()
+	// saslcert serve's wiring and defaults.
+	var c *component.Component
+	store := storage.Observe(db, func(ctx context.Context, account string) { c.NotifyChanged(ctx, account) })
 	certs := &xep0257.Handler{
-		Store:   db,
+		Store:   store,
 		Policy:  policy,
 		Limits:  xep0257.DefaultLimits(),
 		Now:     time.Now,
@@ -185,11 +189,12 @@ func componentChild(args []string) {
 		Timeout: component.DefaultRequestTimeout,
 	}
 	auth := &sasl.Authorizer{Store: db, Now: time.Now, ClockSkew: policy.ClockSkew}
-	c, err := component.New(component.Config{
+	c, err = component.New(component.Config{
 		Addr:          *addr,
 		JID:           jid.MustParse(*comp),
 		Secret:        []byte(strings.TrimSpace(line)),
 		ServerDomains: []string{*domain},
+		CacheTTL:      60 * time.Second,
 		Logger:        log.With("part", "component"),
 	}, certs, auth)
 	if err != nil {
