@@ -53,8 +53,9 @@ func (l *link) handlePlugin(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *x
 
 // lookupRequest is the payload of a lookup.
 type lookupRequest struct {
-	Authzid string   `xml:"authzid,attr"`
-	Certs   []string `xml:"urn:x-saslcert:plugin:0 x509cert"`
+	Authzid     string   `xml:"authzid,attr"`
+	Fingerprint string   `xml:"fingerprint,attr"`
+	Certs       []string `xml:"urn:x-saslcert:plugin:0 x509cert"`
 }
 
 // handleLookup decodes a lookup on the stream goroutine and decides it on a
@@ -65,16 +66,28 @@ func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadE
 	if err := decodeElement(*start, t, &v); err != nil {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "unreadable <lookup/>")))
 	}
-	der, text := lookupDER(v)
+	req := sasl.Request{Authzid: v.Authzid, Domain: server.Domainpart()}
+	var text string
+	if len(v.Certs) == 0 && v.Fingerprint != "" {
+		fp, err := storage.ParseFingerprint(v.Fingerprint)
+		if err != nil {
+			text = "fingerprint is not sha256: and 64 hex digits"
+		}
+		req.Fingerprint = fp
+	} else {
+		req.DER, text = lookupDER(v)
+	}
 	if text != "" {
 		c.log.Warn("malformed lookup from the plugin", "from", iq.From.String(), "problem", text)
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, text)))
 	}
-	req := sasl.Request{DER: der, Authzid: v.Authzid, Domain: server.Domainpart()}
 	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
 		g, err := c.auth.Authorize(ctx, req)
 		if err == nil && c.beingDeleted(g.JID.Bare().String()) {
 			err = &sasl.Failure{Condition: sasl.NotAuthorized, Reason: "the account " + g.JID.Bare().String() + " was deleted"}
+		}
+		if errors.Is(err, sasl.ErrCertificateNeeded) {
+			return c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.ItemNotFound, "this certificate is not stored; send it whole"))
 		}
 		if err != nil {
 			return c.lookupRefused(iq, err)
@@ -269,9 +282,13 @@ type sessionsReply struct {
 // applied after it.
 func (l *link) refreshSessions(ctx context.Context, server jid.JID) (int, error) {
 	n := 0
-	query := xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "sessions"}}
+	// lookup='fingerprint': lookups may name the certificate by fingerprint.
+	query := xml.StartElement{
+		Name: xml.Name{Space: NSPlugin, Local: "sessions"},
+		Attr: []xml.Attr{{Name: xml.Name{Local: "lookup"}, Value: "fingerprint"}},
+	}
 	if ttl := cacheSeconds(l.c.cfg.CacheTTL); ttl > 0 {
-		query.Attr = []xml.Attr{{Name: xml.Name{Local: "cache-ttl"}, Value: strconv.FormatInt(ttl, 10)}}
+		query.Attr = append(query.Attr, xml.Attr{Name: xml.Name{Local: "cache-ttl"}, Value: strconv.FormatInt(ttl, 10)})
 	}
 	payload := xmlstream.Wrap(nil, query)
 	err := l.request(ctx, server, stanza.GetIQ, payload, func(start xml.StartElement, r xml.TokenReader) error {

@@ -59,7 +59,20 @@ type Request struct {
 	DER     []byte // the certificate the client presented in TLS
 	Authzid string // "" when the client sent "=" (no authzid)
 	Domain  string // the server domain the client connected to; "" skips the check
+	// Fingerprint, used only when DER is empty, names the presented
+	// certificate by its SHA-256 instead: the server computed it from the
+	// certificate of the TLS session, and the stored record with that
+	// fingerprint stands for the certificate (SHA-256 is collision
+	// resistant). A fingerprint that is not stored gives ErrCertificateNeeded
+	// when Trusted is set (the certificate may still verify against a CA),
+	// not-authorized otherwise.
+	Fingerprint storage.Fingerprint
 }
+
+// ErrCertificateNeeded is returned by Authorize for a Request that names an
+// unstored certificate by fingerprint while Trusted is set: ask again with the
+// certificate itself.
+var ErrCertificateNeeded = errors.New("sasl: certificate not stored; the whole certificate is needed to judge it")
 
 // Grant is a successful decision.
 type Grant struct {
@@ -113,8 +126,9 @@ type Authorizer struct {
 // validity at Now (within ClockSkew) -> xmppAddr -> XEP-0178 authzid rules
 // (no authzid with one usable xmppAddr -> that account; bare-JID authzid must
 // equal the owner; full-JID authzid or another domain -> invalid-authzid).
-// Every error is a *Failure; a store error gives TemporaryAuthFailure. It
-// never returns a nil error without a stored, active, exact match.
+// Every error is a *Failure, except ErrCertificateNeeded (see
+// Request.Fingerprint); a store error gives TemporaryAuthFailure. It never
+// a nil error without a stored, active, exact match.
 //
 // In detail, and in this order:
 //   - no certificate: malformed-request; larger than MaxDERSize: not-authorized;
@@ -138,17 +152,26 @@ type Authorizer struct {
 // record's NoCertManagement flag.
 func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) {
 	der := req.DER
+	byFingerprint := len(der) == 0 && req.Fingerprint != (storage.Fingerprint{})
 	switch {
-	case len(der) == 0:
+	case len(der) == 0 && !byFingerprint:
 		return Grant{}, fail(MalformedRequest, "no client certificate presented", nil)
 	case len(der) > MaxDERSize:
 		return Grant{}, fail(NotAuthorized, "presented certificate is larger than any stored one", nil)
 	case a.Store == nil:
 		return Grant{}, fail(TemporaryAuthFailure, "no certificate store configured", nil)
 	}
-	fp := storage.FingerprintOf(der)
+	fp := req.Fingerprint
+	if !byFingerprint {
+		fp = storage.FingerprintOf(der)
+	}
 	stored, err := a.Store.FindCertByFingerprint(ctx, fp)
+	if byFingerprint && err == nil && stored != nil {
+		der = stored.DER
+	}
 	switch {
+	case errors.Is(err, storage.ErrNotFound) && a.Trusted != nil && byFingerprint:
+		return Grant{}, ErrCertificateNeeded
 	case errors.Is(err, storage.ErrNotFound) && a.Trusted != nil:
 		return a.authorizeTrusted(ctx, req, fp)
 	case errors.Is(err, storage.ErrNotFound):

@@ -182,6 +182,10 @@ local id_counter = 0;
 local waiting = {}; -- id -> { done = function (reply, origin), deadline = seconds }
 local sweep_interval = math.min(0.25, timeout / 4);
 local sweeping = false;
+local comp_link = nil;  -- the component's session, from its last <sessions/> query
+local cache_ttl = 0;     -- seconds, from that query's cache-ttl (0: no caching)
+local by_fingerprint = false; -- that query's lookup='fingerprint'
+local sent_by_fingerprint = {}; -- lookup id -> true: named the certificate by fingerprint
 
 local function next_id()
 	id_counter = id_counter + 1;
@@ -213,7 +217,14 @@ local function request(iq, done)
 		sweeping = true;
 		module:add_timer(sweep_interval, sweep);
 	end
-	module:send(iq);
+	local link = comp_link;
+	if link and not link.destroyed and link.type == "component" and link.send then
+		-- Straight onto the component's stream: what routing would do.
+		iq.attr.xmlns = nil;
+		link.send(iq);
+	else
+		module:send(iq); -- routed; bounced at once if the component is away
+	end
 end
 
 -- request, waiting in the session's async runner: returns the reply (or nil
@@ -256,8 +267,6 @@ end, 10);
 -- is remembered only if it came on that connection, was asked for on it, and
 -- nothing was forgotten while it was on its way (epoch).
 local cache_size = module:get_option_number("saslcert_cache_size", 10000);
-local cache_link = nil; -- the component session that allowed caching
-local cache_ttl = 0;    -- seconds, from that session's <sessions cache-ttl/>
 local epoch = 0;        -- bumped whenever anything is forgotten
 
 -- Positive lookups: fingerprint .. "\0" .. authzid -> grant, and an index of
@@ -294,26 +303,30 @@ end
 
 -- Whether answers may be remembered and reused now; forgets everything once
 -- the connection that allowed it is gone.
-local function caching()
-	local link = cache_link;
+local function link_alive()
+	local link = comp_link;
 	if link == nil then return false; end
 	if link.destroyed or link.type ~= "component" then
-		module:log("debug", "The component connection that allowed caching is gone; forgetting the cache");
-		cache_link, cache_ttl = nil, 0;
+		module:log("debug", "The component's connection is gone; forgetting the cache");
+		comp_link, cache_ttl, by_fingerprint = nil, 0, false;
 		forget_all();
 		return false;
 	end
-	return cache_ttl > 0;
+	return true;
+end
+
+local function caching()
+	return link_alive() and cache_ttl > 0;
 end
 
 -- A snapshot taken when a request is sent; may_remember(snap, origin) says
 -- whether its answer, which came on origin, may be remembered.
 local function snapshot()
-	return cache_link, epoch;
+	return comp_link, epoch;
 end
 
 local function may_remember(link, sent_epoch, origin)
-	return link ~= nil and origin == link and link == cache_link and sent_epoch == epoch and caching();
+	return link ~= nil and origin == link and link == comp_link and sent_epoch == epoch and caching();
 end
 
 local function still_unauthenticated(session)
@@ -325,27 +338,100 @@ end
 -- nil and the value to return after the client has been answered with a
 -- failure. Runs inside the session's async runner. The grant carries max_age
 -- only if it may be remembered.
-local function ask_component(session, cert, fingerprint, authzid)
-	local der = cert_der_base64(cert);
-	if not der then
-		session.log("warn", "Could not read the client certificate");
-		return nil, fail(session, "temporary-auth-failure");
+-- The lookup IQ for cert: by fingerprint when the component accepts that
+-- (a few bytes instead of the whole certificate to encode, send and parse),
+-- else with the base64 DER. Returns nil if the certificate cannot be read.
+local function lookup_iq(cert, fingerprint, authzid, whole)
+	local lookup = st.iq({ type = "get", from = module.host, to = component, id = next_id() })
+		:tag("lookup", { xmlns = xmlns_plugin, authzid = authzid ~= "" and authzid or nil });
+	if not whole and by_fingerprint and link_alive() then
+		lookup.tags[1].attr.fingerprint = fingerprint;
+		sent_by_fingerprint[lookup.attr.id] = true;
+		return lookup;
 	end
+	local der = cert_der_base64(cert);
+	if not der then return nil; end
+	return lookup:text_tag("x509cert", der);
+end
+
+-- Whether reply says the component wants the whole certificate (the lookup
+-- named an unstored one by fingerprint and trusted CAs may still accept it).
+local function wants_whole(reply)
+	if not reply or reply.attr.type ~= "error" then return false; end
+	local err_type, condition = reply:get_error();
+	return err_type == "modify" and condition == "item-not-found";
+end
+
+-- The prefetched answer for session, if it may stand in for asking now:
+-- reply, origin, link and epoch as a round trip gives them; or nil, and
+-- then true as 5th value if the certificate must be sent whole, or true as
+-- 6th if the component did not answer in time. A prefetch is for the
+-- authzid "" only, is used at most once, only if nothing was forgotten since
+-- it was sent (so no change can have overtaken it) and only within
+-- saslcert_timeout of sending it; any other error is asked again.
+local function take_prefetch(session, fingerprint, authzid)
+	local p = session.saslcert_prefetch;
+	if not p then return nil; end
+	session.saslcert_prefetch = nil;
+	if authzid ~= "" or p.fingerprint ~= fingerprint or p.epoch ~= epoch or gettime() - p.sent > timeout then
+		return nil;
+	end
+	if not p.done then
+		local wait, wake = async.waiter();
+		p.wake = wake;
+		wait();
+		if p.epoch ~= epoch then return nil; end
+	end
+	local reply = p.reply;
+	if reply == nil then
+		-- No answer within saslcert_timeout: asking again would only
+		-- double the wait.
+		return nil, nil, nil, nil, nil, true;
+	end
+	if wants_whole(reply) then
+		return nil, nil, nil, nil, true;
+	end
+	if reply.attr.type ~= "result" and select(1, error_from_reply(reply, nil)) ~= "auth" then
+		return nil;
+	end
+	return reply, p.origin, p.link, p.epoch;
+end
+
+-- Asks the component whether cert may log in with authzid. Returns the grant
+-- ({ account, node, resource, no_cert_management, expires, max_age }), or
+-- nil and the value to return after the client has been answered with a
+-- failure. Runs inside the session's async runner. The grant carries max_age
+-- only if it may be remembered.
+local function ask_component(session, cert, fingerprint, authzid)
 	if not async.ready() then
 		session.log("error", "SASL EXTERNAL outside an async runner; cannot ask %s", component);
 		return nil, fail(session, "temporary-auth-failure");
 	end
-
-	local iq = st.iq({ type = "get", from = module.host, to = component, id = next_id() })
-		:tag("lookup", { xmlns = xmlns_plugin, authzid = authzid ~= "" and authzid or nil })
-			:text_tag("x509cert", der)
-		:up();
-	session.log("debug", "Asking %s about certificate %s", component, fingerprint);
 	local lookup_state = { fingerprint = fingerprint };
-	pending_lookups[session] = lookup_state;
-	local sent_link, sent_epoch = snapshot();
-	local reply, origin = round_trip(iq);
-	pending_lookups[session] = nil;
+	local reply, origin, sent_link, sent_epoch, whole, timed_out = take_prefetch(session, fingerprint, authzid);
+	if timed_out then
+		session.log("debug", "Certificate lookup failed: no answer within saslcert_timeout");
+		return nil, fail(session, "temporary-auth-failure");
+	elseif reply then
+		session.log("debug", "Certificate %s: prefetched answer", fingerprint);
+	else
+		repeat
+			local iq = lookup_iq(cert, fingerprint, authzid, whole);
+			if not iq then
+				session.log("warn", "Could not read the client certificate");
+				return nil, fail(session, "temporary-auth-failure");
+			end
+			session.log("debug", "Asking %s about certificate %s", component, fingerprint);
+			pending_lookups[session] = lookup_state;
+			sent_link, sent_epoch = snapshot();
+			local by_fp = sent_by_fingerprint[iq.attr.id];
+			sent_by_fingerprint[iq.attr.id] = nil;
+			reply, origin = round_trip(iq);
+			pending_lookups[session] = nil;
+			local again = by_fp and wants_whole(reply);
+			whole = true;
+		until not again
+	end
 
 	if not still_unauthenticated(session) then
 		(session.log or module._log)("debug", "Session went away or changed during the certificate lookup");
@@ -507,13 +593,37 @@ local function external(session, cert, message)
 	return true;
 end
 
+-- Starts the lookup for the authzid "" (what clients send) as soon as the
+-- client certificate is known, when stream features are offered after TLS:
+-- the answer is usually back by the time the client's <auth/> arrives, so
+-- the round trip to the component adds no latency to the login. Skipped when
+-- the cache already has the answer or the certificate cannot be read.
+local prefetching = module:get_option_boolean("saslcert_prefetch", true);
+local function prefetch(session, cert)
+	if not prefetching or session.saslcert_prefetch then return; end
+	local fingerprint = cert_fingerprint(cert);
+	if not fingerprint or (caching() and login_cache:get(fingerprint .. "\0")) then return; end
+	local iq = lookup_iq(cert, fingerprint, "");
+	if not iq then return; end
+	sent_by_fingerprint[iq.attr.id] = nil;
+	local link, sent_epoch = snapshot();
+	local p = { fingerprint = fingerprint, sent = gettime(), link = link, epoch = sent_epoch };
+	session.saslcert_prefetch = p;
+	request(iq, function (reply, origin)
+		p.reply, p.origin, p.done = reply, origin, true;
+		if p.wake then p.wake(); end
+	end);
+end
+
 if enabled then
 	-- Offer EXTERNAL first (RFC 6120 §6.3.3) when a client certificate was
 	-- presented. Runs after mod_saslauth has added <mechanisms/>.
 	module:hook("stream-features", function (event)
 		local session, features = event.origin, event.features;
 		if session.type ~= "c2s_unauthed" or session.username or not session.secure then return; end
-		if not peer_certificate(session) then return; end
+		local cert = peer_certificate(session);
+		if not cert then return; end
+		prefetch(session, cert);
 		local mechanisms = features:get_child("mechanisms", xmlns_sasl);
 		if not mechanisms then
 			mechanisms = st.stanza("mechanisms", { xmlns = xmlns_sasl });
@@ -885,11 +995,9 @@ module:hook("iq-get/host/" .. xmlns_plugin .. ":sessions", function (event)
 	local query = event.stanza.tags[1];
 	local ttl = tonumber(query.attr["cache-ttl"]);
 	forget_all();
-	if ttl and ttl >= 1 then
-		cache_link, cache_ttl = event.origin, math.min(math.floor(ttl), 86400);
-	else
-		cache_link, cache_ttl = nil, 0;
-	end
+	comp_link = event.origin;
+	cache_ttl = (ttl and ttl >= 1) and math.min(math.floor(ttl), 86400) or 0;
+	by_fingerprint = query.attr.lookup == "fingerprint";
 	module:log("debug", "Component %s connected; caching %s", component,
 		cache_ttl > 0 and ("for " .. cache_ttl .. " s") or "off");
 	local reply = st.reply(event.stanza):tag("sessions", { xmlns = xmlns_plugin });

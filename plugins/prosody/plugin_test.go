@@ -5,6 +5,7 @@ package prosody_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,10 +26,17 @@ const revokedText = "This client certificate has been revoked."
 
 // startServer starts Prosody with the plugin and registers alice, the account
 // the tests' certificates name (the plugin refuses certificates of accounts
-// that do not exist).
+// that do not exist). The prefetch is off, so that every lookup the fake
+// component sees was caused by an <auth/>; TestPrefetch covers it.
 func startServer(t *testing.T) *prosodytest.Server {
 	t.Helper()
-	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: time.Second})
+	return startServerWith(t, "	saslcert_prefetch = false")
+}
+
+// startServerWith is startServer with extra VirtualHost settings.
+func startServerWith(t *testing.T, extraHost string) *prosodytest.Server {
+	t.Helper()
+	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: time.Second, ExtraHost: extraHost})
 	s.Register(t, "alice", "alicepw")
 	return s
 }
@@ -630,4 +638,85 @@ func TestWithDelegation(t *testing.T) {
 	if n := fc.waitNotices(t, 1); len(n) != 1 || n[0].Event != "bound" {
 		t.Fatalf("notices %+v", n)
 	}
+}
+
+// waitLookups waits until the fake component has seen n lookups and takes
+// them.
+func waitLookups(t *testing.T, fc *fakeComponent, n int) []lookupReq {
+	t.Helper()
+	var got []lookupReq
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) < n && time.Now().Before(deadline) {
+		got = append(got, fc.takeLookups()...)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(got) != n {
+		t.Fatalf("%d lookups, want %d: %+v", len(got), n, got)
+	}
+	return got
+}
+
+// The prefetch: the lookup for the authzid "=" leaves when the stream
+// features are offered after TLS, before any <auth/>, and the <auth/> that
+// follows uses its answer. An authzid asks again, and so does an <auth/>
+// after the component said something changed: a prefetched answer is never
+// used once anything was forgotten since it was asked for.
+func TestPrefetch(t *testing.T) {
+	s := startServerWith(t, "")
+	fc := startComponent(t, s)
+	alice := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
+	fc.set(alice.DER, answer{JID: "alice@example.org", Fingerprint: fingerprint(alice.DER)})
+
+	t.Run("asked before auth, used by auth", func(t *testing.T) {
+		c := dialRaw(t, s, alice)
+		l := waitLookups(t, fc, 1)
+		if l[0].HasAuthzid || l[0].Cert != b64(alice.DER) {
+			t.Fatalf("prefetch %+v", l[0])
+		}
+		if n := c.authExternal("="); n.XMLName.Local != "success" {
+			t.Fatalf("auth: %s", n)
+		}
+		if l := fc.takeLookups(); len(l) != 0 {
+			t.Fatalf("the login asked again: %+v", l)
+		}
+	})
+
+	t.Run("an authzid asks again", func(t *testing.T) {
+		c := dialRaw(t, s, alice)
+		waitLookups(t, fc, 1)
+		if n := c.authExternal(base64.StdEncoding.EncodeToString([]byte("alice@example.org"))); n.XMLName.Local != "success" {
+			t.Fatalf("auth: %s", n)
+		}
+		if l := waitLookups(t, fc, 1); l[0].Authzid != "alice@example.org" {
+			t.Fatalf("lookup %+v", l[0])
+		}
+	})
+
+	t.Run("a change in between asks again", func(t *testing.T) {
+		c := dialRaw(t, s, alice)
+		waitLookups(t, fc, 1) // answered: granted
+		fc.set(alice.DER, answer{ErrType: "auth", ErrCond: "not-authorized", SASLCond: "not-authorized", Text: "disabled meanwhile"})
+		defer fc.set(alice.DER, answer{JID: "alice@example.org", Fingerprint: fingerprint(alice.DER)})
+		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='c1' from='%s' to='%s'><changed xmlns='%s' jid='alice@example.org'/></iq>`,
+			s.ComponentJID, s.Domain, nsPlugin))
+		if typ, _ := r.attr("type"); typ != "result" {
+			t.Fatalf("changed: %s", r)
+		}
+		if text := failure(t, c.authExternal("="), "not-authorized"); text != "disabled meanwhile" {
+			t.Errorf("text %q", text)
+		}
+		waitLookups(t, fc, 1)
+	})
+
+	t.Run("a component that does not answer costs one timeout", func(t *testing.T) {
+		fc.set(alice.DER, answer{Silent: true})
+		defer fc.set(alice.DER, answer{JID: "alice@example.org", Fingerprint: fingerprint(alice.DER)})
+		c := dialRaw(t, s, alice)
+		start := time.Now()
+		failure(t, c.authExternal("="), "temporary-auth-failure")
+		if d := time.Since(start); d > 1900*time.Millisecond {
+			t.Errorf("failure after %v; saslcert_timeout is 1s and the prefetch was sent before", d)
+		}
+		waitLookups(t, fc, 1)
+	})
 }
