@@ -98,6 +98,13 @@ func FuzzAuthorize(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, der []byte, authzid, domain string) {
 		g, err := a.Authorize(t.Context(), sasl.Request{DER: der, Authzid: authzid, Domain: domain})
+		// Naming the certificate by fingerprint decides the same.
+		gf, errf := a.Authorize(t.Context(), sasl.Request{Fingerprint: storage.FingerprintOf(der), Authzid: authzid, Domain: domain})
+		if (err == nil) != (errf == nil) || (err == nil && (!g.JID.Equal(gf.JID) || g.Resource != gf.Resource)) {
+			if len(der) > 0 {
+				t.Fatalf("by DER: %+v, %v; by fingerprint: %+v, %v", g, err, gf, errf)
+			}
+		}
 		if err != nil {
 			var fl *sasl.Failure
 			if !errors.As(err, &fl) || fl.Condition == "" {

@@ -7,6 +7,7 @@ STATICCHECK_VERSION=v0.8.2
 
 need=()
 command -v prosody >/dev/null 2>&1 || need+=(prosody)
+# prosody-modules: mod_client_certs (the peer of make bench-e2e) and mod_delegation (a compatibility test)
 [ -f /usr/lib/prosody/modules/mod_delegation/mod_delegation.lua ] || need+=(prosody-modules)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)

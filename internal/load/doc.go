@@ -1,5 +1,5 @@
 // Package load drives the whole saslcert stack (a real Prosody with
-// mod_saslcert and mod_delegation, the saslcert serve binary on a real
+// mod_saslcert, the saslcert serve binary on a real
 // SQLite file) with many concurrent clients and checks every answer.
 //
 // Each client owns one account and keeps a session open (logged in with

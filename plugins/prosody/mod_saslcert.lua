@@ -6,7 +6,10 @@
 --   VirtualHost "example.org"
 --     modules_enabled = { "saslcert" }
 --     saslcert_component = "certs.example.org" -- required: the component's JID
---     saslcert_timeout = 5                     -- seconds to wait for a lookup
+--     saslcert_timeout = 5                     -- seconds to wait for the component
+--     saslcert_forward = true                  -- forward users' XEP-0257 requests
+--     saslcert_prefetch = true                 -- ask at stream features, before <auth/>
+--     saslcert_cache_size = 10000              -- entries per cache
 --
 -- and let c2s TLS ask for client certificates:
 --
@@ -18,8 +21,13 @@
 -- in as the JID the component answers. It forces the resource of full-JID
 -- certificates, tells the component when certificate sessions bind and close,
 -- answers the component's <sessions/> query and closes sessions whose
--- certificate was revoked. The certificate chain is not checked: self-signed
--- certificates are the point; the component decides.
+-- certificate was revoked. It forwards XEP-0257 requests that users send to
+-- their account or the server to the component (XEP-0355 wire format;
+-- mod_delegation is not needed), and caches positive login answers and
+-- <items/> lists as long as the component allows, forgetting them whenever
+-- the component reports a change and when its connection ends. The
+-- certificate chain is not checked: self-signed certificates are the point;
+-- the component decides.
 
 local st = require "util.stanza";
 local async = require "util.async";
@@ -80,11 +88,12 @@ end
 
 -- Sessions that authenticated with a certificate (bound or not yet bound).
 -- Weak keys: a destroyed session disappears by itself.
-local cert_sessions = setmetatable({}, { __mode = "k" });
+local weak_keys = { __mode = "k" };
+local cert_sessions = setmetatable({}, weak_keys);
 -- Lookups in flight: session -> { fingerprint = ..., revoked = { [jid] = true } }.
 -- A revocation that arrives while the component's grant is on its way
 -- marks them, so that the grant is not used.
-local pending_lookups = setmetatable({}, { __mode = "k" });
+local pending_lookups = setmetatable({}, weak_keys);
 
 -- After a module reload, pick up the certificate sessions already bound.
 do
@@ -726,7 +735,7 @@ local fp_sessions = {}; -- fingerprint -> set of sessions (weak keys)
 local function fp_bound(session, fingerprint)
 	local set_ = fp_sessions[fingerprint];
 	if not set_ then
-		set_ = setmetatable({}, { __mode = "k" });
+		set_ = setmetatable({}, weak_keys);
 		fp_sessions[fingerprint] = set_;
 	end
 	set_[session] = true;

@@ -371,7 +371,7 @@ func (b *bench) start(ctx context.Context, in *instance) error {
 		if err := b.startComponent(ctx, in); err != nil {
 			return err
 		}
-		what = "Prosody + mod_saslcert + mod_delegation, saslcert serve pid " + fmt.Sprint(in.comp.pid())
+		what = "Prosody + mod_saslcert, saslcert serve pid " + fmt.Sprint(in.comp.pid())
 	}
 	say("%s: %s on %s (prosody pid %d)", in.name, what, in.c2s, in.prosody.pid())
 	return nil
@@ -382,7 +382,7 @@ func (b *bench) start(ctx context.Context, in *instance) error {
 // EXTERNAL login and one <items/> check that both work.
 func (b *bench) upload(ctx context.Context, in *instance) error {
 	t0 := time.Now()
-	// The first append waits for the component's delegation handshake.
+	// The first append may wait for the component's post-connect queries.
 	if err := b.uploadOne(ctx, in, b.users[0], 10*time.Second); err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@
 //   - peer: Debian's prosody-modules mod_client_certs (in-process Lua,
 //     per-user flat files), made loadable by the two one-line fixes of
 //     PEER.md applied to a temporary copy;
-//   - ours: mod_saslcert plus XEP-0355 delegation, configured with what
+//   - ours: mod_saslcert (which forwards XEP-0257 requests itself), configured with what
 //     `saslcert prosody config` prints, and `saslcert serve` (SQLite) as a
 //     separate process;
 //   - ours-1M: the same with -fill filler certificates added to the store

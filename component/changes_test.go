@@ -1,0 +1,217 @@
+package component
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/storage/sqlite"
+	"github.com/saslcert/saslcert/storage/sqlite/sqlitetest"
+	"github.com/saslcert/saslcert/xep0257"
+)
+
+// sessionsQuery returns the <sessions/> query the component sent after
+// connecting.
+func sessionsQuery(t *testing.T, fc *fakeConn) *node {
+	t.Helper()
+	for {
+		select {
+		case n := <-fc.auto:
+			if q := n.child(NSPlugin, "sessions"); q != nil {
+				return q
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no <sessions/> query")
+		}
+	}
+}
+
+func fingerprintLookupXML(authzid, fp string) string {
+	a := ""
+	if authzid != "" {
+		a = " authzid='" + authzid + "'"
+	}
+	return fmt.Sprintf("<lookup xmlns='%s' fingerprint='%s'%s/>", NSPlugin, fp, a)
+}
+
+// The <sessions/> query announces lookups by fingerprint always and the
+// cache TTL when there is one; granted lookups carry max-age only with a
+// TTL, never beyond the certificate's notAfter.
+func TestCacheAnnouncementAndMaxAge(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		ttl        time.Duration
+		wantTTL    string
+		wantMaxAge string // for a certificate valid for a year
+	}{
+		{"off", 0, "", ""},
+		{"one minute", time.Minute, "60", "60"},
+		{"sub-second rounds to off", 500 * time.Millisecond, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEnv(t, func(c *Config) { c.CacheTTL = tc.ttl })
+			q := sessionsQuery(t, e.fc)
+			if q.attr("lookup") != "fingerprint" || q.attr("cache-ttl") != tc.wantTTL || q.hasAttr("cache-ttl") != (tc.wantTTL != "") {
+				t.Fatalf("<sessions/> query %s", q)
+			}
+			alice := newCert(t, "alice@example.org")
+			e.appendDirect(t, "alice@example.org/a", "alice", alice.DER, false)
+			n := e.fc.roundTrip(t, pluginIQ("g", "get", domain, lookupXML("", alice.DER)))
+			checkResult(t, n, "g", domain)
+			if l := n.child(NSPlugin, "lookup"); l.attr("max-age") != tc.wantMaxAge || l.hasAttr("max-age") != (tc.wantMaxAge != "") {
+				t.Errorf("lookup answer %s, want max-age %q", n, tc.wantMaxAge)
+			}
+		})
+	}
+
+	t.Run("bounded by notAfter", func(t *testing.T) {
+		e := startEnv(t, func(c *Config) { c.CacheTTL = time.Hour })
+		soon := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"},
+			NotBefore: fixedNow().Add(-time.Hour), NotAfter: fixedNow().Add(90 * time.Second)})
+		e.appendDirect(t, "alice@example.org/a", "soon", soon.DER, false)
+		n := e.fc.roundTrip(t, pluginIQ("g", "get", domain, lookupXML("", soon.DER)))
+		checkResult(t, n, "g", domain)
+		if got := n.child(NSPlugin, "lookup").attr("max-age"); got != "90" {
+			t.Errorf("max-age %q, want 90 (notAfter is 90 s away)", got)
+		}
+	})
+}
+
+// A lookup may name the certificate by its fingerprint: the stored record
+// stands for it. Without trusted roots an unknown fingerprint is refused
+// like an unknown certificate.
+func TestLookupByFingerprint(t *testing.T) {
+	e := startEnv(t, nil)
+	alice := newCert(t, "alice@example.org")
+	tablet := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org/tablet"}})
+	e.appendDirect(t, "alice@example.org/a", "alice", alice.DER, false)
+	e.appendDirect(t, "alice@example.org/a", "tablet", tablet.DER, false)
+	fpA, fpT := storage.FingerprintOf(alice.DER).String(), storage.FingerprintOf(tablet.DER).String()
+
+	for _, tc := range []struct {
+		name, authzid, fp, jid, resource string
+	}{
+		{"no authzid", "", fpA, "alice@example.org", ""},
+		{"authzid", "alice@example.org", fpA, "alice@example.org", ""},
+		{"forced resource", "", fpT, "alice@example.org", "tablet"},
+	} {
+		t.Run("granted/"+tc.name, func(t *testing.T) {
+			n := e.fc.roundTrip(t, pluginIQ("f", "get", domain, fingerprintLookupXML(tc.authzid, tc.fp)))
+			checkResult(t, n, "f", domain)
+			l := n.child(NSPlugin, "lookup")
+			if l.attr("jid") != tc.jid || l.attr("resource") != tc.resource || l.attr("fingerprint") != tc.fp {
+				t.Errorf("answer %s", n)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, authzid, fp, typ, cond, sasl string
+	}{
+		{"unknown fingerprint", "", storage.FingerprintOf([]byte("nothing")).String(), "auth", "not-authorized", "not-authorized"},
+		{"another account", "bob@example.org", fpA, "auth", "not-authorized", "invalid-authzid"},
+		{"malformed fingerprint", "", "sha256:zz", "modify", "bad-request", ""},
+		{"md5 fingerprint", "", "md5:00", "modify", "bad-request", ""},
+	} {
+		t.Run("refused/"+tc.name, func(t *testing.T) {
+			n := e.fc.roundTrip(t, pluginIQ("f", "get", domain, fingerprintLookupXML(tc.authzid, tc.fp)))
+			er := checkError(t, n, "f", tc.typ, tc.cond)
+			if tc.sasl != "" && er.child("urn:ietf:params:xml:ns:xmpp-sasl", tc.sasl) == nil {
+				t.Errorf("no SASL <%s/> in %s", tc.sasl, n)
+			}
+		})
+	}
+}
+
+// observedEnv is startEnv with the store wrapped by storage.Observe and wired
+// to NotifyChanged, as saslcert serve does.
+func observedEnv(t *testing.T, ttl time.Duration) *env {
+	t.Helper()
+	srv := newFakeServer(t, testSecret)
+	cfg, buf := testConfig(t, srv.addr())
+	cfg.CacheTTL = ttl
+	cfg.RequestTimeout = 500 * time.Millisecond
+	db := sqlitetest.Open(t, sqlite.Options{Now: fixedNow})
+	var comp *Component
+	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
+	certs := &xep0257.Handler{Store: store, Now: fixedNow, Logger: cfg.Logger}
+	auth := &sasl.Authorizer{Store: db, Now: fixedNow}
+	comp, err := New(cfg, certs, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{srv: srv, comp: comp, db: db, certs: certs, log: buf}
+	e.stop = run(t, comp)
+	e.fc = srv.next(t)
+	waitConnected(t, comp)
+	return e
+}
+
+// Every committed change reaches the plugin as <changed/> before it is
+// acknowledged; a refused change sends nothing; without a TTL nothing is
+// sent; a plugin that refuses the notice does not stop the change, one that
+// does not answer costs the link (the plugin then forgets its cache).
+func TestNotifyChanged(t *testing.T) {
+	const phone = "alice@example.org/phone"
+	answerChanged := func(t *testing.T, fc *fakeConn, errXML string) {
+		t.Helper()
+		n := fc.expect(t)
+		c := n.child(NSPlugin, "changed")
+		if n.attr("type") != "set" || n.attr("to") != domain || c == nil || c.attr("jid") != "alice@example.org" {
+			t.Fatalf("want <changed jid='alice@example.org'/> to the server first, got %s", n)
+		}
+		if errXML != "" {
+			fc.send(fmt.Sprintf("<iq type='error' id='%s' from='%s' to='%s'>%s</iq>", n.attr("id"), domain, compJID, errXML))
+			return
+		}
+		fc.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'/>", n.attr("id"), domain, compJID))
+	}
+
+	t.Run("append and disable", func(t *testing.T) {
+		e := observedEnv(t, time.Minute)
+		c := newCert(t, "alice@example.org")
+		e.fc.send(direct("a1", "set", phone, appendXML("laptop", c.DER, false)))
+		answerChanged(t, e.fc, "")
+		checkResult(t, e.fc.expect(t), "a1", phone)
+
+		// A refused append (duplicate name) changes nothing and says nothing.
+		e.fc.send(direct("a2", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
+		checkError(t, e.fc.expect(t), "a2", "cancel", "conflict")
+
+		e.fc.send(direct("d1", "set", phone, "<disable xmlns='urn:xmpp:saslcert:1'><name>laptop</name></disable>"))
+		answerChanged(t, e.fc, "")
+		checkResult(t, e.fc.expect(t), "d1", phone)
+	})
+
+	t.Run("a plugin that does not know <changed/>", func(t *testing.T) {
+		e := observedEnv(t, time.Minute)
+		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
+		answerChanged(t, e.fc, "<error type='cancel'><feature-not-implemented xmlns='"+nsStanzas+"'/></error>")
+		checkResult(t, e.fc.expect(t), "a1", phone)
+	})
+
+	t.Run("a plugin that does not answer", func(t *testing.T) {
+		e := observedEnv(t, time.Minute)
+		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
+		if n := e.fc.expect(t); n.child(NSPlugin, "changed") == nil {
+			t.Fatalf("want <changed/>, got %s", n)
+		}
+		select {
+		case <-e.fc.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the link stayed up although the change notice was not answered")
+		}
+		if got := len(e.activeCerts(t, "alice@example.org")); got != 1 {
+			t.Errorf("%d active certificates, want 1: the change itself is committed", got)
+		}
+	})
+
+	t.Run("no TTL, no notice", func(t *testing.T) {
+		e := observedEnv(t, 0)
+		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
+		checkResult(t, e.fc.expect(t), "a1", phone)
+	})
+}
