@@ -101,7 +101,7 @@ func run(addr, account, password, caFile, out string, keep bool) error {
 	defer pw.Close()
 	say("bound as %s", pw.LocalAddr())
 
-	step("upload it: <iq type='set'><append xmlns='%s'> with no 'to' (delegated by Prosody to the component)", xep0257.NS)
+	step("upload it: <iq type='set'><append xmlns='%s'> with no 'to' (mod_saslcert forwards it to the component)", xep0257.NS)
 	if err := xep0257.AppendCert(ctx, pw.Session, jid.JID{}, "demo laptop", der, false); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
