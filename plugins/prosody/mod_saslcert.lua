@@ -895,14 +895,13 @@ local function forward_request(event)
 			return;
 		end
 		if is_items and answer.attr.type == "result" then
+			-- The answer goes out as the component wrote it (its <users/>
+			-- follow the session notices); a copy without <users/> is kept.
 			local items = answer:get_child("items", xmlns_saslcert);
-			if items then
+			if items and may_remember(sent_link, sent_epoch, reply_origin) then
 				local entry = items_entry(items);
-				if may_remember(sent_link, sent_epoch, reply_origin) then
-					entry.expires = gettime() + cache_ttl;
-					items_cache:set(account, entry);
-				end
-				answer = items_reply(req, entry, origin.username);
+				entry.expires = gettime() + cache_ttl;
+				items_cache:set(account, entry);
 			end
 		elseif typ == "set" then
 			forget(account);

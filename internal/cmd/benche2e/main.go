@@ -65,6 +65,7 @@ type config struct {
 	warmup                             int
 
 	prosodyLog string
+	cacheTTL   string // saslcert serve --plugin-cache-ttl; "" keeps its default
 	profileDir string
 	workParent string
 	keep       bool
@@ -92,6 +93,7 @@ func main() {
 	flag.IntVar(&cfg.itemSessions, "item-sessions", 16, "sessions the items requests are spread over")
 	flag.IntVar(&cfg.uploader, "upload-workers", 4, "parallel sessions uploading the accounts' certificates during setup")
 	flag.IntVar(&cfg.warmup, "warmup", 30, "untimed logins and IQs per instance before the first round")
+	flag.StringVar(&cfg.cacheTTL, "plugin-cache-ttl", "", "passed to saslcert serve --plugin-cache-ttl (e.g. 0 to measure without the plugin's caches; default: serve's default)")
 	flag.StringVar(&cfg.prosodyLog, "prosody-log", "info", "Prosody log level for all instances (info is Debian's default)")
 	flag.StringVar(&cfg.workParent, "workdir", "", "parent of the temporary directory (default: $TMPDIR)")
 	flag.StringVar(&cfg.profileDir, "profile", "", "write CPU profiles here: pprof of each component (run as a child of this program) and a Lua sampling profile of each Prosody, per phase; slows the run")

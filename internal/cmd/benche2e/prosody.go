@@ -337,11 +337,14 @@ func (b *bench) startComponent(ctx context.Context, in *instance) error {
 	var p *proc
 	var err error
 	if b.prof == nil {
+		args := []string{"--log-level", "info", "serve",
+			"--server-addr", "127.0.0.1:" + in.compPort, "--component", b.component, "--domain", b.domain,
+			"--data-dir", dataDir}
+		if b.cfg.cacheTTL != "" {
+			args = append(args, "--plugin-cache-ttl", b.cfg.cacheTTL)
+		}
 		p, err = startProc("component-"+in.name, in.dir, out,
-			[]string{"SASLCERT_SECRET_FILE=" + in.secretFile}, false,
-			b.cfg.saslcert, "--log-level", "info", "serve",
-			"--server-addr", "127.0.0.1:"+in.compPort, "--component", b.component, "--domain", b.domain,
-			"--data-dir", dataDir)
+			[]string{"SASLCERT_SECRET_FILE=" + in.secretFile}, false, b.cfg.saslcert, args...)
 	} else {
 		// Profiling: this program is the component (same wiring and
 		// defaults as saslcert serve) so that runtime/pprof can sample it.

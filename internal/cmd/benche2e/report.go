@@ -76,8 +76,14 @@ func (b *bench) report(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%d rounds x (%d logins, %d IQs per IQ phase) per instance, phases alternating %s; window %d; prosody log level %s\n\n",
-		b.cfg.rounds, b.cfg.logins, b.cfg.iqs, b.order(), b.cfg.window, b.cfg.prosodyLog)
+	ttl := b.cfg.cacheTTL
+	if ttl == "" {
+		ttl = "serve's default"
+	}
+	fmt.Fprintf(w, "%d rounds x (%d logins, %d IQs per IQ phase) per instance, phases alternating %s; window %d; prosody log level %s; plugin cache TTL %s\n",
+		b.cfg.rounds, b.cfg.logins, b.cfg.iqs, b.order(), b.cfg.window, b.cfg.prosodyLog, ttl)
+	fmt.Fprintf(w, "logins use each account once (cold: nothing cached); items repeat over %d accounts (after the first, answered from the plugin's cache unless the TTL is 0)\n\n",
+		b.cfg.itemSessions)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"", ""}
