@@ -1,17 +1,12 @@
 package component
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/saslcert/saslcert/internal/certtest"
-	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
-	"github.com/saslcert/saslcert/storage/sqlite"
-	"github.com/saslcert/saslcert/storage/sqlite/sqlitetest"
-	"github.com/saslcert/saslcert/xep0257"
 )
 
 // sessionsQuery returns the <sessions/> query the component sent after
@@ -126,28 +121,14 @@ func TestLookupByFingerprint(t *testing.T) {
 	}
 }
 
-// observedEnv is startEnv with the store wrapped by storage.Observe and wired
-// to NotifyChanged, as saslcert serve does.
+// observedEnv is startEnv with the store observed, a cache TTL and a short
+// request timeout.
 func observedEnv(t *testing.T, ttl time.Duration) *env {
 	t.Helper()
-	srv := newFakeServer(t, testSecret)
-	cfg, buf := testConfig(t, srv.addr())
-	cfg.CacheTTL = ttl
-	cfg.RequestTimeout = 500 * time.Millisecond
-	db := sqlitetest.Open(t, sqlite.Options{Now: fixedNow})
-	var comp *Component
-	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
-	certs := &xep0257.Handler{Store: store, Now: fixedNow, Logger: cfg.Logger}
-	auth := &sasl.Authorizer{Store: db, Now: fixedNow}
-	comp, err := New(cfg, certs, auth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{srv: srv, comp: comp, db: db, certs: certs, log: buf}
-	e.stop = run(t, comp)
-	e.fc = srv.next(t)
-	waitConnected(t, comp)
-	return e
+	return startEnvStore(t, func(c *Config) {
+		c.CacheTTL = ttl
+		c.RequestTimeout = 500 * time.Millisecond
+	}, true)
 }
 
 // Every committed change reaches the plugin as <changed/> before it is

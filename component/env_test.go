@@ -90,13 +90,25 @@ type env struct {
 // startEnv starts a component; mutate may change the config first.
 func startEnv(t *testing.T, mutate func(*Config)) *env {
 	t.Helper()
+	return startEnvStore(t, mutate, false)
+}
+
+// startEnvStore is startEnv; with observe, the handler's store is wrapped by
+// storage.Observe and wired to NotifyChanged, as saslcert serve does.
+func startEnvStore(t *testing.T, mutate func(*Config), observe bool) *env {
+	t.Helper()
 	srv := newFakeServer(t, testSecret)
 	cfg, buf := testConfig(t, srv.addr())
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	db := sqlitetest.Open(t, sqlite.Options{Now: fixedNow})
-	certs := &xep0257.Handler{Store: db, Now: fixedNow, Logger: cfg.Logger}
+	var comp *Component
+	var store storage.Store = db
+	if observe {
+		store = storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
+	}
+	certs := &xep0257.Handler{Store: store, Now: fixedNow, Logger: cfg.Logger}
 	auth := &sasl.Authorizer{Store: db, Now: fixedNow}
 	comp, err := New(cfg, certs, auth)
 	if err != nil {
