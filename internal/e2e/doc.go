@@ -1,5 +1,5 @@
 // Package e2e holds saslcert's full-stack integration tests: a real Prosody
-// (internal/prosodytest) with mod_saslcert and mod_delegation, the real
+// (internal/prosodytest) with mod_saslcert, the real
 // component (package component) running in-process on a real SQLite file,
 // and real clients (internal/xmppclient, a raw XML client, and slixmpp as an
 // unmodified third-party client).

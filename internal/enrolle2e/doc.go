@@ -1,6 +1,6 @@
 // Package enrolle2e holds saslcert's enrollment integration tests: the whole
-// story through a real Prosody (internal/prosodytest, with mod_saslcert and
-// mod_delegation) and the real "saslcert serve" binary (built once per test
+// story through a real Prosody (internal/prosodytest, with mod_saslcert) and
+// the real "saslcert serve" binary (built once per test
 // run) with a TOML config: a user logs in with a password, requests a
 // certificate with the XEP-0050 ad-hoc command, logs in with it (SASL
 // EXTERNAL), revokes it (XEP-0257), and the live session is closed, the next

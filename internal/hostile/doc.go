@@ -1,5 +1,5 @@
 // Package hostile attacks the whole saslcert stack and breaks it on purpose:
-// a real Prosody with mod_saslcert and mod_delegation, the real component
+// a real Prosody with mod_saslcert, the real component
 // (in-process, or "saslcert serve" as a child process where it must be
 // killed) and a real SQLite file, all started by internal/stacktest.
 //
