@@ -342,11 +342,6 @@ local function still_unauthenticated(session)
 	return not session.destroyed and session.type == "c2s_unauthed" and not session.username and session.conn ~= nil;
 end
 
--- Asks the component whether cert may log in with authzid. Returns the grant
--- ({ account, node, resource, no_cert_management, expires, max_age }), or
--- nil and the value to return after the client has been answered with a
--- failure. Runs inside the session's async runner. The grant carries max_age
--- only if it may be remembered.
 -- The lookup IQ for cert: by fingerprint when the component accepts that
 -- (a few bytes instead of the whole certificate to encode, send and parse),
 -- else with the base64 DER. Returns nil if the certificate cannot be read.
