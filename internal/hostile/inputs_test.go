@@ -451,6 +451,20 @@ func (w *world) cases(t *testing.T) []hcase {
 	add("forged", "session list asked by a user", "error auth/forbidden", func(t *testing.T) string {
 		return w.iqAs(t, "hamlet", "get", domain, "<sessions xmlns='"+nsPlugin+"'/>")
 	})
+	add("forged", "cache announcement forged by a user (to the server)", "error auth/forbidden", func(t *testing.T) string {
+		out := w.iqAs(t, "hamlet", "get", domain, "<sessions xmlns='"+nsPlugin+"' lookup='fingerprint' cache-ttl='86400'/>")
+		// The plugin still talks to the real component: horatio's list works.
+		if n, err := w.horatioLive.IQ("get", "", itemsXML()); err != nil || n.Outcome() != "result" {
+			t.Errorf("horatio's session after the forged announcement: %v %v", n.Outcome(), err)
+		}
+		return out
+	})
+	add("forged", "change notice forged by a user (to the server)", "error auth/forbidden", func(t *testing.T) string {
+		return w.iqAs(t, "hamlet", "set", domain, "<changed xmlns='"+nsPlugin+"' jid='horatio@"+domain+"'/>")
+	})
+	add("forged", "plugin lookup by fingerprint sent by a user", "error auth/forbidden: only a served server domain may use this protocol", func(t *testing.T) string {
+		return w.iqAs(t, "hamlet", "get", w.st.ComponentJID, "<lookup xmlns='"+nsPlugin+"' fingerprint='"+horatioFP+"'/>")
+	})
 
 	// --- Hostile input from the server side (a buggy or compromised module) --
 	wrap := func(inner string) string {
@@ -525,6 +539,8 @@ func (w *world) cases(t *testing.T) []hcase {
 		"<revoked xmlns='"+nsPlugin+"' jid='horatio@"+domain+"' fingerprint='"+horatioFP+"'/>",
 		"error auth/forbidden", horatioAlive)
 	rogue("session list asked by another component", domain, "get", "<sessions xmlns='"+nsPlugin+"'/>", "error auth/forbidden", nil)
+	rogue("cache announcement from another component", domain, "get", "<sessions xmlns='"+nsPlugin+"' lookup='fingerprint' cache-ttl='86400'/>", "error auth/forbidden", horatioAlive)
+	rogue("change notice from another component", domain, "set", "<changed xmlns='"+nsPlugin+"' jid='horatio@"+domain+"'/>", "error auth/forbidden", nil)
 	add("component", "another component claims the server's domain as from", "stream-error invalid-from: Component tried to send from address <"+domain+"> which is not in domain <"+w.st.RogueJID+">", func(t *testing.T) string {
 		c, err := w.st.DialRawComponent(ctxT(t), w.st.RogueJID, w.st.RogueSecret)
 		if err != nil {
