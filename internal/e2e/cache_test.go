@@ -7,8 +7,8 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/storage"
-	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
 )
 
@@ -21,14 +21,14 @@ import (
 func TestIntegrationPluginCache(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	comp := jid.MustParse(st.S.ComponentJID)
 	laptop, phone, tablet := liveCert(t, account), liveCert(t, account), liveCert(t, account)
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "laptop", laptop.DER, false); err != nil {
 		t.Fatalf("append: %v", err)
 	}
-	lookups := func() int { return strings.Count(st.Comp.Log.String(), `msg="login allowed"`) }
-	requests := func() int { return strings.Count(st.Comp.Log.String(), `msg="xep0257: done"`) }
+	lookups := func() int { return strings.Count(st.Comp().Log(), `msg="login allowed"`) }
+	requests := func() int { return strings.Count(st.Comp().Log(), `msg="xep0257: done"`) }
 
 	// A second login with the same certificate is decided from the cache.
 	before := lookups()
@@ -45,10 +45,10 @@ func TestIntegrationPluginCache(t *testing.T) {
 
 	// <items/> twice: the second answer comes from the cache.
 	before = requests()
-	if got := itemNames(items(t, alice)); !slices.Equal(got, []string{"laptop"}) {
+	if got := stacktest.ItemNames(stacktest.Items(t, alice)); !slices.Equal(got, []string{"laptop"}) {
 		t.Fatalf("items: %v", got)
 	}
-	if got := itemNames(items(t, alice)); !slices.Equal(got, []string{"laptop"}) {
+	if got := stacktest.ItemNames(stacktest.Items(t, alice)); !slices.Equal(got, []string{"laptop"}) {
 		t.Fatalf("items again: %v", got)
 	}
 	if n := requests() - before; n != 1 {
@@ -61,7 +61,7 @@ func TestIntegrationPluginCache(t *testing.T) {
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, comp, "phone", phone.DER, false); err != nil {
 		t.Fatalf("append to the component: %v", err)
 	}
-	if got := itemNames(items(t, alice)); !slices.Equal(got, []string{"laptop", "phone"}) {
+	if got := stacktest.ItemNames(stacktest.Items(t, alice)); !slices.Equal(got, []string{"laptop", "phone"}) {
 		t.Fatalf("items after an append to the component: %v", got)
 	}
 	// Same for a disable: the cached login of laptop is forgotten.
@@ -72,7 +72,7 @@ func TestIntegrationPluginCache(t *testing.T) {
 	wantAuthFailure(t, c, err, "not-authorized")
 	c, err = st.certLogin(t, account, laptop, account)
 	wantAuthFailure(t, c, err, "not-authorized")
-	if got := itemNames(items(t, alice)); !slices.Equal(got, []string{"phone"}) {
+	if got := stacktest.ItemNames(stacktest.Items(t, alice)); !slices.Equal(got, []string{"phone"}) {
 		t.Fatalf("items after a disable at the component: %v", got)
 	}
 
@@ -84,17 +84,17 @@ func TestIntegrationPluginCache(t *testing.T) {
 	}
 	wantBound(t, st.mustCertLogin(t, account, phone, ""), account)
 	wantBound(t, st.mustCertLogin(t, account, phone, ""), account)
-	if got := itemNames(items(t, alice)); !slices.Equal(got, []string{"phone", "tablet"}) {
+	if got := stacktest.ItemNames(stacktest.Items(t, alice)); !slices.Equal(got, []string{"phone", "tablet"}) {
 		t.Fatalf("items: %v", got)
 	}
-	if err := st.Comp.Stop(); err != nil {
+	if err := st.Comp().Stop(); err != nil {
 		t.Fatalf("stopping the component: %v", err)
 	}
 	// Nothing is decided from the cache while the component is away.
 	c, err = st.certLogin(t, account, phone, "")
 	wantAuthFailure(t, c, err, "temporary-auth-failure")
 	ctx := stepCtx(t)
-	db, err := sqlite.Open(ctx, st.DBPath, sqlite.Options{})
+	db, err := st.OpenStore(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,10 +102,10 @@ func TestIntegrationPluginCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	st.Comp = st.startComponent(t)
+	st.StartComponent(t)
 	c, err = st.certLogin(t, account, phone, "")
 	wantAuthFailure(t, c, err, "not-authorized")
-	if got := itemNames(items(t, alice)); !slices.Equal(got, []string{"tablet"}) {
+	if got := stacktest.ItemNames(stacktest.Items(t, alice)); !slices.Equal(got, []string{"tablet"}) {
 		t.Fatalf("items after a change while the component was down: %v", got)
 	}
 }

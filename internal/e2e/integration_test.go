@@ -11,6 +11,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/xep0257"
 )
 
@@ -21,7 +22,7 @@ func TestIntegrationUpload(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
 	bob := st.passwordLogin(t, "bob")
-	aliceJID, bobJID := st.account(t, "alice"), st.account(t, "bob")
+	aliceJID, bobJID := st.Register(t, "alice"), st.Register(t, "bob")
 	comp := jid.MustParse(st.S.ComponentJID)
 
 	viaDelegation := liveCert(t, aliceJID.String())
@@ -44,7 +45,7 @@ func TestIntegrationUpload(t *testing.T) {
 			byName[it.Name] = it.Cert
 		}
 		if len(got) != 2 || !slices.Equal(byName["delegated"], viaDelegation.DER) || !slices.Equal(byName["direct"], direct.DER) {
-			t.Fatalf("items to %q: %v, want exactly delegated and direct with their DER", to, itemNames(got))
+			t.Fatalf("items to %q: %v, want exactly delegated and direct with their DER", to, stacktest.ItemNames(got))
 		}
 	}
 
@@ -59,11 +60,11 @@ func TestIntegrationUpload(t *testing.T) {
 
 	// Nothing was stored: bob has no certificate, alice still has two, and
 	// the certificate does not log in.
-	if got := items(t, bob); len(got) != 0 {
-		t.Fatalf("bob's items after the refused append: %v", itemNames(got))
+	if got := stacktest.Items(t, bob); len(got) != 0 {
+		t.Fatalf("bob's items after the refused append: %v", stacktest.ItemNames(got))
 	}
-	if got := items(t, alice); len(got) != 2 {
-		t.Fatalf("alice's items after the refused append: %v", itemNames(got))
+	if got := stacktest.Items(t, alice); len(got) != 2 {
+		t.Fatalf("alice's items after the refused append: %v", stacktest.ItemNames(got))
 	}
 	c, err := st.certLogin(t, bobJID.String(), evil, "")
 	wantAuthFailure(t, c, err, "not-authorized")
@@ -74,14 +75,14 @@ func TestIntegrationUpload(t *testing.T) {
 func TestIntegrationItemsListUsers(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	laptop, phone := liveCert(t, account), liveCert(t, account)
 	for name, c := range map[string]*certtest.Cert{"laptop": laptop, "phone": phone} {
 		if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, name, c.DER, false); err != nil {
 			t.Fatalf("append %s: %v", name, err)
 		}
 	}
-	if got := items(t, alice); len(got) != 2 || len(got[0].Users) != 0 || len(got[1].Users) != 0 {
+	if got := stacktest.Items(t, alice); len(got) != 2 || len(got[0].Users) != 0 || len(got[1].Users) != 0 {
 		t.Fatalf("before any certificate login: %+v", got)
 	}
 
@@ -98,7 +99,7 @@ func TestIntegrationItemsListUsers(t *testing.T) {
 	byName := map[string][]string{}
 	waitFor(t, "both sessions in <users/>", func() bool {
 		clear(byName)
-		for _, it := range items(t, alice) {
+		for _, it := range stacktest.Items(t, alice) {
 			byName[it.Name] = it.Users
 		}
 		return slices.Equal(byName["laptop"], want)
@@ -108,7 +109,7 @@ func TestIntegrationItemsListUsers(t *testing.T) {
 	}
 	t.Logf("<items/>: laptop used by %q, phone by none", byName["laptop"])
 	// The certificate session can list too.
-	if got := items(t, one); len(got) != 2 {
+	if got := stacktest.Items(t, one); len(got) != 2 {
 		t.Fatalf("items from the EXTERNAL session: %+v", got)
 	}
 
@@ -118,7 +119,7 @@ func TestIntegrationItemsListUsers(t *testing.T) {
 		t.Logf("closing: %v", err)
 	}
 	waitFor(t, "the closed session to leave <users/>", func() bool {
-		for _, it := range items(t, alice) {
+		for _, it := range stacktest.Items(t, alice) {
 			if it.Name == "laptop" {
 				return slices.Equal(it.Users, []string{resOne})
 			}
@@ -132,7 +133,7 @@ func TestIntegrationItemsListUsers(t *testing.T) {
 func TestIntegrationExternalAuthzid(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account)
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "laptop", cert.DER, false); err != nil {
 		t.Fatalf("append: %v", err)
@@ -146,14 +147,12 @@ func TestIntegrationExternalAuthzid(t *testing.T) {
 	// The same on the wire: EXTERNAL is offered first, and both initial
 	// responses get <success/>.
 	for _, initial := range []string{"=", base64.StdEncoding.EncodeToString([]byte(account))} {
-		raw := dialRaw(t, st, cert)
-		if m := raw.mechanisms(); len(m) == 0 || m[0] != "EXTERNAL" {
+		raw := st.dialRaw(t, cert)
+		if m := raw.Mechanisms(); len(m) == 0 || m[0] != "EXTERNAL" {
 			t.Fatalf("mechanisms %q, want EXTERNAL first", m)
 		}
-		if e := raw.authExternal(initial); e.XMLName.Local != "success" || e.XMLName.Space != nsSASL {
-			t.Fatalf("<auth mechanism='EXTERNAL'>%s</auth>: got %s, want <success/>", initial, e)
-		}
-		if got := raw.bind("desk"); got != account+"/desk" {
+		rawExternal(t, raw, initial)
+		if got := rawBind(t, raw, "desk", ""); got != account+"/desk" {
 			t.Fatalf("bound as %s, want %s/desk", got, account)
 		}
 		t.Logf("<auth mechanism='EXTERNAL'>%s</auth>: <success/>, bound as %s/desk", initial, account)
@@ -165,22 +164,20 @@ func TestIntegrationExternalAuthzid(t *testing.T) {
 func TestIntegrationForcedResource(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account+"/tablet")
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "tablet", cert.DER, false); err != nil {
 		t.Fatalf("append: %v", err)
 	}
 	// A client that asks for another resource gets tablet.
-	raw := dialRaw(t, st, cert)
-	if e := raw.authExternal("="); e.XMLName.Local != "success" {
-		t.Fatalf("EXTERNAL: got %s", e)
-	}
-	if got := raw.bind("phone"); got != account+"/tablet" {
+	raw := st.dialRaw(t, cert)
+	rawExternal(t, raw, "=")
+	if got := rawBind(t, raw, "phone", ""); got != account+"/tablet" {
 		t.Fatalf("asked for resource phone, bound as %s, want %s/tablet", got, account)
 	}
 	t.Logf("asked for resource phone, bound as %s/tablet", account)
 	waitFor(t, "resource tablet in <users/>", func() bool {
-		got := items(t, alice)
+		got := stacktest.Items(t, alice)
 		return len(got) == 1 && slices.Equal(got[0].Users, []string{"tablet"})
 	})
 	// So does a client that asks for none (xmppclient lets the server pick).
@@ -192,7 +189,7 @@ func TestIntegrationForcedResource(t *testing.T) {
 func TestIntegrationDisableRevoke(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	toDisable, toRevoke := liveCert(t, account), liveCert(t, account)
 	for name, c := range map[string]*certtest.Cert{"disable-me": toDisable, "revoke-me": toRevoke} {
 		if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, name, c.DER, false); err != nil {
@@ -209,8 +206,8 @@ func TestIntegrationDisableRevoke(t *testing.T) {
 	c, err := st.certLogin(t, account, toDisable, "")
 	wantAuthFailure(t, c, err, "not-authorized")
 	// The live session stays and works.
-	if got := items(t, liveD); !slices.Equal(itemNames(got), []string{"revoke-me"}) {
-		t.Fatalf("items after disable (from the disabled certificate's session): %v", itemNames(got))
+	if got := stacktest.Items(t, liveD); !slices.Equal(stacktest.ItemNames(got), []string{"revoke-me"}) {
+		t.Fatalf("items after disable (from the disabled certificate's session): %v", stacktest.ItemNames(got))
 	}
 	select {
 	case err := <-liveD.Done():
@@ -228,11 +225,11 @@ func TestIntegrationDisableRevoke(t *testing.T) {
 	wantAuthFailure(t, c, err, "not-authorized")
 
 	// Only the revoked certificate's sessions were closed.
-	if got := items(t, liveD); len(got) != 0 {
-		t.Fatalf("items after revoke: %v, want none active", itemNames(got))
+	if got := stacktest.Items(t, liveD); len(got) != 0 {
+		t.Fatalf("items after revoke: %v, want none active", stacktest.ItemNames(got))
 	}
-	if got := items(t, alice); len(got) != 0 {
-		t.Fatalf("items after revoke: %v, want none active", itemNames(got))
+	if got := stacktest.Items(t, alice); len(got) != 0 {
+		t.Fatalf("items after revoke: %v, want none active", stacktest.ItemNames(got))
 	}
 }
 
@@ -241,7 +238,7 @@ func TestIntegrationDisableRevoke(t *testing.T) {
 func TestIntegrationNoCertManagement(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	kiosk := liveCert(t, account)
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "kiosk", kiosk.DER, true); err != nil {
 		t.Fatalf("append: %v", err)
@@ -250,10 +247,10 @@ func TestIntegrationNoCertManagement(t *testing.T) {
 
 	// The session can list. Wait until the component has the plugin's
 	// notice for it (it lists the session under <users/>): enforcement
-	// depends on it, see TestIntegrationBugNoCertManagementRace for what
-	// happens before.
+	// depends on it, see TestIntegrationNoCertManagementFirstRequest for
+	// what happens before.
 	waitFor(t, "the kiosk session in <users/>", func() bool {
-		got := items(t, k)
+		got := stacktest.Items(t, k)
 		if len(got) != 1 || got[0].Name != "kiosk" || !got[0].NoCertManagement {
 			t.Fatalf("items from the kiosk session: %+v", got)
 		}
@@ -269,8 +266,8 @@ func TestIntegrationNoCertManagement(t *testing.T) {
 	wantStanzaError(t, err, stanza.Auth, stanza.Forbidden, "may not manage certificates")
 
 	// Nothing changed: still only kiosk, active, and it still logs in.
-	if got := items(t, alice); !slices.Equal(itemNames(got), []string{"kiosk"}) {
-		t.Fatalf("items after the refused requests: %v", itemNames(got))
+	if got := stacktest.Items(t, alice); !slices.Equal(stacktest.ItemNames(got), []string{"kiosk"}) {
+		t.Fatalf("items after the refused requests: %v", stacktest.ItemNames(got))
 	}
 	wantBound(t, st.mustCertLogin(t, account, kiosk, ""), account)
 	select {
@@ -290,7 +287,7 @@ func TestIntegrationNoCertManagement(t *testing.T) {
 func TestIntegrationUploadRefused(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	now := time.Now()
 	garbage := make([]byte, 700)
 	if _, err := rand.Read(garbage); err != nil {
@@ -316,8 +313,8 @@ func TestIntegrationUploadRefused(t *testing.T) {
 			wantStanzaError(t, err, stanza.Modify, stanza.NotAcceptable, tc.text...)
 		})
 	}
-	if got := items(t, alice); len(got) != 0 {
-		t.Fatalf("items after the refused uploads: %v", itemNames(got))
+	if got := stacktest.Items(t, alice); len(got) != 0 {
+		t.Fatalf("items after the refused uploads: %v", stacktest.ItemNames(got))
 	}
 }
 
@@ -327,8 +324,8 @@ func TestIntegrationUploadRefused(t *testing.T) {
 func TestIntegrationAuthzidRefused(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	st.account(t, "bob")
-	account := st.account(t, "alice").String()
+	st.Register(t, "bob")
+	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account)
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "laptop", cert.DER, false); err != nil {
 		t.Fatalf("append: %v", err)
@@ -347,17 +344,18 @@ func TestIntegrationAuthzidRefused(t *testing.T) {
 // hang (the peer's defect b6).
 func TestIntegrationExternalWithoutCert(t *testing.T) {
 	st := newStack(t)
-	for _, tc := range []struct{ name, auth string }{
-		{"initial-response", `<auth xmlns='` + nsSASL + `' mechanism='EXTERNAL'>=</auth>`},
-		{"no-initial-response", `<auth xmlns='` + nsSASL + `' mechanism='EXTERNAL'/>`},
+	// The initial response: "=" sends <auth mechanism='EXTERNAL'>=</auth>,
+	// "" the empty <auth mechanism='EXTERNAL'/>.
+	for _, tc := range []struct{ name, initial string }{
+		{"initial-response", "="},
+		{"no-initial-response", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw := dialRaw(t, st, nil)
-			if m := raw.mechanisms(); slices.Contains(m, "EXTERNAL") {
+			raw := st.dialRaw(t, nil)
+			if m := raw.Mechanisms(); slices.Contains(m, "EXTERNAL") {
 				t.Errorf("EXTERNAL offered without a client certificate: %q", m)
 			}
-			raw.send(tc.auth)
-			text := wantSASLFailure(t, raw.next(), "not-authorized")
+			text := wantSASLFailure(t, rawAuth(t, raw, "EXTERNAL", tc.initial), "not-authorized")
 			if text != "no client certificate was presented" {
 				t.Errorf("failure text %q", text)
 			}
@@ -371,14 +369,14 @@ func TestIntegrationExternalWithoutCert(t *testing.T) {
 func TestIntegrationComponentDown(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account)
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "laptop", cert.DER, false); err != nil {
 		t.Fatalf("append: %v", err)
 	}
 	wantBound(t, st.mustCertLogin(t, account, cert, ""), account)
 
-	if err := st.Comp.Stop(); err != nil {
+	if err := st.Comp().Stop(); err != nil {
 		t.Fatalf("stopping the component: %v", err)
 	}
 	for _, authzid := range []string{"", account} {
@@ -390,10 +388,10 @@ func TestIntegrationComponentDown(t *testing.T) {
 	_, err := xep0257.Fetch(stepCtx(t), alice.Session, jid.JID{})
 	wantStanzaError(t, err, stanza.Wait, stanza.ServiceUnavailable)
 
-	st.Comp = st.startComponent(t)
+	st.StartComponent(t)
 	wantBound(t, st.mustCertLogin(t, account, cert, ""), account)
-	if got := items(t, alice); !slices.Equal(itemNames(got), []string{"laptop"}) {
-		t.Fatalf("items after the component restart: %v", itemNames(got))
+	if got := stacktest.Items(t, alice); !slices.Equal(stacktest.ItemNames(got), []string{"laptop"}) {
+		t.Fatalf("items after the component restart: %v", stacktest.ItemNames(got))
 	}
 }
 
@@ -401,7 +399,7 @@ func TestIntegrationComponentDown(t *testing.T) {
 // append and EXTERNAL logins work again.
 func TestIntegrationProsodyRestart(t *testing.T) {
 	st := newStack(t)
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	before := liveCert(t, account)
 	{
 		alice := st.passwordLogin(t, "alice")
@@ -409,17 +407,16 @@ func TestIntegrationProsodyRestart(t *testing.T) {
 			t.Fatalf("append: %v", err)
 		}
 	}
-	n := st.Comp.Connects()
-	st.S.Restart(t)
-	waitFor(t, "the component to reconnect", func() bool { return st.Comp.Connects() > n })
-	st.Comp.waitConnected(t)
+	if err := st.RestartProsody(t); err != nil {
+		t.Fatalf("after the Prosody restart: %v", err)
+	}
 
 	alice := st.passwordLogin(t, "alice")
 	after := liveCert(t, account)
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "after", after.DER, false); err != nil {
 		t.Fatalf("append after the restart: %v", err)
 	}
-	names := itemNames(items(t, alice))
+	names := stacktest.ItemNames(stacktest.Items(t, alice))
 	slices.Sort(names)
 	if !slices.Equal(names, []string{"after", "before"}) {
 		t.Fatalf("items after the restart: %v", names)

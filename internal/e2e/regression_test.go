@@ -7,6 +7,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/xep0257"
 )
 
@@ -27,7 +28,7 @@ import (
 func TestIntegrationNoCertManagementFirstRequest(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
-	account := st.account(t, "alice").String()
+	account := st.Register(t, "alice").String()
 	kiosk := liveCert(t, account)
 	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "kiosk", kiosk.DER, true); err != nil {
 		t.Fatalf("append: %v", err)
@@ -40,19 +41,20 @@ func TestIntegrationNoCertManagementFirstRequest(t *testing.T) {
 	accepted := 0
 	for i := 0; i < tries && accepted == 0; i++ {
 		name := fmt.Sprintf("sneaked-in-%d", i)
-		raw := dialRaw(t, st, kiosk)
-		if e := raw.authExternal("="); e.XMLName.Local != "success" {
-			t.Fatalf("EXTERNAL: %s", e)
-		}
-		bound := raw.bindThen("", `<iq type='set' id='sneak'><append xmlns='`+xep0257.NS+`'><name>`+name+
+		raw := st.dialRaw(t, kiosk)
+		rawExternal(t, raw, "=")
+		bound := rawBind(t, raw, "", `<iq type='set' id='sneak'><append xmlns='`+xep0257.NS+`'><name>`+name+
 			`</name><x509cert>`+base64.StdEncoding.EncodeToString(liveCert(t, account).DER)+`</x509cert></append></iq>`)
-		reply := raw.iqReply("sneak")
-		switch reply.attr("type") {
+		reply, err := raw.Await("sneak", stacktest.RawTimeout)
+		if err != nil {
+			t.Fatalf("try %d: waiting for the reply to <append/>: %v", i+1, err)
+		}
+		switch reply.Attr("type") {
 		case "result":
 			accepted++
 			t.Errorf("try %d: <append/> from %s, which logged in with a no-cert-management certificate, was accepted", i+1, bound)
 		case "error":
-			if e := reply.child("", "error"); e == nil || e.child(nsStanzas, "forbidden") == nil {
+			if e := reply.Child("", "error"); e == nil || e.Child(stacktest.NSStanzas, "forbidden") == nil {
 				t.Fatalf("try %d: got %s, want forbidden", i+1, reply)
 			}
 		default:
@@ -60,6 +62,6 @@ func TestIntegrationNoCertManagementFirstRequest(t *testing.T) {
 		}
 	}
 	if accepted > 0 {
-		t.Logf("alice's certificates now: %v", itemNames(items(t, alice)))
+		t.Logf("alice's certificates now: %v", stacktest.ItemNames(stacktest.Items(t, alice)))
 	}
 }

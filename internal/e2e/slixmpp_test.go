@@ -22,6 +22,7 @@ import (
 
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/internal/prosodytest"
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -63,7 +64,7 @@ func slixPython(t *testing.T) string {
 func TestIntegrationSlixmpp(t *testing.T) {
 	py := slixPython(t)
 	st := newStack(t)
-	account := st.account(t, "alice")
+	account := st.Register(t, "alice")
 	dir := t.TempDir()
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -92,7 +93,7 @@ func TestIntegrationSlixmpp(t *testing.T) {
 
 	args := []string{"--addr", st.S.C2SAddr, "--jid", account.String(),
 		"--cert", certFile, "--key", keyFile, "--ca", caFile, "--name", "slixmpp laptop"}
-	stdout, _, code := runSlix(t, py, st.password(t, "alice"), args...)
+	stdout, _, code := runSlix(t, py, st.Password("alice"), args...)
 	if code != 0 {
 		t.Fatalf("slix_client.py exited with status %d", code)
 	}
@@ -134,7 +135,7 @@ func TestIntegrationSlixmpp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Name != "slixmpp laptop" || !bytes.Equal(got[0].Cert, der) {
-		t.Fatalf("stored: %+v", itemNames(got))
+		t.Fatalf("stored: %+v", stacktest.ItemNames(got))
 	}
 
 	// slixmpp tries the next mechanism after a SASL failure; the script

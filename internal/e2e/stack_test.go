@@ -1,18 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
+	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,14 +13,9 @@ import (
 	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/stream"
 
-	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/internal/certtest"
-	"github.com/saslcert/saslcert/internal/prosodytest"
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
-	"github.com/saslcert/saslcert/sasl"
-	"github.com/saslcert/saslcert/storage"
-	"github.com/saslcert/saslcert/storage/sqlite"
-	"github.com/saslcert/saslcert/xep0257"
 )
 
 // Deadlines. They are generous on purpose: the suite must pass on a loaded
@@ -45,196 +33,26 @@ const (
 	eventTimeout = 60 * time.Second
 )
 
-// logEnv: when set, the component's log is printed for passing tests too.
-const logEnv = "SASLCERT_TEST_LOG"
+// stack is a stacktest.Stack (Prosody with mod_saslcert and mod_delegation,
+// the component in-process on a SQLite file) with the e2e suite's logins.
+type stack struct{ *stacktest.Stack }
 
-// stack is a real Prosody (mod_saslcert + mod_delegation) with the saslcert
-// component running in-process against it on a SQLite file.
-type stack struct {
-	S      *prosodytest.Server
-	DBPath string
-	// Comp is the component currently running (replaced by restartComponent).
-	Comp *liveComponent
-
-	mu        sync.Mutex
-	passwords map[string]string // by localpart
-	instances int
-}
-
-// newStack starts Prosody with the plugin and delegation and a component on
-// a fresh database, and waits until the component is connected. Cleanups
-// stop the component (first) and Prosody.
+// newStack starts the stack with a fresh database and waits until the
+// component is connected; cleanups stop the component (first) and Prosody.
+// The component logs at debug level (TestIntegrationPluginCache counts its
+// debug lines) and reconnects quickly (50 ms to 1 s between attempts).
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("full-stack integration test (-short)")
 	}
-	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: pluginTimeout})
-	st := &stack{
-		S:         s,
-		DBPath:    filepath.Join(t.TempDir(), "saslcert.db"),
-		passwords: map[string]string{},
-	}
-	st.Comp = st.startComponent(t)
-	return st
-}
-
-// liveComponent is one running component.Component with its own store
-// handle and log.
-type liveComponent struct {
-	*component.Component
-	Log *logBuffer
-
-	db     *sqlite.DB
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
-}
-
-// startComponent opens st.DBPath, builds the component as cmd/saslcert serve
-// does (real handler, authorizer and clock), runs it and waits until it is
-// connected. A cleanup stops it.
-func (st *stack) startComponent(t *testing.T) *liveComponent {
-	t.Helper()
-	st.mu.Lock()
-	st.instances++
-	n := st.instances
-	st.mu.Unlock()
-
-	buf := new(logBuffer)
-	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv(logEnv) != "" {
-			t.Logf("component #%d log:\n%s", n, buf.String())
-		}
-	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-	defer cancel()
-	db, err := sqlite.Open(ctx, st.DBPath, sqlite.Options{Logger: log.With("part", "sqlite")})
-	if err != nil {
-		t.Fatalf("sqlite.Open(%s): %v", st.DBPath, err)
-	}
-	policy := sasl.DefaultPolicy()
-	var comp *component.Component
-	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
-	certs := &xep0257.Handler{
-		Store:   store,
-		Policy:  policy,
-		Logger:  log.With("part", "xep0257"),
-		Timeout: requestTimeout,
-	}
-	auth := &sasl.Authorizer{Store: db, ClockSkew: policy.ClockSkew}
-	comp, err = component.New(component.Config{
-		Addr:           st.S.ComponentAddr,
-		JID:            jid.MustParse(st.S.ComponentJID),
-		Secret:         []byte(st.S.ComponentSecret),
-		ServerDomains:  []string{st.S.Domain},
+	return &stack{stacktest.Start(t, stacktest.Options{
+		PluginTimeout:  pluginTimeout,
 		RequestTimeout: requestTimeout,
+		LogLevel:       slog.LevelDebug,
 		MinBackoff:     50 * time.Millisecond,
 		MaxBackoff:     time.Second,
-		CacheTTL:       time.Minute,
-		Logger:         log.With("part", "component"),
-	}, certs, auth)
-	if err != nil {
-		db.Close()
-		t.Fatalf("component.New: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	lc := &liveComponent{Component: comp, Log: buf, db: db, cancel: stop, done: make(chan error, 1)}
-	go func() { lc.done <- comp.Run(runCtx) }()
-	t.Cleanup(func() {
-		if err := lc.Stop(); err != nil {
-			t.Errorf("component #%d: %v", n, err)
-		}
-	})
-	lc.waitConnected(t)
-	return lc
-}
-
-// Stop cancels Run, waits for it to return and closes the store. It is
-// idempotent and returns Run's error.
-func (lc *liveComponent) Stop() error {
-	lc.once.Do(func() {
-		lc.cancel()
-		select {
-		case err := <-lc.done:
-			if err != nil {
-				lc.err = fmt.Errorf("Run: %w", err)
-			}
-		case <-time.After(eventTimeout):
-			lc.err = fmt.Errorf("Run did not return within %v of the cancellation", eventTimeout)
-		}
-		if err := lc.db.Close(); err != nil {
-			lc.err = errors.Join(lc.err, fmt.Errorf("closing the store: %w", err))
-		}
-	})
-	return lc.err
-}
-
-// waitConnected waits until the component has a stream to the server.
-// mod_component fires component-authenticated (where mod_delegation marks
-// the delegation active) in the same handler that sends the handshake
-// reply, so delegated IQs reach the component from then on.
-func (lc *liveComponent) waitConnected(t *testing.T) {
-	t.Helper()
-	select {
-	case <-lc.Connected():
-	case <-time.After(eventTimeout):
-		t.Fatalf("the component did not connect within %v", eventTimeout)
-	}
-}
-
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// ---------------------------------------------------------------------------
-// Accounts and logins.
-
-// account registers user (once) with a random password and returns its bare
-// JID.
-func (st *stack) account(t *testing.T, user string) jid.JID {
-	t.Helper()
-	st.mu.Lock()
-	_, ok := st.passwords[user]
-	st.mu.Unlock()
-	if !ok {
-		b := make([]byte, 12)
-		if _, err := rand.Read(b); err != nil {
-			t.Fatal(err)
-		}
-		pw := hex.EncodeToString(b)
-		st.S.Register(t, user, pw)
-		st.mu.Lock()
-		st.passwords[user] = pw
-		st.mu.Unlock()
-	}
-	return jid.MustParse(user + "@" + st.S.Domain)
-}
-
-// password returns user's password (registering the account if needed).
-func (st *stack) password(t *testing.T, user string) string {
-	t.Helper()
-	st.account(t, user)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.passwords[user]
+	})}
 }
 
 // passwordLogin logs user in with SASL PLAIN (registering the account if
@@ -242,21 +60,27 @@ func (st *stack) password(t *testing.T, user string) string {
 // cleanup.
 func (st *stack) passwordLogin(t *testing.T, user string) *xmppclient.Client {
 	t.Helper()
-	pw := st.password(t, user)
-	c, err := st.dial(t, xmppclient.Config{JID: jid.MustParse(user + "@" + st.S.Domain), Password: pw})
+	st.Register(t, user)
+	c, err := st.LoginPassword(t.Context(), user)
 	if err != nil {
 		t.Fatalf("password login as %s: %v", user, err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
 // certLogin logs in to account (a bare JID) with SASL EXTERNAL, presenting
 // cert in TLS and sending authzid ("" sends "="). The server picks the
-// resource: xmppclient cannot request one (see TestIntegrationBugXmppclientRequestsResource).
-// A session that opens is closed in a cleanup.
+// resource: xmppclient cannot request one. A session that opens is closed in
+// a cleanup.
 func (st *stack) certLogin(t *testing.T, account string, cert *certtest.Cert, authzid string) (*xmppclient.Client, error) {
 	t.Helper()
-	return st.dial(t, xmppclient.Config{JID: jid.MustParse(account), Cert: tlsCert(cert), Authzid: authzid})
+	c, err := st.Dial(t.Context(), xmppclient.Config{JID: jid.MustParse(account), Cert: stacktest.TLSCert(cert), Authzid: authzid})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, nil
 }
 
 // mustCertLogin is certLogin that fails the test on error.
@@ -269,35 +93,24 @@ func (st *stack) mustCertLogin(t *testing.T, account string, cert *certtest.Cert
 	return c
 }
 
-func (st *stack) dial(t *testing.T, cfg xmppclient.Config) (*xmppclient.Client, error) {
+// dialRaw opens a stacktest.RawClient on st's c2s port, presenting cert in
+// STARTTLS (nil: no client certificate). A cleanup closes it.
+func (st *stack) dialRaw(t *testing.T, cert *certtest.Cert) *stacktest.RawClient {
 	t.Helper()
-	cfg.Addr, cfg.RootCAs, cfg.Timeout = st.S.C2SAddr, st.S.RootCAs, stepTimeout
-	c, err := xmppclient.Dial(t.Context(), cfg)
+	c, err := st.DialRaw(stepCtx(t), cert)
 	if err != nil {
-		return nil, err
+		t.Fatalf("raw c2s connection: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return c, nil
+	return c
 }
-
-// ---------------------------------------------------------------------------
-// Certificates.
 
 // liveCert is a self-signed ECDSA certificate naming addrs (id-on-xmppAddr),
 // valid from an hour ago for a day by the real clock (the component uses the
 // real clock; certtest.Now is a fixed date).
 func liveCert(t *testing.T, addrs ...string) *certtest.Cert {
 	t.Helper()
-	now := time.Now()
-	return certtest.New(t, certtest.Options{
-		XMPPAddrs: addrs,
-		NotBefore: now.Add(-time.Hour),
-		NotAfter:  now.Add(24 * time.Hour),
-	})
-}
-
-func tlsCert(c *certtest.Cert) *tls.Certificate {
-	return &tls.Certificate{Certificate: [][]byte{c.DER}, PrivateKey: c.Key}
+	return stacktest.NewCert(t, certtest.Options{XMPPAddrs: addrs, NotAfter: time.Now().Add(24 * time.Hour)})
 }
 
 // ---------------------------------------------------------------------------
@@ -364,25 +177,6 @@ func wantBound(t *testing.T, c *xmppclient.Client, want string) {
 	t.Logf("bound as %s", got)
 }
 
-// items fetches c's certificates with no 'to' (delegated).
-func items(t *testing.T, c *xmppclient.Client) []xep0257.Item {
-	t.Helper()
-	it, err := xep0257.Fetch(stepCtx(t), c.Session, jid.JID{})
-	if err != nil {
-		t.Fatalf("items: %v", err)
-	}
-	return it
-}
-
-// itemNames lists the names of items, in order.
-func itemNames(it []xep0257.Item) []string {
-	var names []string
-	for _, i := range it {
-		names = append(names, i.Name)
-	}
-	return names
-}
-
 // streamClosed waits until the server ends c's stream and returns how
 // (Serve's error).
 func streamClosed(t *testing.T, c *xmppclient.Client) error {
@@ -427,4 +221,61 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Raw client assertions.
+
+// rawAuth sends <auth mechanism='mech'>body</auth> (an empty element when
+// body is "") and returns the server's answer. No answer within
+// stacktest.RawTimeout (the stream hangs) fails the test.
+func rawAuth(t *testing.T, c *stacktest.RawClient, mech, body string) *stacktest.Node {
+	t.Helper()
+	n, err := c.Auth(mech, body)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("no answer from the server within %v (the stream hangs)", stacktest.RawTimeout)
+		}
+		t.Fatalf("<auth mechanism='%s'>: %v", mech, err)
+	}
+	return n
+}
+
+// rawExternal sends <auth mechanism='EXTERNAL'>initial</auth>, asserts the
+// answer is <success/> and restarts the stream, ready for Bind.
+func rawExternal(t *testing.T, c *stacktest.RawClient, initial string) {
+	t.Helper()
+	if n := rawAuth(t, c, "EXTERNAL", initial); n.Outcome() != "success" {
+		t.Fatalf("<auth mechanism='EXTERNAL'>%s</auth>: got %s, want <success/>", initial, n)
+	}
+	if err := c.Restart(); err != nil {
+		t.Fatalf("restarting the stream after <success/>: %v", err)
+	}
+}
+
+// rawBind binds resource ("" lets the server pick), sending then (raw XML,
+// may be "") in the same write, and returns the bound JID.
+func rawBind(t *testing.T, c *stacktest.RawClient, resource, then string) string {
+	t.Helper()
+	got, err := c.BindThen(resource, then)
+	if err != nil {
+		t.Fatalf("bind %q: %v", resource, err)
+	}
+	return got
+}
+
+// wantSASLFailure asserts n is <failure><cond/></failure> and returns its
+// text.
+func wantSASLFailure(t *testing.T, n *stacktest.Node, cond string) string {
+	t.Helper()
+	want := "failure " + cond
+	if out := n.Outcome(); n.XMLName.Space != stacktest.NSSASL || (out != want && !strings.HasPrefix(out, want+": ")) {
+		t.Fatalf("want <failure><%s/></failure>, got %s", cond, n)
+	}
+	t.Logf("got %s", n)
+	if tx := n.Child("", "text"); tx != nil {
+		return tx.Text
+	}
+	return ""
 }

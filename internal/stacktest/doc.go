@@ -18,8 +18,16 @@
 //   - Stack.AddCert: store a certificate directly, after the same
 //     sasl.CheckUpload an upload gets (set-up without going through XMPP);
 //   - Stack.DialRaw / RawClient: a hand-written c2s client (STARTTLS with an
-//     optional client certificate, raw <auth/>, bind, raw IQs), for stanzas
+//     optional client certificate, raw <auth/> and Restart, bind, a stanza
+//     pipelined behind the bind request with BindThen, raw IQs), for stanzas
 //     no library would send;
+//   - Stack.LoginPassword, Stack.LoginCert, Stack.Dial: xmppclient sessions
+//     (PLAIN, or EXTERNAL with a certificate and an authzid); Items and
+//     ItemNames: the account's certificates, as such a client lists them;
+//   - Stack.Comp, Component.Stop, Stack.StartComponent: stop the component
+//     and start a new one on the same database (Component.Log is each one's
+//     log); Stack.RestartProsody: restart Prosody and wait for the component
+//     to reconnect by itself;
 //   - Options.Forge: loads a test-only Prosody module with which a logged-in
 //     client makes the server itself send a stanza (from its domain) and get
 //     the reply: it stands in for a buggy or compromised server module, to

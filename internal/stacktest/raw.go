@@ -199,7 +199,7 @@ func (st *Stack) DialRaw(ctx context.Context, cert *certtest.Cert) (*RawClient, 
 		conn.Close()
 		return nil, err
 	}
-	if err := c.open(); err != nil {
+	if err := c.Restart(); err != nil {
 		return fail(err)
 	}
 	if c.Features.Child(NSTLS, "starttls") == nil {
@@ -226,14 +226,18 @@ func (st *Stack) DialRaw(ctx context.Context, cert *certtest.Cert) (*RawClient, 
 	}
 	_ = tconn.SetDeadline(time.Time{})
 	c.conn = tconn
-	if err := c.open(); err != nil {
+	if err := c.Restart(); err != nil {
 		return fail(err)
 	}
 	return c, nil
 }
 
-// open sends a stream header and reads the server's and its features.
-func (c *RawClient) open() error {
+// Restart opens a new stream on the connection, as a client must after
+// STARTTLS and after SASL <success/>: it sends a stream header, reads the
+// server's, and stores the new stream features in Features. (DialRaw,
+// AuthPlain and AuthExternal call it; a caller that authenticates with Auth
+// calls it itself before Bind.)
+func (c *RawClient) Restart() error {
 	c.dec = xml.NewDecoder(bufio.NewReader(c.conn))
 	if err := c.Send(fmt.Sprintf(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='%s' to='%s' version='1.0'>`, NSStreams, c.Domain)); err != nil {
 		return err
@@ -323,7 +327,7 @@ func (c *RawClient) AuthPlain(user, password string) error {
 	if n.Outcome() != "success" {
 		return fmt.Errorf("stacktest: PLAIN as %s: %s", user, n.Outcome())
 	}
-	return c.open()
+	return c.Restart()
 }
 
 // AuthExternal authenticates with SASL EXTERNAL (authzid "" sends "=") and
@@ -340,16 +344,25 @@ func (c *RawClient) AuthExternal(authzid string) error {
 	if n.Outcome() != "success" {
 		return fmt.Errorf("stacktest: EXTERNAL: %s", n.Outcome())
 	}
-	return c.open()
+	return c.Restart()
 }
 
 // Bind binds resource ("": the server picks) and returns the full JID.
-func (c *RawClient) Bind(resource string) (string, error) {
+func (c *RawClient) Bind(resource string) (string, error) { return c.BindThen(resource, "") }
+
+// BindThen is Bind, sending then (raw XML, may be "") in the same write as
+// the bind request, as a client that pipelines its first stanza does. It
+// reads up to the bind reply; a reply to then is left for the caller (Await).
+func (c *RawClient) BindThen(resource, then string) (string, error) {
 	res := ""
 	if resource != "" {
 		res = "<resource>" + Escape(resource) + "</resource>"
 	}
-	n, err := c.IQ("set", "", `<bind xmlns='`+NSBind+`'>`+res+`</bind>`)
+	id := c.NewID()
+	if err := c.Send(`<iq type='set' id='` + id + `'><bind xmlns='` + NSBind + `'>` + res + `</bind></iq>` + then); err != nil {
+		return "", err
+	}
+	n, err := c.Await(id, RawTimeout)
 	if err != nil {
 		return "", err
 	}

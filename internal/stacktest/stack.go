@@ -42,6 +42,8 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	// ConnectTimeout bounds waiting for the component to connect.
 	ConnectTimeout = 60 * time.Second
+	// ClientTimeout bounds one client step of Dial (a login) and Items.
+	ClientTimeout = 30 * time.Second
 	// PluginCacheTTL is the in-process component's Config.CacheTTL: saslcert
 	// serve's default, so that every suite runs with the plugin's caches on.
 	PluginCacheTTL = 60 * time.Second
@@ -392,6 +394,25 @@ func (c *Component) Kill(tb testing.TB) {
 	c.stopOnce.Do(func() { c.stopErr = c.proc.kill() })
 }
 
+// RestartProsody restarts Prosody (same configuration, ports, accounts and
+// data; see prosodytest.Server.Restart, which fails tb if Prosody does not
+// come back) and then waits up to ConnectTimeout for the running component,
+// if any, to reconnect to it by itself. The error says it did not; the
+// caller decides whether that fails the test.
+func (st *Stack) RestartProsody(tb testing.TB) error {
+	tb.Helper()
+	c := st.Comp()
+	var n int
+	if c != nil {
+		n = c.Connects()
+	}
+	st.S.Restart(tb)
+	if c == nil {
+		return nil
+	}
+	return c.WaitConnects(n+1, ConnectTimeout)
+}
+
 // ---------------------------------------------------------------------------
 // Accounts and logins.
 
@@ -468,7 +489,7 @@ func (st *Stack) Dial(ctx context.Context, cfg xmppclient.Config) (*xmppclient.C
 	cfg.Addr = st.S.C2SAddr
 	cfg.RootCAs = st.S.RootCAs
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
+		cfg.Timeout = ClientTimeout
 	}
 	return xmppclient.Dial(ctx, cfg)
 }
@@ -486,6 +507,29 @@ func (st *Stack) LoginPassword(ctx context.Context, user string) (*xmppclient.Cl
 // sending authzid ("" sends "=").
 func (st *Stack) LoginCert(ctx context.Context, user string, c *certtest.Cert, authzid string) (*xmppclient.Client, error) {
 	return st.Dial(ctx, xmppclient.Config{JID: st.JID(user), Cert: TLSCert(c), Authzid: authzid})
+}
+
+// Items lists the certificates of c's account with an XEP-0257 <items/> that
+// has no 'to' (so that the server delegates it, as unmodified clients send
+// it), waiting at most ClientTimeout; any error fails tb.
+func Items(tb testing.TB, c *xmppclient.Client) []xep0257.Item {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), ClientTimeout)
+	defer cancel()
+	it, err := xep0257.Fetch(ctx, c.Session, jid.JID{})
+	if err != nil {
+		tb.Fatalf("stacktest: items of %s: %v", c.LocalAddr(), err)
+	}
+	return it
+}
+
+// ItemNames lists the names of it, in order (nil for none).
+func ItemNames(it []xep0257.Item) []string {
+	var names []string
+	for _, i := range it {
+		names = append(names, i.Name)
+	}
+	return names
 }
 
 // TLSCert is c as a TLS client certificate.

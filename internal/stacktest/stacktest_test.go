@@ -2,6 +2,7 @@ package stacktest_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,16 @@ func TestStack(t *testing.T) {
 		t.Errorf("bound %q", ext.Bound)
 	}
 	ext.Close()
+
+	// The same account through xmppclient: Items lists what AddCert stored.
+	c, err := st.LoginPassword(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := stacktest.ItemNames(stacktest.Items(t, c)); !slices.Equal(got, []string{"laptop"}) {
+		t.Errorf("Items: %q, want [laptop]", got)
+	}
 
 	// The server pings the component on our behalf.
 	reply, err := pw.Forge("<iq type='get' from='" + st.Domain + "' to='" + st.ComponentJID + "'><ping xmlns='urn:xmpp:ping'/></iq>")
