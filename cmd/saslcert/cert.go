@@ -11,6 +11,9 @@ func certCommand(e *env) *cli.Command {
 		Subcommands: []*cli.Command{
 			inspectCommand(e),
 			certIssueCommand(e),
+			certListCommand(e),
+			certDisableCommand(e),
+			certRevokeCommand(e),
 		},
 	}
 }

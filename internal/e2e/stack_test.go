@@ -33,7 +33,7 @@ const (
 	eventTimeout = 60 * time.Second
 )
 
-// stack is a stacktest.Stack (Prosody with mod_saslcert and mod_delegation,
+// stack is a stacktest.Stack (Prosody with mod_saslcert,
 // the component in-process on a SQLite file) with the e2e suite's logins.
 type stack struct{ *stacktest.Stack }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -233,5 +234,62 @@ func TestIntegrationReRegisteredAccountGetsNoOldCertificates(t *testing.T) {
 		if rec.Name == "skull" && rec.State != storage.StateRevoked {
 			t.Errorf("the deleted account's certificate is %s in the store, want revoked", rec.State)
 		}
+	}
+}
+
+// TestIntegrationAdminRevokeWhileServing: after prosodyctl deluser (or any
+// other reason), an administrator revokes an account's certificates with
+// "saslcert cert revoke --all" on the data directory of the running
+// component, then restarts the component, as the command's help says. After
+// the restart the live session of the revoked certificate is closed with
+// <reset/>, the next login with it is refused, and <items/> (answered from
+// the plugin's cache before) lists nothing active: the plugin forgot its
+// caches when the old connection ended.
+func TestIntegrationAdminRevokeWhileServing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-stack test (-short)")
+	}
+	st := stacktest.Start(t, stacktest.Options{Domain: domain, Process: true})
+	st.Register(t, "osric")
+	cert := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"osric@" + domain}})
+	owner, err := st.LoginPassword(ctxT(t), "osric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	if err := xep0257.AppendCert(ctxT(t), owner.Session, jid.JID{}, "hat", cert.DER, false); err != nil {
+		t.Fatal(err)
+	}
+	live, err := st.RawLoginCert(ctxT(t), cert, "")
+	if err != nil {
+		t.Fatalf("EXTERNAL login: %v", err)
+	}
+	defer live.Close()
+	if r := tryLogin(st, "osric", cert); !r.ok {
+		t.Fatalf("second login (now remembered by the plugin): %+v", r)
+	}
+	if got := stacktest.ItemNames(stacktest.Items(t, owner)); len(got) != 1 {
+		t.Fatalf("items before: %v", got)
+	}
+
+	out, err := exec.Command(stacktest.Binary(t), "cert", "revoke", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--all").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `revoked "hat" of osric@`+domain) {
+		t.Fatalf("saslcert cert revoke: %v\n%s", err, out)
+	}
+	t.Logf("saslcert cert revoke --all:\n%s", out)
+
+	if err := st.Comp().Stop(); err != nil {
+		t.Fatal(err)
+	}
+	st.StartComponent(t)
+	closed, err := live.WaitClosed(time.Minute)
+	if err != nil || closed.Outcome() != "stream-error reset: This client certificate has been revoked." {
+		t.Fatalf("the live session after the restart: %v %v", closed.Outcome(), err)
+	}
+	if r := tryLogin(st, "osric", cert); r.ok || r.condition != "not-authorized" {
+		t.Fatalf("login after the admin revoke: %+v, want not-authorized", r)
+	}
+	if got := stacktest.Items(t, owner); len(got) != 0 {
+		t.Fatalf("items after the admin revoke: %v, want none active", stacktest.ItemNames(got))
 	}
 }
