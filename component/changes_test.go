@@ -1,7 +1,10 @@
 package component
 
 import (
+	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,4 +198,65 @@ func TestNotifyChanged(t *testing.T) {
 		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
 		checkResult(t, e.fc.expect(t), "a1", phone)
 	})
+}
+
+// WatchAudit passes on changes the admin commands wrote to the store (actor
+// "cli"): <changed/> per account, and the revocation callback (which closes
+// sessions) per revoke; entries already there when it starts, and entries of
+// other actors, are not passed on.
+func TestWatchAudit(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.CacheTTL = time.Minute })
+	const phone = "alice@example.org/phone"
+	a, b := newCert(t, "alice@example.org"), newCert(t, "alice@example.org")
+	e.appendDirect(t, phone, "a", a.DER, false)
+	e.appendDirect(t, phone, "b", b.DER, false)
+	// An old change by the CLI, before the watch starts: not replayed.
+	if _, err := e.db.SetState(t.Context(), "alice@example.org", "b", storage.StateDisabled, "cli"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var revoked []string
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.comp.WatchAudit(ctx, e.db, 20*time.Millisecond, func(ctx context.Context, c *storage.Cert) {
+			mu.Lock()
+			revoked = append(revoked, c.Name)
+			mu.Unlock()
+			e.comp.NotifyRevoked(ctx, c)
+		}, "cli")
+	}()
+	defer func() { cancel(); <-done }()
+	e.fc.expectNone(t, 200*time.Millisecond)
+
+	// Someone else's change (here: a user's, as the component writes it) is
+	// not passed on again.
+	if _, err := e.db.SetState(t.Context(), "alice@example.org", "a", storage.StateDisabled, phone); err != nil {
+		t.Fatal(err)
+	}
+	e.fc.expectNone(t, 200*time.Millisecond)
+
+	// The CLI revokes: <changed/>, then <revoked/> (answered by the plugin).
+	if _, err := e.db.SetStateByFingerprint(t.Context(), storage.FingerprintOf(a.DER), storage.StateRevoked, "cli"); err != nil {
+		t.Fatal(err)
+	}
+	n := e.fc.expect(t)
+	if c := n.child(NSPlugin, "changed"); c == nil || c.attr("jid") != "alice@example.org" {
+		t.Fatalf("want <changed/> first, got %s", n)
+	}
+	e.fc.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'/>", n.attr("id"), domain, compJID))
+	n = e.fc.expect(t)
+	if r := n.child(NSPlugin, "revoked"); r == nil || r.attr("fingerprint") != storage.FingerprintOf(a.DER).String() {
+		t.Fatalf("want <revoked/> for a, got %s", n)
+	}
+	e.fc.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'><revoked xmlns='%s' closed='0'/></iq>", n.attr("id"), domain, compJID, NSPlugin))
+	waitFor(t, "the revocation callback", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(revoked) == 1 && revoked[0] == "a"
+	})
+	if !strings.Contains(e.log.String(), "passing on a change made outside the component") {
+		t.Error("the change was not logged")
+	}
 }

@@ -189,6 +189,12 @@ type Store interface {
 	// accounts), newest first; limit <= 0 means no limit. Errors: ErrUnavailable.
 	Audit(ctx context.Context, account string, limit int) ([]AuditEntry, error)
 
+	// AuditSince returns up to limit audit entries (of all accounts) whose ID
+	// is greater than afterID, oldest first; limit <= 0 means no limit. IDs
+	// grow with every entry, so a reader can follow the log by passing the
+	// last ID it has seen. Errors: ErrUnavailable.
+	AuditSince(ctx context.Context, afterID int64, limit int) ([]AuditEntry, error)
+
 	// WalkCerts calls fn for every record, in ID order, stopping at and
 	// returning the first error fn returns. Errors: ErrUnavailable.
 	WalkCerts(ctx context.Context, fn func(*Cert) error) error

@@ -19,11 +19,10 @@ import (
 const adminActor = "cli"
 
 // runningHint says what a change made here means for a running component.
-const runningHint = `If "saslcert serve" is running on this data directory: Prosody may keep using
-cached answers for up to its --plugin-cache-ttl, and live sessions of a revoked
-certificate stay open until the component reconnects. Restart it (for example
-"systemctl restart saslcert") to apply the change at once: the plugin then
-forgets its caches and the component closes those sessions after connecting.`
+const runningHint = `A "saslcert serve" running on this data directory passes the change on to the
+server within its --admin-watch-interval (default 1s): Prosody forgets what it
+cached about the account, and live sessions of a revoked certificate are
+closed. With --admin-watch-interval 0, restart the component instead.`
 
 const certListDescription = `Lists the certificates stored for the account --jid, oldest first: name,
 state, fingerprint, validity, forced resource, source and no-cert-management.

@@ -121,7 +121,7 @@ func TestCertDisableRevoke(t *testing.T) {
 		wantStates map[string]storage.State
 	}{
 		{name: "ok/revoke-one", args: []string{"revoke", "--jid", "alice@example.org", "--name", "phone"}, wantOut: []string{`revoked "phone" of alice@example.org`},
-			wantErr:    "Restart it",
+			wantErr:    "passes the change on",
 			wantStates: map[string]storage.State{"laptop": storage.StateActive, "phone": storage.StateRevoked, "tablet": storage.StateActive}},
 		{name: "ok/disable-one", args: []string{"disable", "--jid", "alice@example.org", "--name", "laptop"}, wantOut: []string{`disabled "laptop"`},
 			wantStates: map[string]storage.State{"laptop": storage.StateDisabled, "phone": storage.StateActive, "tablet": storage.StateActive}},

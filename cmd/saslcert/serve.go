@@ -42,6 +42,7 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: 5 * time.Second, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: component.DefaultMaxInFlight, Usage: "requests processed at once", EnvVars: []string{"SASLCERT_MAX_IN_FLIGHT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "plugin-cache-ttl", Value: 60 * time.Second, Usage: "how long the server plugin may reuse a login decision or an <items/> list; every change made through this component reaches the plugin before it is acknowledged (0: no caching; use 0 if anything else writes the store)", EnvVars: []string{"SASLCERT_PLUGIN_CACHE_TTL"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "admin-watch-interval", Value: time.Second, Usage: "how often the audit log is read for changes made by 'saslcert cert' commands, which are then passed on to the server (forget cached answers, close sessions of revoked certificates); 0: never", EnvVars: []string{"SASLCERT_ADMIN_WATCH_INTERVAL"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ping-interval", Value: component.DefaultPingInterval, Usage: "how often the link to the server is checked", EnvVars: []string{"SASLCERT_PING_INTERVAL"}}),
 	}
 	flags = append(flags, enrollFlags()...)
@@ -83,6 +84,9 @@ type serveConfig struct {
 	limits  xep0257.Limits
 	busy    time.Duration
 	enroll  enrollSettings
+	// adminWatch is how often the audit log is read for the admin
+	// commands' changes (component.WatchAudit); 0: never.
+	adminWatch time.Duration
 }
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
@@ -120,6 +124,10 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if c.String("data-dir") == "" {
 		return sc, errors.New("--data-dir must not be empty")
 	}
+	if w := c.Duration("admin-watch-interval"); w < 0 || (w > 0 && w < 100*time.Millisecond) {
+		return sc, fmt.Errorf("--admin-watch-interval %v: want 0 (off) or at least 100ms", w)
+	}
+	sc.adminWatch = c.Duration("admin-watch-interval")
 	if ttl := c.Duration("plugin-cache-ttl"); ttl < 0 || (ttl > 0 && ttl < time.Second) || ttl > 24*time.Hour {
 		return sc, fmt.Errorf("--plugin-cache-ttl %v: want 0 (off) or between 1s and 24h", ttl)
 	}
@@ -241,6 +249,18 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 		e.log.Info("enrollment enabled", "issuers", strings.Join(en.issuers, ","), "renew_before", sc.enroll.renewBefore.String(),
 			"renew_interval", sc.enroll.renewInterval.String())
 	}
+	if sc.adminWatch > 0 {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watchDone := make(chan struct{})
+		go func() {
+			defer close(watchDone)
+			comp.WatchAudit(watchCtx, db, sc.adminWatch, certs.Revoked, adminActor)
+		}()
+		defer func() {
+			stopWatch()
+			<-watchDone
+		}()
+	}
 	e.log.Info("saslcert serving", "component", sc.comp.JID.String(), "server", sc.comp.Addr,
 		"domains", strings.Join(sc.comp.ServerDomains, ","), "db", dbPath, "startup", e.now().Sub(started).String())
 	if err := comp.Run(ctx); err != nil {
@@ -271,6 +291,7 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 	fmt.Fprintf(w, "database:      %s (opened)\n", dbPath)
 	fmt.Fprintf(w, "clock-skew:    %s\n", sc.policy.ClockSkew)
 	fmt.Fprintf(w, "plugin cache:  %s\n", cacheTTLText(sc.comp.CacheTTL))
+	fmt.Fprintf(w, "admin watch:   %s\n", adminWatchText(sc.adminWatch))
 	fmt.Fprintf(w, "min-rsa-bits:  %d\n", sc.policy.MinRSABits)
 	fmt.Fprintf(w, "limits:        %d certificates per account, %d bytes of base64, %d characters per name\n",
 		sc.limits.MaxPerAccount, sc.limits.MaxCertSize, sc.limits.MaxNameLen)
@@ -284,4 +305,12 @@ func cacheTTLText(ttl time.Duration) string {
 		return "off"
 	}
 	return ttl.String() + " (logins and <items/> lists; changes reach the plugin before they are acknowledged)"
+}
+
+// adminWatchText describes --admin-watch-interval for --check.
+func adminWatchText(d time.Duration) string {
+	if d <= 0 {
+		return "off (restart the component after 'saslcert cert' changes)"
+	}
+	return "every " + d.String() + " (changes by 'saslcert cert' commands reach the server)"
 }

@@ -92,6 +92,17 @@ max-certs = 5
 			env:  map[string]string{"SASLCERT_PLUGIN_CACHE_TTL": "5m"},
 			want: []string{"plugin cache:  5m0s"},
 		},
+		{
+			name: "ok/admin-watch",
+			args: []string{"--config", config, "--check"},
+			want: []string{"admin watch:   every 1s"},
+		},
+		{
+			name: "ok/admin-watch-off",
+			args: []string{"--config", config, "--admin-watch-interval", "0", "--check"},
+			want: []string{"admin watch:   off"},
+		},
+		{name: "error/admin-watch-too-often", args: []string{"--config", config, "--admin-watch-interval", "10ms", "--check"}, wantCode: exitUsage, wantErr: "--admin-watch-interval 10ms"},
 		{name: "error/plugin-cache-sub-second", args: []string{"--config", config, "--plugin-cache-ttl", "10ms", "--check"}, wantCode: exitUsage, wantErr: "--plugin-cache-ttl 10ms"},
 		{name: "error/plugin-cache-negative", args: []string{"--config", config, "--plugin-cache-ttl", "-1s", "--check"}, wantCode: exitUsage, wantErr: "--plugin-cache-ttl -1s"},
 		{name: "error/plugin-cache-too-long", args: []string{"--config", config, "--plugin-cache-ttl", "48h", "--check"}, wantCode: exitUsage, wantErr: "between 1s and 24h"},

@@ -47,6 +47,9 @@ const (
 	// PluginCacheTTL is the in-process component's Config.CacheTTL: saslcert
 	// serve's default, so that every suite runs with the plugin's caches on.
 	PluginCacheTTL = 60 * time.Second
+	// AdminWatchInterval is how often the in-process component reads the
+	// audit log for the admin commands' changes (saslcert serve's default).
+	AdminWatchInterval = time.Second
 )
 
 // Options configure a stack. The zero value is Prosody for example.org with
@@ -231,10 +234,11 @@ type Component struct {
 	log *logBuffer
 
 	// in-process
-	comp   *component.Component
-	db     *sqlite.DB
-	cancel context.CancelFunc
-	done   chan error
+	comp      *component.Component
+	db        *sqlite.DB
+	cancel    context.CancelFunc
+	done      chan error
+	watchDone chan struct{} // closed when WatchAudit has returned
 
 	// child process
 	proc *process
@@ -284,7 +288,13 @@ func (c *Component) startInProcess() error {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	c.comp, c.db, c.cancel, c.done = comp, db, stop, make(chan error, 1)
+	c.watchDone = make(chan struct{})
 	go func() { c.done <- comp.Run(runCtx) }()
+	// As in saslcert serve: changes by the admin commands reach the plugin.
+	go func() {
+		defer close(c.watchDone)
+		comp.WatchAudit(runCtx, db, AdminWatchInterval, certs.Revoked, "cli")
+	}()
 	return nil
 }
 
@@ -377,6 +387,7 @@ func (c *Component) Stop() error {
 		case <-time.After(ConnectTimeout):
 			c.stopErr = fmt.Errorf("component.Run did not return within %v of the cancellation", ConnectTimeout)
 		}
+		<-c.watchDone
 		if err := c.db.Close(); err != nil {
 			c.stopErr = errors.Join(c.stopErr, fmt.Errorf("closing the store: %w", err))
 		}

@@ -28,6 +28,7 @@ type statements struct {
 	list         *sql.Stmt
 	auditAll     *sql.Stmt
 	auditAccount *sql.Stmt
+	auditSince   *sql.Stmt
 	walkPage     *sql.Stmt
 }
 
@@ -55,6 +56,7 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		// LIMIT -1 means no limit in SQLite.
 		{&s.auditAll, r, `SELECT ` + auditCols + ` FROM audit ORDER BY id DESC LIMIT ?`},
 		{&s.auditAccount, r, `SELECT ` + auditCols + ` FROM audit WHERE account = ? ORDER BY id DESC LIMIT ?`},
+		{&s.auditSince, r, `SELECT ` + auditCols + ` FROM audit WHERE id > ? ORDER BY id LIMIT ?`},
 		{&s.walkPage, r, `SELECT ` + certCols + ` FROM certs WHERE id > ? ORDER BY id LIMIT ?`},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.query)
@@ -69,7 +71,7 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 func (s *statements) close() {
 	for _, st := range []*sql.Stmt{
 		s.insertCert, s.insertAudit, s.countActive, s.fpExists, s.findForWrite, s.setByName, s.setByID,
-		s.find, s.list, s.auditAll, s.auditAccount, s.walkPage,
+		s.find, s.list, s.auditAll, s.auditAccount, s.auditSince, s.walkPage,
 	} {
 		if st != nil {
 			st.Close()

@@ -159,3 +159,69 @@ func testWalkCertsStop(e *env) {
 		e.t.Fatalf("%d records disabled from fn, want 10", len(got))
 	}
 }
+
+// testAuditSince follows the log by ID: oldest first, after a given ID, at
+// most limit entries, and every entry exactly once when read in pages.
+func testAuditSince(e *env) {
+	if got, err := e.s.AuditSince(e.ctx, 0, 0); err != nil || len(got) != 0 {
+		e.t.Fatalf("AuditSince on an empty store: %v, %v", got, err)
+	}
+	for i := range 5 {
+		e.addNew(alice, fmt.Sprintf("s%d", i))
+		e.clk.advance()
+	}
+	all, err := e.s.AuditSince(e.ctx, 0, 0)
+	if err != nil || len(all) != 5 {
+		e.t.Fatalf("AuditSince(0): %d entries, %v; want 5", len(all), err)
+	}
+	for i, a := range all {
+		if a.Name != fmt.Sprintf("s%d", i) || (i > 0 && a.ID <= all[i-1].ID) {
+			e.t.Fatalf("AuditSince(0)[%d] = %+v: want s%d, IDs growing", i, a, i)
+		}
+	}
+	newest := e.audit("", 1)
+	if len(newest) != 1 || newest[0].ID != all[4].ID {
+		e.t.Fatalf("Audit(\"\", 1) = %+v, want the entry with ID %d", newest, all[4].ID)
+	}
+	for _, tc := range []struct {
+		after int64
+		limit int
+		want  []string
+	}{
+		{all[1].ID, 0, []string{"s2", "s3", "s4"}},
+		{all[1].ID, 2, []string{"s2", "s3"}},
+		{all[4].ID, 0, nil},
+		{all[4].ID + 1000, 0, nil},
+		{-1, 1, []string{"s0"}},
+	} {
+		got, err := e.s.AuditSince(e.ctx, tc.after, tc.limit)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var names []string
+		for _, g := range got {
+			names = append(names, g.Name)
+		}
+		if fmt.Sprint(names) != fmt.Sprint(tc.want) {
+			e.t.Errorf("AuditSince(%d, %d) = %v, want %v", tc.after, tc.limit, names, tc.want)
+		}
+	}
+	// Paging by the last ID seen reads every entry once.
+	var seen []string
+	for last := int64(0); ; {
+		page, err := e.s.AuditSince(e.ctx, last, 2)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, p := range page {
+			seen = append(seen, p.Name)
+		}
+		last = page[len(page)-1].ID
+	}
+	if fmt.Sprint(seen) != "[s0 s1 s2 s3 s4]" {
+		e.t.Errorf("paging read %v", seen)
+	}
+}

@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 		{"Times", testTimes},
 		{"Audit", testAudit},
 		{"AuditLimitAndAccount", testAuditLimitAndAccount},
+		{"AuditSince", testAuditSince},
 		{"WalkCerts", testWalkCerts},
 		{"WalkCertsStop", testWalkCertsStop},
 		{"Close", testClose},
