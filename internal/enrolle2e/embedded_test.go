@@ -95,7 +95,7 @@ lifetime = "48h"
 	root := readPEMCert(t, filepath.Join(st.DataDir, "ca", "root.crt"))
 	comp := jid.MustParse(st.S.ComponentJID)
 
-	alice := st.account(t, "alice")
+	alice := st.Register(t, "alice")
 	pw := st.passwordLogin(t, "alice")
 
 	cmds := listCommands(t, pw.Session, comp)

@@ -30,7 +30,7 @@ est-root = %q
 est-credentials-file = %q
 `, e.URL, root, creds)))
 	comp := jid.MustParse(st.S.ComponentJID)
-	frank := st.account(t, "frank")
+	frank := st.Register(t, "frank")
 	pw := st.passwordLogin(t, "frank")
 
 	// A CSR without the xmppAddr is refused before it is sent.
@@ -58,7 +58,7 @@ est-credentials-file = %q
 	waitClosed(t, ext)
 	ae := st.mustRefuse(t, frank, tlsCert(chain, key), "not-authorized")
 	t.Logf("after the revoke: refused <%s/>", ae.Condition)
-	if !strings.Contains(p.log.String(), "revoke it there by other means") {
+	if !strings.Contains(p.Log(), "revoke it there by other means") {
 		t.Fatal("the log does not say that the EST CA must be told by other means")
 	}
 }

@@ -1,7 +1,6 @@
 package enrolle2e
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -9,10 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,17 +18,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/saslcert/saslcert/internal/prosodytest"
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
 	"github.com/saslcert/saslcert/storage"
-	"github.com/saslcert/saslcert/storage/sqlite"
 )
 
 // Deadlines: generous, for a loaded 2-core machine; nothing asserts on
@@ -41,59 +35,30 @@ const (
 	eventTimeout = 60 * time.Second
 )
 
-// logEnv: when set, the component's log is printed for passing tests too.
-const logEnv = "SASLCERT_TEST_LOG"
-
-// binary is the saslcert binary built by TestMain.
-var binary string
-
-func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		return m.Run() // every test skips; nothing to build
-	}
-	dir, err := os.MkdirTemp("", "saslcert-enrolle2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "saslcert")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/saslcert")
-	build.Dir = prosodytest.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building saslcert: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
-}
+// TestMain lets stacktest build the saslcert binary (once, on first use:
+// with -short every test skips and nothing is built) and remove it at the
+// end.
+func TestMain(m *testing.M) { stacktest.Main(m) }
 
 // saslcertCmd runs the saslcert binary with args and returns its combined
 // output; a non-zero exit fails t.
 func saslcertCmd(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(binary, args...).CombinedOutput()
+	out, err := exec.Command(stacktest.Binary(t), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("saslcert %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
 }
 
-// stack is a real Prosody with the plugin and delegation, a data directory
-// and, once started, "saslcert serve".
+// stack is a stacktest.Stack without a component (a real Prosody with
+// mod_saslcert, saslcert_timeout 15 s, accounts and logins), a data
+// directory, and a directory for config files and keys; startServe runs the
+// real "saslcert serve" with a TOML config as its component.
 type stack struct {
-	S       *prosodytest.Server
-	DataDir string
+	*stacktest.Stack
 	Dir     string // for config files and keys
 	CRLAddr string // --crl-listen, if used
-
-	mu        sync.Mutex
-	passwords map[string]string
-	serve     *process
 }
 
 func newStack(t *testing.T) *stack {
@@ -101,9 +66,13 @@ func newStack(t *testing.T) *stack {
 	if testing.Short() {
 		t.Skip("full-stack integration test (-short)")
 	}
-	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: 15 * time.Second})
 	dir := t.TempDir()
-	return &stack{S: s, DataDir: filepath.Join(dir, "data"), Dir: dir, passwords: map[string]string{}}
+	s := stacktest.Start(t, stacktest.Options{
+		PluginTimeout: 15 * time.Second,
+		DataDir:       filepath.Join(dir, "data"),
+		NoComponent:   true,
+	})
+	return &stack{Stack: s, Dir: dir}
 }
 
 // initCA creates the embedded CA in the data directory with "saslcert ca
@@ -125,11 +94,10 @@ func (st *stack) writeFile(t *testing.T, name string, data []byte, mode os.FileM
 }
 
 // baseConfig is the TOML config of serve for this stack: where the server
-// is, who the component is, where the data is. extra is appended (more
-// settings, then [policy."..."] tables).
+// is, who the component is, where the secret and the data are. extra is
+// appended (more settings, then [policy."..."] tables).
 func (st *stack) baseConfig(t *testing.T, extra string) string {
 	t.Helper()
-	secret := st.writeFile(t, "component.secret", []byte(st.S.ComponentSecret+"\n"), 0o600)
 	return fmt.Sprintf(`# saslcert serve --config
 server-addr = %q
 component = %q
@@ -137,7 +105,7 @@ domain = [%q]
 secret-file = %q
 data-dir = %q
 request-timeout = "15s"
-`, st.S.ComponentAddr, st.S.ComponentJID, st.S.Domain, secret, st.DataDir) + extra
+`, st.S.ComponentAddr, st.S.ComponentJID, st.S.Domain, st.SecretFile(), st.DataDir) + extra
 }
 
 // freeAddr is a loopback address that was free a moment ago.
@@ -151,136 +119,45 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// process is a running "saslcert serve".
-type process struct {
-	cmd  *exec.Cmd
-	log  *logBuffer
-	done chan struct{}
-}
-
-// startServe runs "saslcert --log-level debug serve --config <config>" and
-// waits until it is connected to Prosody. A cleanup stops it.
-func (st *stack) startServe(t *testing.T, config string) *process {
+// startServe writes config to a file and runs "saslcert --log-level debug
+// serve --config <file>" as the stack's component (stacktest's
+// StartCommand: no SASLCERT_* variables reach it, so the config says
+// everything); it returns once serve is connected to Prosody. A cleanup
+// stops it; its log is shown if the test failed or SASLCERT_TEST_LOG is
+// set.
+func (st *stack) startServe(t *testing.T, config string) *stacktest.Component {
 	t.Helper()
 	cfgFile := st.writeFile(t, "saslcert.toml", []byte(config), 0o600)
 	t.Logf("serve config (%s):\n%s", cfgFile, indent(config))
-	buf := new(logBuffer)
-	cmd := exec.Command(binary, "--log-level", "debug", "serve", "--config", cfgFile)
-	cmd.Stdout, cmd.Stderr = buf, buf
-	cmd.Env = os.Environ()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: buf, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() || os.Getenv(logEnv) != "" {
-			t.Logf("saslcert serve log:\n%s", p.log.String())
-		}
-	})
-	deadline := time.After(eventTimeout)
-	for !strings.Contains(buf.String(), "connected to the server") {
-		select {
-		case <-p.done:
-			t.Fatalf("saslcert serve exited:\n%s", buf.String())
-		case <-deadline:
-			t.Fatalf("saslcert serve did not connect within %v:\n%s", eventTimeout, buf.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	st.serve = p
-	return p
-}
-
-// stop ends serve with SIGTERM (SIGKILL after 10 s) and waits for it.
-func (p *process) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return st.StartCommand(t, []string{"--log-level", "debug", "serve", "--config", cfgFile})
 }
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }
 
-// account registers user once with a random password and returns its JID.
-func (st *stack) account(t *testing.T, user string) jid.JID {
-	t.Helper()
-	st.mu.Lock()
-	_, ok := st.passwords[user]
-	st.mu.Unlock()
-	if !ok {
-		b := make([]byte, 12)
-		_, _ = rand.Read(b)
-		pw := hex.EncodeToString(b)
-		st.S.Register(t, user, pw)
-		st.mu.Lock()
-		st.passwords[user] = pw
-		st.mu.Unlock()
-	}
-	return jid.MustParse(user + "@" + st.S.Domain)
-}
-
-// passwordLogin logs user in with SASL PLAIN; closed in a cleanup.
+// passwordLogin logs user in with SASL PLAIN (registering the account if
+// needed); closed in a cleanup.
 func (st *stack) passwordLogin(t *testing.T, user string) *xmppclient.Client {
 	t.Helper()
-	me := st.account(t, user)
-	st.mu.Lock()
-	pw := st.passwords[user]
-	st.mu.Unlock()
-	c, err := st.dial(t, xmppclient.Config{JID: me, Password: pw})
+	st.Register(t, user)
+	ctx, cancel := deadline()
+	defer cancel()
+	c, err := st.LoginPassword(ctx, user)
 	if err != nil {
-		t.Fatalf("password login as %s: %v", me, err)
+		t.Fatalf("password login as %s: %v", st.JID(user), err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// certLogin logs in as account with SASL EXTERNAL presenting cert.
+// certLogin logs in as account with SASL EXTERNAL presenting cert; a
+// session that opens is closed in a cleanup.
 func (st *stack) certLogin(t *testing.T, account jid.JID, cert *tls.Certificate) (*xmppclient.Client, error) {
 	t.Helper()
-	return st.dial(t, xmppclient.Config{JID: account, Cert: cert})
-}
-
-func (st *stack) dial(t *testing.T, cfg xmppclient.Config) (*xmppclient.Client, error) {
-	t.Helper()
-	cfg.Addr = st.S.C2SAddr
-	cfg.RootCAs = st.S.RootCAs
-	cfg.Timeout = stepTimeout
-	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	ctx, cancel := deadline()
 	defer cancel()
-	c, err := xmppclient.Dial(ctx, cfg)
+	c, err := st.Dial(ctx, xmppclient.Config{JID: account, Cert: cert})
 	if err != nil {
 		return nil, err
 	}
@@ -404,13 +281,14 @@ func crlLists(crl *x509.RevocationList, cert *x509.Certificate) bool {
 	return false
 }
 
-// storedRecord opens the data directory's database (next to the running
-// serve; SQLite in WAL mode allows that) and returns the record of der.
+// storedRecord opens the data directory's database through a separate
+// handle (stacktest's OpenStore, next to the running serve; SQLite in WAL
+// mode allows that) and returns the record of der.
 func (st *stack) storedRecord(t *testing.T, der []byte) *storage.Cert {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	db, err := sqlite.Open(ctx, filepath.Join(st.DataDir, "saslcert.db"), sqlite.Options{})
+	db, err := st.OpenStore(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
@@ -63,10 +64,8 @@ type messageClient struct {
 
 func (st *stack) messageClient(t *testing.T, user string) *messageClient {
 	t.Helper()
-	me := st.account(t, user)
-	st.mu.Lock()
-	pw := st.passwords[user]
-	st.mu.Unlock()
+	me := st.Register(t, user)
+	pw := st.Password(user)
 	ctx, cancel := deadline()
 	defer cancel()
 	s, err := st.S.DialClient(ctx, me, xmpp.StartTLS(st.S.TLSConfig()), xmpp.SASL("", pw, msasl.Plain), xmpp.BindResource())
@@ -113,10 +112,10 @@ func TestEnrollRenewal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := new(logBuffer)
+	buf := new(stacktest.LogBuffer)
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
-		if t.Failed() || os.Getenv(logEnv) != "" {
+		if t.Failed() || os.Getenv(stacktest.LogEnv) != "" {
 			t.Logf("component log:\n%s", buf.String())
 		}
 	})
@@ -177,7 +176,7 @@ func TestEnrollRenewal(t *testing.T) {
 		t.Fatal("the component did not connect")
 	}
 
-	erin := st.account(t, "erin")
+	erin := st.Register(t, "erin")
 	mc := st.messageClient(t, "erin")
 	key := newKey(t)
 	res, err := requestCert(t, mc.Session, compJID, map[string]string{component.FieldCSR: csrPEM(t, key, "", ""), component.FieldName: "tablet"})

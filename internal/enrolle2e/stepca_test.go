@@ -58,7 +58,7 @@ allow_self_signed = false
 trusted_roots = [%q]
 `, st.S.Domain, bundle)))
 	comp := jid.MustParse(st.S.ComponentJID)
-	bob := st.account(t, "bob")
+	bob := st.Register(t, "bob")
 	pw := st.passwordLogin(t, "bob")
 	ctx, cancel := deadline()
 	defer cancel()

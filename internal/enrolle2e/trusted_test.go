@@ -11,6 +11,7 @@ import (
 	"github.com/saslcert/saslcert/enroll/stepca"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/stacktest"
 )
 
 // TestEnrollTrustedRoots logs in with CA-issued certificates that were never
@@ -36,7 +37,7 @@ crl_urls = [%q]
 	defer cancel()
 
 	// A certificate the organisation's step-ca issued to carol, out of band.
-	carol := st.account(t, "carol")
+	carol := st.Register(t, "carol")
 	org, err := stepca.New(stepca.Config{URL: s.URL, Provisioner: s.Provisioner, Key: s.Key, KeyID: s.KeyID, Root: s.Root})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ crl_urls = [%q]
 	t.Logf("after the revocation at step-ca: refused <%s/> %q", ae.Condition, ae.Text)
 
 	// A certificate of the embedded CA for dave, never stored.
-	dave := st.account(t, "dave")
+	dave := st.Register(t, "dave")
 	ca, err := localca.Load(filepath.Join(st.DataDir, "ca"), localca.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,6 @@ crl_urls = [%q]
 	t.Logf("after the revocation at the embedded CA: refused <%s/> %q", ae.Condition, ae.Text)
 
 	// A self-signed certificate nobody uploaded is not trusted.
-	ss := certtest.New(t, certtest.Options{XMPPAddrs: []string{dave.String()}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
-	st.mustRefuse(t, dave, tlsCert([][]byte{ss.DER}, ss.Key), "not-authorized")
+	ss := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{dave.String()}, NotAfter: time.Now().Add(time.Hour)})
+	st.mustRefuse(t, dave, stacktest.TLSCert(ss), "not-authorized")
 }

@@ -28,6 +28,12 @@
 //     and start a new one on the same database (Component.Log is each one's
 //     log); Stack.RestartProsody: restart Prosody and wait for the component
 //     to reconnect by itself;
+//   - Stack.StartCommand: run the built saslcert with arguments of the
+//     caller's choice (e.g. serve --config FILE) as the stack's component,
+//     with Options.NoComponent; Stack.SecretFile is the 0600 file holding
+//     the component secret, for such a config;
+//   - LogBuffer: a goroutine-safe log sink (for an in-process component or
+//     slog handler a test wires itself);
 //   - Options.Forge: loads a test-only Prosody module with which a logged-in
 //     client makes the server itself send a stanza (from its domain) and get
 //     the reply: it stands in for a buggy or compromised server module, to
@@ -39,7 +45,7 @@
 //   - Options.Wrapper: start the child under a command such as prlimit;
 //   - NewCert: certtest certificates valid around the real clock.
 //
-// Test binaries that use Options.Process or LockDB must call Main from
-// TestMain: it runs the helper process when the binary is re-executed as
-// one, and removes the built binary at the end.
+// Test binaries that use Options.Process, StartCommand or LockDB must call
+// Main from TestMain: it runs the helper process when the binary is
+// re-executed as one, and removes the built binary at the end.
 package stacktest

@@ -20,7 +20,8 @@ import (
 	"github.com/saslcert/saslcert/internal/prosodytest"
 )
 
-// Main runs the tests of a package that uses Options.Process or LockDB:
+// Main runs the tests of a package that uses Options.Process, StartCommand,
+// Binary or LockDB:
 //
 //	func TestMain(m *testing.M) { stacktest.Main(m) }
 //
@@ -123,7 +124,9 @@ func (st *Stack) ServeArgs() []string {
 	return args
 }
 
-func (c *Component) startProcess(tb testing.TB) error {
+// startProcess starts "saslcert args..." under Options.Wrapper, its output
+// in a log file, its environment this process's without SASLCERT_* plus env.
+func (c *Component) startProcess(tb testing.TB, args []string, env ...string) error {
 	st := c.st
 	bin := Binary(tb)
 	logFile := filepath.Join(tb.TempDir(), fmt.Sprintf("saslcert-%d.log", c.N))
@@ -131,18 +134,18 @@ func (c *Component) startProcess(tb testing.TB) error {
 	if err != nil {
 		return err
 	}
-	argv := append(append(append([]string(nil), st.Opts.Wrapper...), bin), st.ServeArgs()...)
+	argv := append(append(append([]string(nil), st.Opts.Wrapper...), bin), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
-	// Only what the stack sets: no SASLCERT_* settings leak in from the
-	// test's environment, and the secret travels in a file.
-	env := []string{"SASLCERT_SECRET_FILE=" + st.secretFile}
+	// Only what the caller sets: no SASLCERT_* settings leak in from the
+	// test's environment.
+	var cenv []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SASLCERT_") {
-			env = append(env, kv)
+			cenv = append(cenv, kv)
 		}
 	}
-	cmd.Env = env
+	cmd.Env = append(cenv, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		out.Close()
@@ -255,7 +258,7 @@ func (st *Stack) LockDB(tb testing.TB) (release func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	stderr := new(logBuffer)
+	stderr := new(LogBuffer)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

@@ -84,8 +84,8 @@ type Options struct {
 	LogLevel slog.Level
 
 	// Wrapper, if set, is a command the child process is started under,
-	// e.g. {"prlimit", "--fsize=1000000", "--"} (Options.Process only; read
-	// at each StartComponent).
+	// e.g. {"prlimit", "--fsize=1000000", "--"} (a child process only:
+	// Options.Process or StartCommand; read at each start).
 	Wrapper []string
 
 	// Forge loads mod_stacktest_forge (see RawClient.Forge).
@@ -194,13 +194,48 @@ func (st *Stack) Comp() *Component {
 	return st.comp
 }
 
-// StartComponent starts a component on the stack's database and waits until
-// it is connected. A cleanup stops it.
+// SecretFile is the path of a 0600 file holding the component secret on its
+// first line, as saslcert serve's --secret-file (or secret-file in a config
+// file) reads it. It is outside the data directory and lives as long as the
+// test.
+func (st *Stack) SecretFile() string { return st.secretFile }
+
+// StartComponent starts a component on the stack's database (in-process, or
+// with Options.Process a child "saslcert serve" with ServeArgs and the secret
+// in SASLCERT_SECRET_FILE) and waits until it is connected. A cleanup stops
+// it.
 func (st *Stack) StartComponent(tb testing.TB) *Component {
+	tb.Helper()
+	if st.Opts.Process {
+		return st.startComponent(tb, func(c *Component) error {
+			return c.startProcess(tb, st.ServeArgs(), "SASLCERT_SECRET_FILE="+st.secretFile)
+		})
+	}
+	return st.startComponent(tb, (*Component).startInProcess)
+}
+
+// StartCommand starts a child process "saslcert args..." (the binary of
+// Binary, under Options.Wrapper if set) as the stack's next component,
+// whatever Options.Process says, and waits up to ConnectTimeout until its log
+// says it connected to Prosody; a child that exits first or does not connect
+// in time fails tb. args (or a config file they name) must say everything:
+// the stack passes no flags. The child's environment is this process's
+// without any SASLCERT_* variable, plus env ("NAME=value"). As with every
+// component, a cleanup stops it (SIGTERM, SIGKILL after 30 s; an unclean exit
+// fails tb) and logs the tail of its output if tb failed or LogEnv is set;
+// Component.Log is its output so far. The test binary must call Main.
+func (st *Stack) StartCommand(tb testing.TB, args []string, env ...string) *Component {
+	tb.Helper()
+	return st.startComponent(tb, func(c *Component) error { return c.startProcess(tb, args, env...) })
+}
+
+// startComponent registers the next component, starts it with start and
+// waits until it is connected.
+func (st *Stack) startComponent(tb testing.TB, start func(*Component) error) *Component {
 	tb.Helper()
 	st.mu.Lock()
 	st.instances++
-	c := &Component{N: st.instances, st: st, log: new(logBuffer)}
+	c := &Component{N: st.instances, st: st, log: new(LogBuffer)}
 	st.comp = c
 	st.mu.Unlock()
 	tb.Cleanup(func() {
@@ -211,13 +246,7 @@ func (st *Stack) StartComponent(tb testing.TB) *Component {
 			tb.Logf("component #%d log (tail):\n%s", c.N, tail(c.Log(), 32<<10))
 		}
 	})
-	var err error
-	if st.Opts.Process {
-		err = c.startProcess(tb)
-	} else {
-		err = c.startInProcess()
-	}
-	if err != nil {
+	if err := start(c); err != nil {
 		tb.Fatalf("starting component #%d: %v", c.N, err)
 	}
 	if err := c.WaitConnects(1, ConnectTimeout); err != nil {
@@ -231,7 +260,7 @@ func (st *Stack) StartComponent(tb testing.TB) *Component {
 type Component struct {
 	N   int // 1 for the first component of the stack, 2 for the next, ...
 	st  *Stack
-	log *logBuffer
+	log *LogBuffer
 
 	// in-process
 	comp      *component.Component
@@ -396,11 +425,11 @@ func (c *Component) Stop() error {
 }
 
 // Kill sends SIGKILL to the child process and waits for it to die. Only for
-// Options.Process.
+// a child process (Options.Process or StartCommand).
 func (c *Component) Kill(tb testing.TB) {
 	tb.Helper()
 	if c.proc == nil {
-		tb.Fatal("stacktest: Kill needs Options.Process")
+		tb.Fatal("stacktest: Kill needs a child process (Options.Process or StartCommand)")
 	}
 	c.stopOnce.Do(func() { c.stopErr = c.proc.kill() })
 }
@@ -583,19 +612,24 @@ func mustRandomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// logBuffer is a goroutine-safe log sink.
-type logBuffer struct {
+// LogBuffer is a log sink that many goroutines may write to at once (an
+// slog handler's output, a child's standard output and error) while another
+// reads it. Each Write is appended whole; String returns everything written
+// so far. The zero value is ready to use.
+type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
+// Write appends p; it never fails.
+func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *logBuffer) String() string {
+// String returns a copy of everything written so far.
+func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
