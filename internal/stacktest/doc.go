@@ -20,7 +20,10 @@
 //   - Stack.DialRaw / RawClient: a hand-written c2s client (STARTTLS with an
 //     optional client certificate, raw <auth/> and Restart, bind, a stanza
 //     pipelined behind the bind request with BindThen, raw IQs), for stanzas
-//     no library would send;
+//     no library would send; DialRawServer, and OpenRaw with StartTLS, give
+//     the same client on any prosodytest server (plugins/prosody's tests,
+//     with a stand-in component), or without TLS; Node.Outcome and
+//     Node.Condition read the answers;
 //   - Stack.LoginPassword, Stack.LoginCert, Stack.Dial: xmppclient sessions
 //     (PLAIN, or EXTERNAL with a certificate and an authzid); Items and
 //     ItemNames: the account's certificates, as such a client lists them;

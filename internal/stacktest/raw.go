@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/prosodytest"
 )
 
 // XML namespaces the raw client uses.
@@ -144,28 +145,29 @@ func (n *Node) Outcome() string {
 		case "challenge":
 			return "challenge " + n.Text
 		case "failure":
-			var cond, text string
-			for _, c := range n.Children {
-				if c.XMLName.Local == "text" {
-					text = c.Text
-				} else if cond == "" {
-					cond = c.XMLName.Local
-				}
-			}
+			cond, text := n.Condition()
 			return withText("failure "+cond, text)
 		}
 	case n.XMLName.Space == NSStreams && n.XMLName.Local == "error":
-		var cond, text string
-		for _, c := range n.Children {
-			if c.XMLName.Local == "text" {
-				text = c.Text
-			} else if cond == "" {
-				cond = c.XMLName.Local
-			}
-		}
+		cond, text := n.Condition()
 		return withText("stream-error "+cond, text)
 	}
 	return n.String()
+}
+
+// Condition reads n as a SASL <failure/> or a stream <error/>: cond is the
+// local name of its first child other than <text/> (the defined condition;
+// "" if none) and text the character data of its <text/> child ("" if
+// none). It does not check what n is.
+func (n *Node) Condition() (cond, text string) {
+	for _, c := range n.Children {
+		if c.XMLName.Local == "text" {
+			text = c.Text
+		} else if cond == "" {
+			cond = c.XMLName.Local
+		}
+	}
+	return cond, text
 }
 
 // StreamError is a stream error the server sent where a reply was awaited.
@@ -187,50 +189,82 @@ type RawClient struct {
 }
 
 // DialRaw connects to the c2s port, negotiates STARTTLS presenting cert as
-// the client certificate (nil: none) and opens the stream.
+// the client certificate (nil: none) and opens the stream (DialRawServer on
+// the stack's Prosody).
 func (st *Stack) DialRaw(ctx context.Context, cert *certtest.Cert) (*RawClient, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", st.S.C2SAddr)
+	return DialRawServer(ctx, st.S, cert)
+}
+
+// DialRawServer connects to s's c2s port, negotiates STARTTLS trusting s's
+// certificate and presenting cert as the client certificate (nil: none),
+// and opens the stream: the returned client's Features are those offered
+// after TLS. It works on any prosodytest server, with or without a
+// component. On error the connection is closed.
+func DialRawServer(ctx context.Context, s *prosodytest.Server, cert *certtest.Cert) (*RawClient, error) {
+	conn, err := s.DialC2S(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c := &RawClient{Domain: st.Domain, conn: conn}
-	fail := func(err error) (*RawClient, error) {
+	c, err := OpenRaw(conn, s.Domain)
+	if err != nil {
+		return nil, err
+	}
+	var certs []tls.Certificate
+	if cert != nil {
+		certs = append(certs, *TLSCert(cert))
+	}
+	if err := c.StartTLS(ctx, s.TLSConfig(certs...)); err != nil {
 		conn.Close()
 		return nil, err
 	}
+	return c, nil
+}
+
+// OpenRaw opens a c2s stream to domain on conn as it is (no TLS: call
+// StartTLS next, or test what the server does without it): it sends the
+// stream header, reads the server's and its stream features (Features). On
+// error conn is closed.
+func OpenRaw(conn net.Conn, domain string) (*RawClient, error) {
+	c := &RawClient{Domain: domain, conn: conn}
 	if err := c.Restart(); err != nil {
-		return fail(err)
-	}
-	if c.Features.Child(NSTLS, "starttls") == nil {
-		return fail(fmt.Errorf("stacktest: no starttls offered: %s", c.Features))
-	}
-	if err := c.Send(`<starttls xmlns='` + NSTLS + `'/>`); err != nil {
-		return fail(err)
-	}
-	n, err := c.Next(RawTimeout)
-	if err != nil {
-		return fail(err)
-	}
-	if n.XMLName.Local != "proceed" {
-		return fail(fmt.Errorf("stacktest: starttls: %s", n))
-	}
-	tc := &tls.Config{ServerName: st.Domain, RootCAs: st.S.RootCAs, MinVersion: tls.VersionTLS12}
-	if cert != nil {
-		tc.Certificates = []tls.Certificate{*TLSCert(cert)}
-	}
-	tconn := tls.Client(conn, tc)
-	_ = tconn.SetDeadline(time.Now().Add(RawTimeout))
-	if err := tconn.HandshakeContext(ctx); err != nil {
-		return fail(fmt.Errorf("stacktest: TLS handshake: %w", err))
-	}
-	_ = tconn.SetDeadline(time.Time{})
-	c.conn = tconn
-	if err := c.Restart(); err != nil {
-		return fail(err)
+		conn.Close()
+		return nil, err
 	}
 	return c, nil
 }
+
+// StartTLS asks for STARTTLS (which the current Features must offer), does
+// the TLS handshake with cfg (at most RawTimeout) and opens a new stream
+// over TLS, whose features replace Features. An error leaves the client
+// unusable; the caller closes it.
+func (c *RawClient) StartTLS(ctx context.Context, cfg *tls.Config) error {
+	if c.Features.Child(NSTLS, "starttls") == nil {
+		return fmt.Errorf("stacktest: no starttls offered: %s", c.Features)
+	}
+	if err := c.Send(`<starttls xmlns='` + NSTLS + `'/>`); err != nil {
+		return err
+	}
+	n, err := c.Next(RawTimeout)
+	if err != nil {
+		return err
+	}
+	if n.XMLName.Local != "proceed" {
+		return fmt.Errorf("stacktest: starttls: %s", n)
+	}
+	tconn := tls.Client(c.conn, cfg)
+	_ = tconn.SetDeadline(time.Now().Add(RawTimeout))
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("stacktest: TLS handshake: %w", err)
+	}
+	_ = tconn.SetDeadline(time.Time{})
+	c.conn = tconn
+	return c.Restart()
+}
+
+// Conn is the connection the client reads and writes (the TLS connection
+// after StartTLS). Closing it drops the connection without ending the
+// stream, as a client that vanishes does; Close ends the stream first.
+func (c *RawClient) Conn() net.Conn { return c.conn }
 
 // Restart opens a new stream on the connection, as a client must after
 // STARTTLS and after SASL <success/>: it sends a stream header, reads the

@@ -1,15 +1,12 @@
 package prosody_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -25,16 +22,10 @@ import (
 
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
+	"github.com/saslcert/saslcert/internal/stacktest"
 )
 
 const nsPlugin = "urn:x-saslcert:plugin:0"
-
-// esc escapes s for an XML attribute or text.
-func esc(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return strings.ReplaceAll(b.String(), "'", "&#39;")
-}
 
 func fingerprint(der []byte) string {
 	h := sha256.Sum256(der)
@@ -42,67 +33,6 @@ func fingerprint(der []byte) string {
 }
 
 func b64(der []byte) string { return base64.StdEncoding.EncodeToString(der) }
-
-// node is any XML element.
-type node struct {
-	XMLName xml.Name
-	Attrs   []xml.Attr `xml:",any,attr"`
-	Text    string     `xml:",chardata"`
-	Nodes   []node     `xml:",any"`
-}
-
-func (n *node) attr(name string) (string, bool) {
-	for _, a := range n.Attrs {
-		if a.Name.Local == name && a.Name.Space == "" {
-			return a.Value, true
-		}
-	}
-	return "", false
-}
-
-func (n *node) child(local string) *node {
-	for i := range n.Nodes {
-		if n.Nodes[i].XMLName.Local == local {
-			return &n.Nodes[i]
-		}
-	}
-	return nil
-}
-
-// String renders n compactly for messages (namespaces omitted).
-func (n *node) String() string {
-	var b strings.Builder
-	b.WriteString("<" + n.XMLName.Local)
-	for _, a := range n.Attrs {
-		if a.Name.Local == "xmlns" || a.Name.Space == "xmlns" {
-			continue
-		}
-		fmt.Fprintf(&b, " %s='%s'", a.Name.Local, a.Value)
-	}
-	if len(n.Nodes) == 0 && strings.TrimSpace(n.Text) == "" {
-		b.WriteString("/>")
-		return b.String()
-	}
-	b.WriteString(">")
-	for i := range n.Nodes {
-		b.WriteString(n.Nodes[i].String())
-	}
-	b.WriteString(strings.TrimSpace(n.Text))
-	b.WriteString("</" + n.XMLName.Local + ">")
-	return b.String()
-}
-
-// saslCondition is the condition of a SASL <failure/> and its text.
-func (n *node) saslCondition() (cond, text string) {
-	for _, c := range n.Nodes {
-		if c.XMLName.Local == "text" {
-			text = c.Text
-		} else if cond == "" {
-			cond = c.XMLName.Local
-		}
-	}
-	return cond, text
-}
 
 // ---------------------------------------------------------------------------
 // A stand-in for the saslcert component.
@@ -236,21 +166,21 @@ func (fc *fakeComponent) handleLookup(iq stanza.IQ, t xmlstream.TokenReadEncoder
 		return nil
 	}
 	var reply string
-	head := fmt.Sprintf(`<iq type='%%s' id='%s' from='%s' to='%s'>`, esc(iq.ID), esc(iq.To.String()), esc(iq.From.String()))
+	head := fmt.Sprintf(`<iq type='%%s' id='%s' from='%s' to='%s'>`, stacktest.Escape(iq.ID), stacktest.Escape(iq.To.String()), stacktest.Escape(iq.From.String()))
 	if a.ErrType == "" {
 		res := ""
 		if a.Resource != "" {
-			res = fmt.Sprintf(` resource='%s'`, esc(a.Resource))
+			res = fmt.Sprintf(` resource='%s'`, stacktest.Escape(a.Resource))
 		}
 		reply = fmt.Sprintf(head, "result") + fmt.Sprintf(`<lookup xmlns='%s' jid='%s' fingerprint='%s'%s no-cert-management='false'/></iq>`,
-			nsPlugin, esc(a.JID), esc(a.Fingerprint), res)
+			nsPlugin, stacktest.Escape(a.JID), stacktest.Escape(a.Fingerprint), res)
 	} else {
 		reply = fmt.Sprintf(head, "error") + fmt.Sprintf(`<error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>`, a.ErrType, a.ErrCond)
 		if a.SASLCond != "" {
 			reply += fmt.Sprintf(`<%s xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`, a.SASLCond)
 		}
 		if a.Text != "" {
-			reply += fmt.Sprintf(`<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>%s</text>`, esc(a.Text))
+			reply += fmt.Sprintf(`<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>%s</text>`, stacktest.Escape(a.Text))
 		}
 		reply += `</error></iq>`
 	}
@@ -315,7 +245,7 @@ func (fc *fakeComponent) record(from string, start xml.StartElement) {
 }
 
 // sendIQ sends raw IQ XML to the server and returns the reply.
-func (fc *fakeComponent) sendIQ(t testing.TB, raw string) *node {
+func (fc *fakeComponent) sendIQ(t testing.TB, raw string) *stacktest.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -324,7 +254,7 @@ func (fc *fakeComponent) sendIQ(t testing.TB, raw string) *node {
 		t.Fatalf("component IQ: %v", err)
 	}
 	defer resp.Close()
-	var n node
+	var n stacktest.Node
 	if err := xml.NewTokenDecoder(resp).Decode(&n); err != nil {
 		t.Fatalf("component IQ reply: %v", err)
 	}
@@ -334,136 +264,73 @@ func (fc *fakeComponent) sendIQ(t testing.TB, raw string) *node {
 // ---------------------------------------------------------------------------
 // A raw XML c2s client: full control over SASL elements and exact replies.
 
+// rawTimeout bounds each step of rawClient's next and of dialing.
+const rawTimeout = 10 * time.Second
+
+// rawClient is a stacktest.RawClient (Send, Next, Auth, Mechanisms,
+// Restart, Bind, WaitClosed, Conn) with short forms that fail the test
+// instead of returning an error.
 type rawClient struct {
-	t     testing.TB
-	s     *prosodytest.Server
-	conn  net.Conn
-	br    *bufio.Reader
-	dec   *xml.Decoder
-	feats *node
+	*stacktest.RawClient
+	t testing.TB
 }
 
 // dialRaw connects, negotiates STARTTLS presenting cert (may be nil) and
-// opens the stream; features are in c.feats.
+// opens the stream (stacktest.DialRawServer); its features are in
+// c.Features. A cleanup drops the connection.
 func dialRaw(t testing.TB, s *prosodytest.Server, cert *certtest.Cert) *rawClient {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", s.C2SAddr, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), rawTimeout)
+	defer cancel()
+	c, err := stacktest.DialRawServer(ctx, s, cert)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("raw c2s connection with STARTTLS: %v", err)
 	}
-	c := &rawClient{t: t, s: s, conn: conn}
-	t.Cleanup(func() { c.conn.Close() })
-	c.reset(conn)
-	c.open()
-	if c.feats.child("starttls") == nil {
-		t.Fatalf("no starttls offered: %s", c.feats)
-	}
-	c.send(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)
-	if n := c.next(); n.XMLName.Local != "proceed" {
-		t.Fatalf("starttls: %s", n)
-	}
-	var certs []tls.Certificate
-	if cert != nil {
-		certs = append(certs, tls.Certificate{Certificate: [][]byte{cert.DER}, PrivateKey: cert.Key})
-	}
-	tc := tls.Client(conn, s.TLSConfig(certs...))
-	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("TLS handshake: %v", err)
-	}
-	c.reset(tc)
-	c.open()
-	return c
+	t.Cleanup(func() { c.Conn().Close() })
+	return &rawClient{RawClient: c, t: t}
 }
 
 // dialPlain connects and opens the stream without TLS.
 func dialPlain(t testing.TB, s *prosodytest.Server) *rawClient {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", s.C2SAddr, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), rawTimeout)
+	defer cancel()
+	conn, err := s.DialC2S(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &rawClient{t: t, s: s, conn: conn}
-	t.Cleanup(func() { c.conn.Close() })
-	c.reset(conn)
-	c.open()
-	return c
+	c, err := stacktest.OpenRaw(conn, s.Domain)
+	if err != nil {
+		t.Fatalf("opening a stream without TLS: %v", err)
+	}
+	t.Cleanup(func() { c.Conn().Close() })
+	return &rawClient{RawClient: c, t: t}
 }
 
-func (c *rawClient) reset(conn net.Conn) {
-	c.conn = conn
-	c.br = bufio.NewReader(conn)
-}
-
-// open sends a stream header and reads the server's header and features.
+// open restarts the stream (after SASL <success/>) and reads the new
+// features.
 func (c *rawClient) open() {
 	c.t.Helper()
-	c.dec = xml.NewDecoder(c.br)
-	c.send(fmt.Sprintf(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>`, c.s.Domain))
-	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			c.t.Fatalf("reading stream header: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
-			break
-		}
+	if err := c.Restart(); err != nil {
+		c.t.Fatalf("restarting the stream: %v", err)
 	}
-	f := c.next()
-	if f.XMLName.Local != "features" {
-		c.t.Fatalf("expected features, got %s", f)
-	}
-	c.feats = f
 }
 
 func (c *rawClient) send(s string) {
 	c.t.Helper()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c.conn, s); err != nil {
+	if err := c.Send(s); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
 }
 
-// nextErr reads the next top-level element within d.
-func (c *rawClient) nextErr(d time.Duration) (*node, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(d))
-	for {
-		tok, err := c.dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch tok := tok.(type) {
-		case xml.StartElement:
-			var n node
-			if err := c.dec.DecodeElement(&n, &tok); err != nil {
-				return nil, err
-			}
-			return &n, nil
-		case xml.EndElement:
-			return nil, io.EOF // </stream:stream>
-		}
-	}
-}
-
-func (c *rawClient) next() *node {
+// next reads the next top-level element, waiting at most rawTimeout.
+func (c *rawClient) next() *stacktest.Node {
 	c.t.Helper()
-	n, err := c.nextErr(10 * time.Second)
+	n, err := c.Next(rawTimeout)
 	if err != nil {
 		c.t.Fatalf("reading: %v", err)
 	}
 	return n
-}
-
-// mechanisms lists the offered SASL mechanisms in order.
-func (c *rawClient) mechanisms() []string {
-	var out []string
-	if m := c.feats.child("mechanisms"); m != nil {
-		for _, n := range m.Nodes {
-			out = append(out, n.Text)
-		}
-	}
-	return out
 }
 
 // bind binds resource (may be empty) after a stream restart and returns the
@@ -471,57 +338,46 @@ func (c *rawClient) mechanisms() []string {
 func (c *rawClient) bind(resource string) string {
 	c.t.Helper()
 	c.open()
-	res := ""
-	if resource != "" {
-		res = "<resource>" + esc(resource) + "</resource>"
+	j, err := c.Bind(resource)
+	if err != nil {
+		c.t.Fatalf("bind: %v", err)
 	}
-	c.send(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>` + res + `</bind></iq>`)
-	n := c.next()
-	if v, _ := n.attr("type"); v != "result" {
-		c.t.Fatalf("bind: %s", n)
-	}
-	b := n.child("bind")
-	if b == nil || b.child("jid") == nil {
-		c.t.Fatalf("bind: %s", n)
-	}
-	return b.child("jid").Text
+	return j
 }
 
-// expectStreamError waits for a stream error and returns it.
-func (c *rawClient) expectStreamError(d time.Duration) *node {
+// expectStreamError waits up to d for a stream error and returns it; a
+// stream that ends without one, or stays open, fails the test.
+func (c *rawClient) expectStreamError(d time.Duration) *stacktest.Node {
 	c.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		n, err := c.nextErr(time.Until(deadline))
-		if err != nil {
-			c.t.Fatalf("waiting for a stream error: %v", err)
-		}
-		if n.XMLName.Local == "error" && n.XMLName.Space == "http://etherx.jabber.org/streams" {
-			return n
-		}
+	n, err := c.WaitClosed(d)
+	if err != nil || n == nil {
+		c.t.Fatalf("waiting for a stream error: got none (%v)", err)
 	}
+	return n
 }
 
 // authExternal sends <auth mechanism='EXTERNAL'>text</auth> (no text when
 // text is "-") and returns the reply.
-func (c *rawClient) authExternal(text string) *node {
+func (c *rawClient) authExternal(text string) *stacktest.Node {
 	c.t.Helper()
 	if text == "-" {
-		c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'/>`)
-	} else {
-		c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>` + text + `</auth>`)
+		text = ""
 	}
-	return c.next()
+	n, err := c.Auth("EXTERNAL", text)
+	if err != nil {
+		c.t.Fatalf("<auth mechanism='EXTERNAL'>: %v", err)
+	}
+	return n
 }
 
 // failure asserts n is a SASL failure with condition cond and returns its
 // text.
-func failure(t testing.TB, n *node, cond string) string {
+func failure(t testing.TB, n *stacktest.Node, cond string) string {
 	t.Helper()
 	if n.XMLName.Local != "failure" {
 		t.Fatalf("want <failure><%s/></failure>, got %s", cond, n)
 	}
-	got, text := n.saslCondition()
+	got, text := n.Condition()
 	if got != cond {
 		t.Fatalf("want <failure><%s/></failure>, got %s", cond, n)
 	}

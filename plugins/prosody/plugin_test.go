@@ -70,13 +70,13 @@ func TestExternal(t *testing.T) {
 
 	t.Run("offered first only with a client certificate", func(t *testing.T) {
 		c := dialRaw(t, s, alice)
-		m := c.mechanisms()
+		m := c.Mechanisms()
 		if len(m) < 2 || m[0] != "EXTERNAL" {
 			t.Fatalf("mechanisms with a certificate: %v", m)
 		}
 		t.Logf("with a certificate: %v", m)
 		c = dialRaw(t, s, nil)
-		m = c.mechanisms()
+		m = c.Mechanisms()
 		for _, x := range m {
 			if x == "EXTERNAL" {
 				t.Fatalf("EXTERNAL offered without a client certificate: %v", m)
@@ -185,7 +185,7 @@ func TestExternal(t *testing.T) {
 		// The second login took the resource over (conflict_resolve default
 		// kick_old): the first stream gets <conflict/>.
 		se := c.expectStreamError(5 * time.Second)
-		if se.child("conflict") == nil {
+		if se.Child("", "conflict") == nil {
 			t.Fatalf("first session: %s", se)
 		}
 		fc.takeLookups()
@@ -224,8 +224,8 @@ func TestExternal(t *testing.T) {
 			}
 			// Still unauthenticated: binding is refused.
 			c.send(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`)
-			if n, err := c.nextErr(3 * time.Second); err == nil && n.XMLName.Local == "iq" {
-				if v, _ := n.attr("type"); v == "result" {
+			if n, err := c.Next(3 * time.Second); err == nil && n.XMLName.Local == "iq" {
+				if v := n.Attr("type"); v == "result" {
 					t.Fatalf("bind after failure succeeded: %s", n)
 				}
 			}
@@ -362,7 +362,7 @@ func TestComponentSilent(t *testing.T) {
 	// The client disconnecting while a lookup is outstanding is harmless.
 	c = dialRaw(t, s, alice)
 	c.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>`)
-	c.conn.Close()
+	c.Conn().Close()
 	time.Sleep(1500 * time.Millisecond)
 	if strings.Contains(s.Log(), "Traceback") {
 		t.Errorf("traceback in the log")
@@ -468,17 +468,17 @@ func TestSessionsAndRevocation(t *testing.T) {
 	t.Run("sessions list", func(t *testing.T) {
 		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='get' id='q1' from='%s' to='%s'><sessions xmlns='%s'/></iq>`, s.ComponentJID, s.Domain, nsPlugin))
 		t.Logf("reply %s", r)
-		if v, _ := r.attr("type"); v != "result" {
+		if v := r.Attr("type"); v != "result" {
 			t.Fatalf("reply %s", r)
 		}
-		list := r.child("sessions")
+		list := r.Child("", "sessions")
 		if list == nil {
 			t.Fatalf("reply %s", r)
 		}
 		got := map[string]string{}
-		for _, n := range list.Nodes {
-			j, _ := n.attr("jid")
-			fp, _ := n.attr("fingerprint")
+		for _, n := range list.Children {
+			j := n.Attr("jid")
+			fp := n.Attr("fingerprint")
 			got[j] = fp
 		}
 		want := map[string]string{"alice@example.org/one": fpA, "alice@example.org/two": fpA, "alice@example.org/three": fpO}
@@ -490,13 +490,13 @@ func TestSessionsAndRevocation(t *testing.T) {
 	t.Run("revoked from a user is forbidden", func(t *testing.T) {
 		c3.send(fmt.Sprintf(`<iq type='set' id='evil' to='%s'><revoked xmlns='%s' jid='alice@example.org' fingerprint='%s'/></iq>`, s.Domain, nsPlugin, fpA))
 		n := c3.next()
-		if v, _ := n.attr("type"); v != "error" || n.child("error") == nil || n.child("error").child("forbidden") == nil {
+		if v := n.Attr("type"); v != "error" || n.Child("", "error") == nil || n.Child("", "error").Child("", "forbidden") == nil {
 			t.Fatalf("reply %s", n)
 		}
 		t.Logf("reply %s", n)
 		c3.send(fmt.Sprintf(`<iq type='get' id='evil2' to='%s'><sessions xmlns='%s'/></iq>`, s.Domain, nsPlugin))
 		n = c3.next()
-		if v, _ := n.attr("type"); v != "error" || n.child("error").child("forbidden") == nil {
+		if v := n.Attr("type"); v != "error" || n.Child("", "error").Child("", "forbidden") == nil {
 			t.Fatalf("reply %s", n)
 		}
 	})
@@ -505,16 +505,16 @@ func TestSessionsAndRevocation(t *testing.T) {
 		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r1' from='%s' to='%s'><revoked xmlns='%s' jid='alice@example.org' fingerprint='%s'/></iq>`,
 			s.ComponentJID, s.Domain, nsPlugin, fpA))
 		t.Logf("reply %s", r)
-		rv := r.child("revoked")
-		if v, _ := r.attr("type"); v != "result" || rv == nil {
+		rv := r.Child("", "revoked")
+		if v := r.Attr("type"); v != "result" || rv == nil {
 			t.Fatalf("reply %s", r)
 		}
-		if closed, _ := rv.attr("closed"); closed != "3" {
+		if closed := rv.Attr("closed"); closed != "3" {
 			t.Fatalf("closed=%q, want 3", closed)
 		}
 		for i, c := range []*rawClient{c1, c2, c4} {
 			se := c.expectStreamError(5 * time.Second)
-			if se.child("reset") == nil || se.child("text") == nil || se.child("text").Text != revokedText {
+			if se.Child("", "reset") == nil || se.Child("", "text") == nil || se.Child("", "text").Text != revokedText {
 				t.Fatalf("session %d: %s", i, se)
 			}
 			if i == 0 {
@@ -545,14 +545,14 @@ func TestSessionsAndRevocation(t *testing.T) {
 	t.Run("revoked with nothing to close", func(t *testing.T) {
 		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r2' from='%s' to='%s'><revoked xmlns='%s' jid='carol@example.org' fingerprint='%s'/></iq>`,
 			s.ComponentJID, s.Domain, nsPlugin, fpO))
-		if rv := r.child("revoked"); rv == nil {
+		if rv := r.Child("", "revoked"); rv == nil {
 			t.Fatalf("reply %s", r)
-		} else if closed, _ := rv.attr("closed"); closed != "0" {
+		} else if closed := rv.Attr("closed"); closed != "0" {
 			t.Fatalf("closed=%q", closed)
 		}
 		r = fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r3' from='%s' to='%s'><revoked xmlns='%s' jid='alice@elsewhere.example' fingerprint='%s'/></iq>`,
 			s.ComponentJID, s.Domain, nsPlugin, fpO))
-		if e := r.child("error"); e == nil || e.child("bad-request") == nil {
+		if e := r.Child("", "error"); e == nil || e.Child("", "bad-request") == nil {
 			t.Fatalf("reply %s", r)
 		}
 	})
@@ -572,7 +572,7 @@ func TestSessionsAndRevocation(t *testing.T) {
 		}
 		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r9' from='%s' to='%s'><revoked xmlns='%s' jid='alice@example.org' fingerprint='%s'/></iq>`,
 			s.ComponentJID, s.Domain, nsPlugin, fingerprint(late.DER)))
-		if closed, _ := r.child("revoked").attr("closed"); closed != "0" {
+		if closed := r.Child("", "revoked").Attr("closed"); closed != "0" {
 			t.Fatalf("closed=%q", closed)
 		}
 		fc.release(t)
@@ -591,7 +591,7 @@ func TestSessionsAndRevocation(t *testing.T) {
 		fc.waitNotices(t, 1)
 		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r4' from='%s' to='%s'><revoked xmlns='%s' jid='alice@example.org' fingerprint='%s'/></iq>`,
 			s.ComponentJID, s.Domain, nsPlugin, fpO))
-		if closed, _ := r.child("revoked").attr("closed"); closed != "2" {
+		if closed := r.Child("", "revoked").Attr("closed"); closed != "2" {
 			t.Fatalf("closed=%q, want 2", closed)
 		}
 		select {
@@ -611,9 +611,9 @@ func TestMissingComponentOption(t *testing.T) {
 	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginNoComponent: true})
 	alice := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
 	c := dialRaw(t, s, alice)
-	for _, m := range c.mechanisms() {
+	for _, m := range c.Mechanisms() {
 		if m == "EXTERNAL" {
-			t.Fatalf("EXTERNAL offered: %v", c.mechanisms())
+			t.Fatalf("EXTERNAL offered: %v", c.Mechanisms())
 		}
 	}
 	failure(t, c.authExternal("="), "invalid-mechanism")
@@ -699,7 +699,7 @@ func TestPrefetch(t *testing.T) {
 		defer fc.set(alice.DER, answer{JID: "alice@example.org", Fingerprint: fingerprint(alice.DER)})
 		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='c1' from='%s' to='%s'><changed xmlns='%s' jid='alice@example.org'/></iq>`,
 			s.ComponentJID, s.Domain, nsPlugin))
-		if typ, _ := r.attr("type"); typ != "result" {
+		if typ := r.Attr("type"); typ != "result" {
 			t.Fatalf("changed: %s", r)
 		}
 		if text := failure(t, c.authExternal("="), "not-authorized"); text != "disabled meanwhile" {
