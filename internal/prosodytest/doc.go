@@ -5,7 +5,9 @@
 // PLAIN over STARTTLS, and plugins/prosody tests mod_saslcert with it.
 //
 // Start writes a config into a fresh temporary directory (pidfile, data,
-// debug log, a TLS certificate for the domain made in Go), runs
+// debug log, a TLS certificate for the domain made in Go; the global section
+// and the certificate come from internal/prosodyconf, which the benchmark
+// internal/cmd/benche2e shares), runs
 // "prosody -F --config <file>" as a child process listening on 127.0.0.1
 // only (one c2s and one component port, no s2s, no HTTP), waits until the
 // log says both services listen (with a deadline of StartTimeout) and

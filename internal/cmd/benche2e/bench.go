@@ -7,12 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +21,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/saslcert/saslcert/enroll"
+	"github.com/saslcert/saslcert/internal/prosodyconf"
 )
 
 type bench struct {
@@ -196,42 +194,16 @@ func count(n int) string {
 }
 
 // makeServerCert writes the one server certificate all instances use:
-// ECDSA P-256, self-signed for the domain and the component.
+// ECDSA P-256, self-signed for the domain and the component, valid for a
+// week (prosodyconf.WriteServerCert, as the tests' Prosody gets).
 func (b *bench) makeServerCert() error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sc, err := prosodyconf.WriteServerCert(b.work, 7*24*time.Hour, b.domain, b.component)
 	if err != nil {
 		return err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: b.domain},
-		DNSNames:              []string{b.domain, b.component},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	b.serverDER = der
-	b.serverCertFile = filepath.Join(b.work, b.domain+".crt")
-	b.serverKeyFile = filepath.Join(b.work, b.domain+".key")
-	if err := os.WriteFile(b.serverCertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		return err
-	}
-	return os.WriteFile(b.serverKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	b.serverDER = sc.Cert.Raw
+	b.serverCertFile, b.serverKeyFile = sc.CertFile, sc.KeyFile
+	return nil
 }
 
 // clientTLS is a client TLS config that pins the server certificate (a

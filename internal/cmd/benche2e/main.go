@@ -3,7 +3,9 @@
 //
 // It starts throwaway Prosody instances with the same listeners and TLS
 // settings (network_settings.nagle = false, client certificates requested,
-// one ECDSA P-256 server key):
+// one ECDSA P-256 server key), the global part of whose configuration and
+// whose server certificate come from internal/prosodyconf, as the tests'
+// Prosody's do:
 //
 //   - peer: Debian's prosody-modules mod_client_certs (in-process Lua,
 //     per-user flat files), made loadable by the two one-line fixes of
