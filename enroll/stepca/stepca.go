@@ -422,27 +422,7 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 
 // parsePEMCerts parses every CERTIFICATE block in s (at least one).
 func parsePEMCerts(s string) ([]*x509.Certificate, error) {
-	rest := []byte(s)
-	var certs []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return certs, nil
+	return enroll.ParseCertsPEM([]byte(s))
 }
 
 // issuedHere checks that cert chains to root, directly or through one of
