@@ -12,7 +12,9 @@ import (
 func TestParseCertsPEM(t *testing.T) {
 	a := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
 	b := certtest.New(t, certtest.Options{XMPPAddrs: []string{"bob@example.org"}})
-	block := func(typ string, der []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})) }
+	block := func(typ string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	}
 	for _, tc := range []struct {
 		name, in string
 		want     int
