@@ -194,7 +194,6 @@ local sweeping = false;
 local comp_link = nil;  -- the component's session, from its last <sessions/> query
 local cache_ttl = 0;     -- seconds, from that query's cache-ttl (0: no caching)
 local by_fingerprint = false; -- that query's lookup='fingerprint'
-local sent_by_fingerprint = {}; -- lookup id -> true: named the certificate by fingerprint
 
 local function next_id()
 	id_counter = id_counter + 1;
@@ -344,18 +343,18 @@ end
 
 -- The lookup IQ for cert: by fingerprint when the component accepts that
 -- (a few bytes instead of the whole certificate to encode, send and parse),
--- else with the base64 DER. Returns nil if the certificate cannot be read.
+-- else with the base64 DER. Returns the IQ and whether it names the
+-- certificate by fingerprint, or nil if the certificate cannot be read.
 local function lookup_iq(cert, fingerprint, authzid, whole)
 	local lookup = st.iq({ type = "get", from = module.host, to = component, id = next_id() })
 		:tag("lookup", { xmlns = xmlns_plugin, authzid = authzid ~= "" and authzid or nil });
 	if not whole and by_fingerprint and link_alive() then
 		lookup.tags[1].attr.fingerprint = fingerprint;
-		sent_by_fingerprint[lookup.attr.id] = true;
-		return lookup;
+		return lookup, true;
 	end
 	local der = cert_der_base64(cert);
 	if not der then return nil; end
-	return lookup:text_tag("x509cert", der);
+	return lookup:text_tag("x509cert", der), false;
 end
 
 -- Whether reply says the component wants the whole certificate (the lookup
@@ -420,7 +419,7 @@ local function ask_component(session, cert, fingerprint, authzid)
 		session.log("debug", "Certificate %s: prefetched answer", fingerprint);
 	else
 		repeat
-			local iq = lookup_iq(cert, fingerprint, authzid, whole);
+			local iq, by_fp = lookup_iq(cert, fingerprint, authzid, whole);
 			if not iq then
 				session.log("warn", "Could not read the client certificate");
 				return nil, fail(session, "temporary-auth-failure");
@@ -428,8 +427,6 @@ local function ask_component(session, cert, fingerprint, authzid)
 			session.log("debug", "Asking %s about certificate %s", component, fingerprint);
 			pending_lookups[session] = lookup_state;
 			sent_link, sent_epoch = snapshot();
-			local by_fp = sent_by_fingerprint[iq.attr.id];
-			sent_by_fingerprint[iq.attr.id] = nil;
 			reply, origin = round_trip(iq);
 			pending_lookups[session] = nil;
 			local again = by_fp and wants_whole(reply);
@@ -609,7 +606,6 @@ local function prefetch(session, cert)
 	if not fingerprint or (caching() and login_cache:get(fingerprint .. "\0")) then return; end
 	local iq = lookup_iq(cert, fingerprint, "");
 	if not iq then return; end
-	sent_by_fingerprint[iq.attr.id] = nil;
 	local link, sent_epoch = snapshot();
 	local p = { fingerprint = fingerprint, sent = gettime(), link = link, epoch = sent_epoch };
 	session.saslcert_prefetch = p;
