@@ -24,9 +24,7 @@ func TestIntegrationPluginCache(t *testing.T) {
 	account := st.Register(t, "alice").String()
 	comp := jid.MustParse(st.S.ComponentJID)
 	laptop, phone, tablet := liveCert(t, account), liveCert(t, account), liveCert(t, account)
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "laptop", laptop.DER, false); err != nil {
-		t.Fatalf("append: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "laptop", laptop, false)
 	lookups := func() int { return strings.Count(st.Comp().Log(), `msg="login allowed"`) }
 	requests := func() int { return strings.Count(st.Comp().Log(), `msg="xep0257: done"`) }
 
@@ -58,9 +56,7 @@ func TestIntegrationPluginCache(t *testing.T) {
 	// An append addressed to the component itself never passes the plugin's
 	// forwarding; <changed/> still reaches the plugin before it is
 	// acknowledged, so the next <items/> lists it.
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, comp, "phone", phone.DER, false); err != nil {
-		t.Fatalf("append to the component: %v", err)
-	}
+	st.mustAppend(t, alice, comp, "phone", phone, false)
 	if got := stacktest.ItemNames(stacktest.Items(t, alice)); !slices.Equal(got, []string{"laptop", "phone"}) {
 		t.Fatalf("items after an append to the component: %v", got)
 	}
@@ -79,9 +75,7 @@ func TestIntegrationPluginCache(t *testing.T) {
 	// Cache phone's login and the list, then change the store while the
 	// component is down: the plugin forgot everything when the component's
 	// connection ended, so nothing stale is served after it is back.
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "tablet", tablet.DER, false); err != nil {
-		t.Fatalf("append tablet: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "tablet", tablet, false)
 	wantBound(t, st.mustCertLogin(t, account, phone, ""), account)
 	wantBound(t, st.mustCertLogin(t, account, phone, ""), account)
 	if got := stacktest.ItemNames(stacktest.Items(t, alice)); !slices.Equal(got, []string{"phone", "tablet"}) {

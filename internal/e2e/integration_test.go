@@ -26,13 +26,9 @@ func TestIntegrationUpload(t *testing.T) {
 	comp := jid.MustParse(st.S.ComponentJID)
 
 	viaDelegation := liveCert(t, aliceJID.String())
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "delegated", viaDelegation.DER, false); err != nil {
-		t.Fatalf("append with no 'to' (delegated): %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "delegated", viaDelegation, false)
 	direct := liveCert(t, aliceJID.String())
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, comp, "direct", direct.DER, false); err != nil {
-		t.Fatalf("append to %s: %v", comp, err)
-	}
+	st.mustAppend(t, alice, comp, "direct", direct, false)
 
 	// Both are listed, whichever way one asks.
 	for _, to := range []jid.JID{{}, comp, aliceJID} {
@@ -78,9 +74,7 @@ func TestIntegrationItemsListUsers(t *testing.T) {
 	account := st.Register(t, "alice").String()
 	laptop, phone := liveCert(t, account), liveCert(t, account)
 	for name, c := range map[string]*certtest.Cert{"laptop": laptop, "phone": phone} {
-		if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, name, c.DER, false); err != nil {
-			t.Fatalf("append %s: %v", name, err)
-		}
+		st.mustAppend(t, alice, jid.JID{}, name, c, false)
 	}
 	if got := stacktest.Items(t, alice); len(got) != 2 || len(got[0].Users) != 0 || len(got[1].Users) != 0 {
 		t.Fatalf("before any certificate login: %+v", got)
@@ -135,9 +129,7 @@ func TestIntegrationExternalAuthzid(t *testing.T) {
 	alice := st.passwordLogin(t, "alice")
 	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account)
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "laptop", cert.DER, false); err != nil {
-		t.Fatalf("append: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "laptop", cert, false)
 
 	for _, authzid := range []string{"", account} {
 		c := st.mustCertLogin(t, account, cert, authzid)
@@ -166,9 +158,7 @@ func TestIntegrationForcedResource(t *testing.T) {
 	alice := st.passwordLogin(t, "alice")
 	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account+"/tablet")
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "tablet", cert.DER, false); err != nil {
-		t.Fatalf("append: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "tablet", cert, false)
 	// A client that asks for another resource gets tablet.
 	raw := st.dialRaw(t, cert)
 	rawExternal(t, raw, "=")
@@ -192,9 +182,7 @@ func TestIntegrationDisableRevoke(t *testing.T) {
 	account := st.Register(t, "alice").String()
 	toDisable, toRevoke := liveCert(t, account), liveCert(t, account)
 	for name, c := range map[string]*certtest.Cert{"disable-me": toDisable, "revoke-me": toRevoke} {
-		if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, name, c.DER, false); err != nil {
-			t.Fatalf("append %s: %v", name, err)
-		}
+		st.mustAppend(t, alice, jid.JID{}, name, c, false)
 	}
 	liveD := st.mustCertLogin(t, account, toDisable, "")
 	liveR := st.mustCertLogin(t, account, toRevoke, "")
@@ -240,9 +228,7 @@ func TestIntegrationNoCertManagement(t *testing.T) {
 	alice := st.passwordLogin(t, "alice")
 	account := st.Register(t, "alice").String()
 	kiosk := liveCert(t, account)
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "kiosk", kiosk.DER, true); err != nil {
-		t.Fatalf("append: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "kiosk", kiosk, true)
 	k := st.mustCertLogin(t, account, kiosk, "")
 
 	// The session can list. Wait until the component has the plugin's
@@ -277,9 +263,7 @@ func TestIntegrationNoCertManagement(t *testing.T) {
 	}
 
 	// The password session may manage.
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "other", other.DER, false); err != nil {
-		t.Fatalf("append from the password session: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "other", other, false)
 }
 
 // 7. Certificates that cannot be stored for the account are refused at
@@ -327,9 +311,7 @@ func TestIntegrationAuthzidRefused(t *testing.T) {
 	st.Register(t, "bob")
 	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account)
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "laptop", cert.DER, false); err != nil {
-		t.Fatalf("append: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "laptop", cert, false)
 	for _, authzid := range []string{"alice@elsewhere.example", "bob@" + st.S.Domain, account + "/laptop"} {
 		t.Run(authzid, func(t *testing.T) {
 			c, err := st.certLogin(t, account, cert, authzid)
@@ -371,9 +353,7 @@ func TestIntegrationComponentDown(t *testing.T) {
 	alice := st.passwordLogin(t, "alice")
 	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account)
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "laptop", cert.DER, false); err != nil {
-		t.Fatalf("append: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "laptop", cert, false)
 	wantBound(t, st.mustCertLogin(t, account, cert, ""), account)
 
 	if err := st.Comp().Stop(); err != nil {
@@ -403,9 +383,7 @@ func TestIntegrationProsodyRestart(t *testing.T) {
 	before := liveCert(t, account)
 	{
 		alice := st.passwordLogin(t, "alice")
-		if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "before", before.DER, false); err != nil {
-			t.Fatalf("append: %v", err)
-		}
+		st.mustAppend(t, alice, jid.JID{}, "before", before, false)
 	}
 	if err := st.RestartProsody(t); err != nil {
 		t.Fatalf("after the Prosody restart: %v", err)
@@ -413,9 +391,7 @@ func TestIntegrationProsodyRestart(t *testing.T) {
 
 	alice := st.passwordLogin(t, "alice")
 	after := liveCert(t, account)
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "after", after.DER, false); err != nil {
-		t.Fatalf("append after the restart: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "after", after, false)
 	names := stacktest.ItemNames(stacktest.Items(t, alice))
 	slices.Sort(names)
 	if !slices.Equal(names, []string{"after", "before"}) {

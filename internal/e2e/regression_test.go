@@ -30,9 +30,7 @@ func TestIntegrationNoCertManagementFirstRequest(t *testing.T) {
 	alice := st.passwordLogin(t, "alice")
 	account := st.Register(t, "alice").String()
 	kiosk := liveCert(t, account)
-	if err := xep0257.AppendCert(stepCtx(t), alice.Session, jid.JID{}, "kiosk", kiosk.DER, true); err != nil {
-		t.Fatalf("append: %v", err)
-	}
+	st.mustAppend(t, alice, jid.JID{}, "kiosk", kiosk, true)
 	// A client that sends its first request right behind the bind request
 	// (in the same TCP write) gets it processed before Prosody's next timer
 	// tick, hence before the notice. An ordinary client that waits for the

@@ -16,6 +16,7 @@ import (
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
+	"github.com/saslcert/saslcert/xep0257"
 )
 
 // Deadlines. They are generous on purpose: the suite must pass on a loaded
@@ -278,4 +279,14 @@ func wantSASLFailure(t *testing.T, n *stacktest.Node, cond string) string {
 		return tx.Text
 	}
 	return ""
+}
+
+// mustAppend uploads cert as name through c's session with an XEP-0257
+// <append/> addressed to to (the zero JID: no 'to', as unmodified clients
+// send it) and fails the test on any error.
+func (st *stack) mustAppend(t *testing.T, c *xmppclient.Client, to jid.JID, name string, cert *certtest.Cert, noCertManagement bool) {
+	t.Helper()
+	if err := xep0257.AppendCert(stepCtx(t), c.Session, to, name, cert.DER, noCertManagement); err != nil {
+		t.Fatalf("append %q to %q: %v", name, to, err)
+	}
 }
