@@ -203,7 +203,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) 
 
 	var authzid jid.JID
 	if req.Authzid != "" {
-		authzid, err = jid.Parse(req.Authzid)
+		authzid, err = ParseJID(req.Authzid)
 		switch {
 		case err != nil:
 			return Grant{}, fail(InvalidAuthzid, "authzid "+quote(req.Authzid)+" is not a JID", err)
@@ -213,7 +213,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) 
 			return Grant{}, fail(InvalidAuthzid, "authzid "+quote(req.Authzid)+" is not in the domain "+quote(req.Domain), nil)
 		}
 	}
-	owner, err := jid.Parse(stored.Account)
+	owner, err := ParseJID(stored.Account)
 	if err != nil || owner.Localpart() == "" || owner.Resourcepart() != "" {
 		return Grant{}, fail(NotAuthorized, "stored owner "+quote(stored.Account)+" of certificate "+fp.String()+" is not a user's bare JID", err)
 	}

@@ -21,6 +21,7 @@ type authzFixture struct {
 	alice, tablet, nocm, multi, notAlice    []byte
 	disabled, revoked, expired, notYet, bob []byte
 	unknown, barely, garbage                []byte
+	strasse                                 []byte // xmppAddr straße@example.org, not stored
 }
 
 func newAuthzFixture(tb testing.TB) *authzFixture {
@@ -42,6 +43,7 @@ func newAuthzFixture(tb testing.TB) *authzFixture {
 	f.bob = mk(certtest.Options{XMPPAddrs: []string{"bob@example.net"}})
 	f.unknown = mk(certtest.Options{XMPPAddrs: a})
 	f.garbage = []byte("\x30\x03\x02\x01\x00")
+	f.strasse = mk(certtest.Options{XMPPAddrs: []string{"straße@example.org"}})
 
 	f.store.add(f.alice, "alice@example.org", storage.StateActive, "")
 	f.store.add(f.tablet, "alice@example.org", storage.StateActive, "tablet")
@@ -128,6 +130,18 @@ func TestAuthorize(t *testing.T) {
 		{name: "error/stored-owner-invalid", store: finderFunc(func(_ context.Context, fp storage.Fingerprint) (*storage.Cert, error) {
 			return &storage.Cert{Account: "example.org", DER: f.alice, Fingerprint: fp, State: storage.StateActive}, nil
 		}), req: sasl.Request{DER: f.alice}, want: sasl.NotAuthorized, wantIn: "is not a user's bare JID"},
+		// Issue 10.5: a record (e.g. inserted before this check) whose owner
+		// and xmppAddr are straße@: the server would bind strasse@.
+		{name: "error/stored-owner-two-forms", store: finderFunc(func(_ context.Context, fp storage.Fingerprint) (*storage.Cert, error) {
+			return &storage.Cert{Account: "straße@example.org", DER: f.strasse, Fingerprint: fp, State: storage.StateActive}, nil
+		}), req: sasl.Request{DER: f.strasse}, want: sasl.NotAuthorized, wantIn: "is not a user's bare JID", wantErrIs: sasl.ErrJIDForms},
+		{name: "error/stored-owner-two-forms-authzid", store: finderFunc(func(_ context.Context, fp storage.Fingerprint) (*storage.Cert, error) {
+			return &storage.Cert{Account: "straße@example.org", DER: f.strasse, Fingerprint: fp, State: storage.StateActive}, nil
+		}), req: sasl.Request{DER: f.strasse, Authzid: "strasse@example.org"}, want: sasl.NotAuthorized, wantErrIs: sasl.ErrJIDForms},
+		{name: "error/stored-strasse-cert-says-sharp-s", store: finderFunc(func(_ context.Context, fp storage.Fingerprint) (*storage.Cert, error) {
+			return &storage.Cert{Account: "strasse@example.org", DER: f.strasse, Fingerprint: fp, State: storage.StateActive}, nil
+		}), req: sasl.Request{DER: f.strasse}, want: sasl.NotAuthorized, wantIn: "no usable xmppAddr"},
+		{name: "error/authzid-two-forms", req: sasl.Request{DER: f.alice, Authzid: "alice@example.org/ﬀ"}, want: sasl.InvalidAuthzid, wantErrIs: sasl.ErrJIDForms},
 		{name: "error/stored-resource-invalid", store: finderFunc(func(_ context.Context, fp storage.Fingerprint) (*storage.Cert, error) {
 			return &storage.Cert{Account: "alice@example.org", DER: f.alice, Fingerprint: fp, State: storage.StateActive, Resource: "\xff"}, nil
 		}), req: sasl.Request{DER: f.alice}, want: sasl.NotAuthorized, wantIn: "resource"},

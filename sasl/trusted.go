@@ -78,7 +78,7 @@ func (a *Authorizer) authorizeTrusted(ctx context.Context, req Request, fp stora
 
 	var authzid jid.JID
 	if req.Authzid != "" {
-		authzid, err = jid.Parse(req.Authzid)
+		authzid, err = ParseJID(req.Authzid)
 		switch {
 		case err != nil:
 			return Grant{}, fail(InvalidAuthzid, "authzid "+quote(req.Authzid)+" is not a JID", err)

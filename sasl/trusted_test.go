@@ -66,6 +66,7 @@ func TestTrustedLogin(t *testing.T) {
 	ca := f.leaf(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}, IsCA: true, NoEKU: true})
 	selfSigned := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
 	stored := f.leaf(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
+	strasse := f.leaf(t, certtest.Options{XMPPAddrs: []string{"straße@example.org"}})
 
 	store := newMemFinder()
 	store.add(stored.DER, "alice@example.org", storage.StateRevoked, "")
@@ -93,6 +94,9 @@ func TestTrustedLogin(t *testing.T) {
 		{name: "error/two-xmppaddrs", der: two.DER, want: sasl.NotAuthorized},
 		{name: "error/no-xmppaddr", der: none.DER, want: sasl.NotAuthorized},
 		{name: "error/other-domain", der: other.DER, want: sasl.NotAuthorized},
+		// Issue 10.5: Prosody would bind strasse@example.org.
+		{name: "error/two-forms-sharp-s", der: strasse.DER, want: sasl.NotAuthorized},
+		{name: "error/two-forms-sharp-s-authzid", der: strasse.DER, authzid: "strasse@example.org", want: sasl.NotAuthorized},
 		{name: "error/authzid-other", der: alice.DER, authzid: "bob@example.org", want: sasl.InvalidAuthzid},
 		{name: "error/authzid-full", der: alice.DER, authzid: "alice@example.org/x", want: sasl.InvalidAuthzid},
 		{name: "error/authzid-other-domain", der: alice.DER, authzid: "alice@example.net", want: sasl.InvalidAuthzid},

@@ -101,6 +101,8 @@ func TestCheckUpload(t *testing.T) {
 		{name: "error/ia5string", der: der(certtest.Options{OtherNames: []certtest.OtherName{xmppOther(certtest.TLV(0x16, []byte("alice@example.org")))}}), want: sasl.ReasonNoXMPPAddr, wantDetail: "IA5String"},
 		{name: "error/nul", der: der(x("alice@example.org\x00.evil.example")), want: sasl.ReasonNoXMPPAddr, wantDetail: "NUL"},
 		{name: "error/invalid-jid", der: der(x("alice@exa mple.org")), want: sasl.ReasonNoXMPPAddr, wantDetail: "invalid JID"},
+		{name: "error/two-forms-sharp-s", der: der(x("straße@example.org")), account: jid.MustParse("strasse@example.org"), want: sasl.ReasonNoXMPPAddr, wantDetail: `"strasse" for the XMPP server`},
+		{name: "error/two-forms-next-to-good", der: der(x("alice@example.org", "alice@example.org/ﬀ")), want: sasl.ReasonBadXMPPAddr, wantDetail: "resourceprep"},
 		{name: "error/bad-next-to-good", der: der(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, OtherNames: []certtest.OtherName{xmppOther(bmp("mallory@example.org"))}}),
 			want: sasl.ReasonBadXMPPAddr, wantDetail: "BMPString"},
 		{name: "error/wrong-account", der: der(x("bob@example.org")), want: sasl.ReasonWrongAccount,

@@ -71,7 +71,8 @@ var (
 //
 // Only otherName entries whose type-id is id-on-xmppAddr and whose value is a
 // UTF8String holding a valid JID become XMPPAddrs; the JID is normalised with
-// mellium.im/xmpp/jid (RFC 7622) and must be stable under normalisation.
+// mellium.im/xmpp/jid (RFC 7622), must be stable under normalisation and must
+// be read the same way by the XMPP server (ParseJID; else a BadAddr).
 func ParseSAN(ext []byte) (*SANs, error) {
 	in := cryptobyte.String(ext)
 	var seq cryptobyte.String
@@ -172,8 +173,14 @@ func xmppAddr(tag cbasn1.Tag, v []byte) (jid.JID, string) {
 			return jid.JID{}, fmt.Sprintf("contains the control character %U", r)
 		}
 	}
-	j, err := jid.Parse(str)
-	if err != nil {
+	j, err := ParseJID(str)
+	var fe *JIDFormError
+	switch {
+	case errors.As(err, &fe):
+		// The server would bind another account than the one this
+		// component checks (e.g. "straße" -> "strasse"): never usable.
+		return jid.JID{}, fe.detail()
+	case err != nil:
 		return jid.JID{}, fmt.Sprintf("invalid JID %s: %v", quote(str), err)
 	}
 	// A JID that normalises to a string which parses differently (e.g. a
