@@ -16,6 +16,7 @@ import (
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/sasl"
 )
 
 var alice = jid.MustParse("alice@example.org")
@@ -239,10 +240,39 @@ func TestEnrollIssueRequestCheck(t *testing.T) {
 		{"error/both", &enroll.IssueRequest{Account: alice, CSR: csr, SelfSigned: []byte{1}}, false},
 		{"error/negative-lifetime", &enroll.IssueRequest{Account: alice, CSR: csr, Lifetime: -time.Hour}, false},
 		{"error/no-account", &enroll.IssueRequest{CSR: csr}, false},
+		// Issue 10.5: Prosody would bind strasse@example.org.
+		{"error/account-two-forms", &enroll.IssueRequest{Account: jid.MustParse("straße@example.org"), CSR: csr}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.req.Check(); (err == nil) != tc.ok || (err != nil && !errors.Is(err, enroll.ErrBadRequest)) {
 				t.Fatalf("Check = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
+
+// TestEnrollCheckAccountForms: an account the XMPP server reads as another
+// one is a bad request that names both forms (issue 10.5).
+func TestEnrollCheckAccountForms(t *testing.T) {
+	for _, tc := range []struct {
+		name, account string
+		forms         bool // refused with sasl.ErrJIDForms
+	}{
+		{"ok/ascii", "alice@example.org", false},
+		{"ok/accented", "josé@example.org", false},
+		{"error/sharp-s", "straße@example.org", true},
+		{"error/final-sigma", "σοφίας@example.org", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := enroll.CheckAccount(jid.MustParse(tc.account))
+			if !tc.forms {
+				if err != nil {
+					t.Fatalf("CheckAccount(%s) = %v", tc.account, err)
+				}
+				return
+			}
+			if !errors.Is(err, enroll.ErrBadRequest) || !errors.Is(err, sasl.ErrJIDForms) {
+				t.Fatalf("CheckAccount(%s) = %v, want ErrBadRequest and sasl.ErrJIDForms", tc.account, err)
 			}
 		})
 	}

@@ -153,13 +153,18 @@ var (
 )
 
 // CheckAccount returns an error wrapping ErrBadRequest unless account is a
-// bare JID with a localpart.
+// bare JID with a localpart that the XMPP server reads as the same account
+// (else the error also wraps sasl.ErrJIDForms: e.g. "straße@", which Prosody
+// binds as "strasse@").
 func CheckAccount(account jid.JID) error {
 	switch {
 	case account.Localpart() == "":
 		return fmt.Errorf("%w: account %q is not a JID with a localpart", ErrBadRequest, account.String())
 	case account.Resourcepart() != "":
 		return fmt.Errorf("%w: account %q is not a bare JID", ErrBadRequest, account.String())
+	}
+	if err := sasl.CanonicalJID(account); err != nil {
+		return fmt.Errorf("%w: account %q: %w", ErrBadRequest, account.String(), err)
 	}
 	return nil
 }

@@ -131,3 +131,11 @@ func samePart(s, part, given, normalised string) error {
 	}
 	return nil
 }
+
+// serverForm is how a refusal names the server's form of the part.
+func serverForm(e *JIDFormError) string {
+	if e.Err != nil {
+		return "refused (" + e.Err.Error() + ")"
+	}
+	return quote(e.Server)
+}

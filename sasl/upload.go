@@ -89,11 +89,19 @@ type Upload struct {
 //     XEP-0257 needs them) and no chain is built.
 //
 // der is copied; the Upload does not alias it. An account without a
-// localpart is a caller error, returned as a plain error.
+// localpart is a caller error, returned as a plain error. An account the XMPP
+// server reads differently (ParseJID) is refused as wrong-account.
 func CheckUpload(der []byte, account jid.JID, now time.Time, p Policy) (*Upload, error) {
 	account = account.Bare()
 	if account.Localpart() == "" {
 		return nil, fmt.Errorf("sasl: CheckUpload: account %q is not a JID with a localpart", account.String())
+	}
+	var fe *JIDFormError
+	if err := CanonicalJID(account); errors.As(err, &fe) {
+		return nil, refuse(ReasonWrongAccount, "certificates cannot be stored for this account: its %s is %s here but %s for the XMPP server",
+			fe.Part, quote(fe.Component), serverForm(fe))
+	} else if err != nil {
+		return nil, fmt.Errorf("sasl: CheckUpload: account %q: %w", account.String(), err)
 	}
 	if len(der) == 0 {
 		return nil, refuse(ReasonMalformed, "no certificate data was sent; upload one DER-encoded X.509 certificate")

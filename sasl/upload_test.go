@@ -103,6 +103,7 @@ func TestCheckUpload(t *testing.T) {
 		{name: "error/invalid-jid", der: der(x("alice@exa mple.org")), want: sasl.ReasonNoXMPPAddr, wantDetail: "invalid JID"},
 		{name: "error/two-forms-sharp-s", der: der(x("straße@example.org")), account: jid.MustParse("strasse@example.org"), want: sasl.ReasonNoXMPPAddr, wantDetail: `"strasse" for the XMPP server`},
 		{name: "error/two-forms-next-to-good", der: der(x("alice@example.org", "alice@example.org/ﬀ")), want: sasl.ReasonBadXMPPAddr, wantDetail: "resourceprep"},
+		{name: "error/account-two-forms", der: der(x("alice@example.org")), account: jid.MustParse("\u13A0@example.org"), want: sasl.ReasonWrongAccount, wantDetail: "for the XMPP server"},
 		{name: "error/bad-next-to-good", der: der(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, OtherNames: []certtest.OtherName{xmppOther(bmp("mallory@example.org"))}}),
 			want: sasl.ReasonBadXMPPAddr, wantDetail: "BMPString"},
 		{name: "error/wrong-account", der: der(x("bob@example.org")), want: sasl.ReasonWrongAccount,

@@ -104,6 +104,10 @@ func TestCertIssue(t *testing.T) {
 		{"error/not-a-csr", []string{"--jid", "alice@example.org", "--csr", "../../testdata/hamlet.der"}, exitUsage, "--csr"},
 		{"error/lifetime", []string{"--jid", "alice@example.org", "--csr", csrFile, "--lifetime", "1m"}, exitUsage, "--lifetime"},
 		{"error/argument", []string{"--jid", "alice@example.org", "--csr", csrFile, "extra"}, exitUsage, "unexpected argument"},
+		// Issue 10.5: Prosody would bind these as other accounts.
+		{"error/jid-two-forms-sharp-s", []string{"--jid", "straße@example.org", "--csr", writeCSR(t, "straße@example.org")}, exitUsage,
+			`--jid "straße@example.org": not usable: sasl: JID "straße@example.org": the localpart "straße" is "straße" under RFC 7622 but "strasse" for the XMPP server (RFC 3920 nodeprep)`},
+		{"error/jid-two-forms-final-sigma", []string{"--jid", "σοφίας@example.org", "--csr", writeCSR(t, "σοφίας@example.org")}, exitUsage, `"σοφίασ" for the XMPP server`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +117,17 @@ func TestCertIssue(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tt.code, tt.want)
 			}
 		})
+	}
+	// The refused issues stored nothing, under either form.
+	db, err = sqlite.Open(context.Background(), filepath.Join(data, DBFile), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, account := range []string{"straße@example.org", "strasse@example.org", "σοφίας@example.org", "σοφίασ@example.org"} {
+		if list, err := db.ListCerts(context.Background(), account); err != nil || len(list) != 0 {
+			t.Errorf("records of %s after refused issues: %d, %v", account, len(list), err)
+		}
 	}
 }
 

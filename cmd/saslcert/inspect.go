@@ -99,10 +99,14 @@ func (e *env) inspect(c *cli.Context) error {
 	return nil
 }
 
-// parseAccount parses s as the bare JID of an account.
+// parseAccount parses s as the bare JID of an account. A JID the XMPP server
+// would read as another account (sasl.ErrJIDForms, e.g. "straße@" that
+// Prosody binds as "strasse@") is refused with the two forms.
 func parseAccount(s string) (jid.JID, error) {
-	j, err := jid.Parse(s)
+	j, err := sasl.ParseJID(s)
 	switch {
+	case errors.Is(err, sasl.ErrJIDForms):
+		return jid.JID{}, fmt.Errorf("--jid %q: not usable: %w", s, err)
 	case err != nil:
 		return jid.JID{}, fmt.Errorf("--jid %q: not a valid JID: %v", s, err)
 	case j.Localpart() == "":
