@@ -459,6 +459,14 @@ local function ask_component(session, cert, fingerprint, authzid)
 		session.log("warn", "Component answered a lookup without a valid jid");
 		return nil, fail(session, "temporary-auth-failure");
 	end
+	if answer_jid ~= answer.attr.jid then
+		-- One canonical form end to end: a JID that stringprep changes (e.g.
+		-- straße -> strasse) names another account here than the one the
+		-- component decided about.
+		session.log("warn", "Component answered a lookup with %q, which is %q here: refused",
+			answer.attr.jid, answer_jid);
+		return nil, fail(session, "not-authorized");
+	end
 	local node, host, res = jid_util.split(answer_jid);
 	if not node or res then
 		session.log("warn", "Component answered a lookup with %s, not a bare account JID", answer_jid);
@@ -493,7 +501,11 @@ local function ask_component(session, cert, fingerprint, authzid)
 			session.log("warn", "Component answered an invalid resource");
 			return nil, fail(session, "temporary-auth-failure");
 		end
-		forced_resource = jid_util.resource(full);
+		if jid_util.resource(full) ~= forced_resource then
+			session.log("warn", "Component answered a lookup with the resource %q, which is %q here: refused",
+				forced_resource, jid_util.resource(full));
+			return nil, fail(session, "not-authorized");
+		end
 	end
 	local grant = {
 		account = answer_jid;
@@ -1020,6 +1032,12 @@ module:hook("iq-set/host/" .. xmlns_plugin .. ":revoked", function (event)
 	if account then
 		node, host, res = jid_util.split(account);
 	end
+	if account and account ~= payload.attr.jid then
+		-- The component never grants such a JID (one canonical form end to
+		-- end); still close what the prepared account has open with this
+		-- certificate: a revocation closes more, never less.
+		module:log("warn", "Component revoked a certificate of %q, which is %q here", payload.attr.jid, account);
+	end
 	if not node or res or host ~= module.host or not fingerprint then
 		event.origin.send(st.error_reply(stanza, "modify", "bad-request",
 			"revoked needs the bare JID of an account of " .. module.host .. " and a fingerprint"));
@@ -1066,6 +1084,10 @@ module:hook("iq-set/host/" .. xmlns_plugin .. ":changed", function (event)
 		event.origin.send(st.error_reply(stanza, "modify", "bad-request",
 			"changed needs the bare JID of an account of " .. module.host));
 		return true;
+	end
+	if account ~= payload.attr.jid then
+		-- Forgetting more is safe: the prepared account's answers go too.
+		module:log("warn", "Component changed certificates of %q, which is %q here", payload.attr.jid, account);
 	end
 	forget(account);
 	event.origin.send(st.reply(stanza));

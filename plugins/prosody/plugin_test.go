@@ -63,6 +63,7 @@ func melliumLogin(t *testing.T, s *prosodytest.Server, cert *certtest.Cert, auth
 func TestExternal(t *testing.T) {
 	s := startServer(t)
 	s.Register(t, "bob", "bobpw")
+	s.Register(t, "strasse", "strassepw")
 	fc := startComponent(t, s)
 
 	alice := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
@@ -206,6 +207,11 @@ func TestExternal(t *testing.T) {
 		{"grant for another domain", "not-authorized", "", answer{JID: "alice@elsewhere.example"}},
 		{"grant of a full JID", "temporary-auth-failure", "", answer{JID: "alice@example.org/x"}},
 		{"grant for another certificate", "temporary-auth-failure", "", answer{JID: "alice@example.org", Fingerprint: "sha256:" + strings.Repeat("00", 32)}},
+		// Issue 10.5: a JID that stringprep changes names another account
+		// here (strasse exists; straße is what the component decided on).
+		{"grant of a JID stringprep changes (ß)", "not-authorized", "", answer{JID: "straße@example.org"}},
+		{"grant of a JID stringprep changes (case)", "not-authorized", "", answer{JID: "Alice@example.org"}},
+		{"grant of a resource stringprep changes", "not-authorized", "", answer{JID: "alice@example.org", Resource: "\ufb00"}},
 	}
 	for _, r := range refusals {
 		t.Run("refusal: "+r.name, func(t *testing.T) {
