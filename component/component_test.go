@@ -30,6 +30,7 @@ func TestNewConfig(t *testing.T) {
 		{"error/no domains", func(c *Config) { c.ServerDomains = nil }, "Config.ServerDomains is empty"},
 		{"error/bad domain", func(c *Config) { c.ServerDomains = []string{"exa mple.org"} }, "not a valid domain"},
 		{"error/domain with localpart", func(c *Config) { c.ServerDomains = []string{"alice@example.org"} }, "must be a bare domain"},
+		{"error/domain with two forms", func(c *Config) { c.ServerDomains = []string{"straße.example"} }, `"strasse.example" for the XMPP server`},
 		{"error/duplicate domain", func(c *Config) { c.ServerDomains = []string{"example.org", "EXAMPLE.org"} }, "listed twice"},
 		{"error/domain is the component", func(c *Config) { c.ServerDomains = []string{compJID} }, "component's own JID"},
 		{"error/negative timeout", func(c *Config) { c.RequestTimeout = -1 }, "Config.RequestTimeout is negative"},

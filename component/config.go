@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/saslcert/saslcert/sasl"
 )
 
 // Defaults for the zero fields of Config.
@@ -88,7 +90,7 @@ func (c Config) withDefaults() (Config, map[string]jid.JID, error) {
 	}
 	domains := make(map[string]jid.JID, len(c.ServerDomains))
 	for _, d := range c.ServerDomains {
-		j, err := jid.Parse(d)
+		j, err := sasl.ParseJID(d)
 		if err != nil {
 			return c, nil, fmt.Errorf("component: Config.ServerDomains: %q is not a valid domain: %w", d, err)
 		}

@@ -225,7 +225,10 @@ func (l *link) applySessionNotice(server, from jid.JID, start xml.StartElement) 
 		c.log.Warn("malformed session notice from the plugin", "from", from.String(), "problem", text)
 		return stanzaErr(stanza.Modify, stanza.BadRequest, text), false
 	}
-	full, err := jid.Parse(jidText)
+	full, err := sasl.ParseServerJID(jidText)
+	if errors.Is(err, sasl.ErrJIDForms) {
+		return bad("jid is not its own RFC 7622 form: " + err.Error())
+	}
 	if err != nil || full.Localpart() == "" || full.Resourcepart() == "" {
 		return bad("jid must be a full JID")
 	}
@@ -303,7 +306,7 @@ func (l *link) refreshSessions(ctx context.Context, server jid.JID) (int, error)
 		}
 		list := make([]CertSession, 0, len(v.Sessions))
 		for _, s := range v.Sessions {
-			full, err := jid.Parse(s.JID)
+			full, err := sasl.ParseServerJID(s.JID)
 			fp, ferr := storage.ParseFingerprint(s.Fingerprint)
 			if err != nil || ferr != nil || full.Localpart() == "" || full.Resourcepart() == "" || full.Domainpart() != server.Domainpart() {
 				l.c.log.Warn("ignoring a malformed entry in the plugin's session list", "jid", s.JID, "fingerprint", s.Fingerprint)

@@ -183,6 +183,8 @@ func TestSessionNotices(t *testing.T) {
 		{"bare jid", pluginIQ("x", "set", domain, sessionXML("bound", "alice@example.org", fpPhone)), "modify", "bad-request"},
 		{"bad fingerprint", pluginIQ("x", "set", domain, strings.Replace(sessionXML("bound", "alice@example.org/evil", fpPhone), "sha256:", "sha1:", 1)), "modify", "bad-request"},
 		{"bad event", pluginIQ("x", "set", domain, sessionXML("opened", "alice@example.org/evil", fpPhone)), "modify", "bad-request"},
+		// Issue 10.5: the server's form must be the component's form.
+		{"jid not its own RFC 7622 form", pluginIQ("x", "set", domain, sessionXML("bound", "Alice@example.org/evil", fpPhone)), "modify", "bad-request"},
 		{"session as get", pluginIQ("x", "get", domain, sessionXML("bound", "alice@example.org/evil", fpPhone)), "modify", "bad-request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,8 +233,9 @@ func TestSessionsRefreshAfterConnect(t *testing.T) {
 	reg.Bound(jid.MustParse("stale@example.org/gone"), fp)
 	e.srv.mu.Lock()
 	e.srv.sessionsXML = fmt.Sprintf("<sessions xmlns='%s'><session jid='alice@example.org/tablet' fingerprint='%s'/>"+
-		"<session jid='mallory@evil.org/x' fingerprint='%s'/><session jid='bad' fingerprint='%s'/><session jid='bob@example.org/y' fingerprint='nope'/></sessions>",
-		NSPlugin, fp, fp, fp)
+		"<session jid='mallory@evil.org/x' fingerprint='%s'/><session jid='bad' fingerprint='%s'/><session jid='bob@example.org/y' fingerprint='nope'/>"+
+		"<session jid='Carol@example.org/z' fingerprint='%s'/></sessions>",
+		NSPlugin, fp, fp, fp, fp)
 	e.srv.mu.Unlock()
 	e.reconnect(t)
 	waitFor(t, "the session list", func() bool {

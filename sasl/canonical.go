@@ -139,3 +139,30 @@ func serverForm(e *JIDFormError) string {
 	}
 	return quote(e.Server)
 }
+
+// ParseServerJID parses a JID the XMPP server has already prepared (a
+// session's address in the server plugin's notices): it must be exactly its
+// own RFC 7622 normalisation, so that this component and the server name the
+// same account and resource. Errors: the mellium parse error as is, or a
+// *JIDFormError (ErrJIDForms) whose Server is s.
+//
+// Unlike ParseJID it does not refuse code points unassigned in Unicode 3.2:
+// the server's form is known here, not predicted.
+func ParseServerJID(s string) (jid.JID, error) {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return jid.JID{}, err
+	}
+	if got := j.String(); got != s {
+		local, domain, resource, _ := jid.SplitString(s)
+		e := &JIDFormError{JID: s, Part: "resourcepart", Given: resource, Component: j.Resourcepart(), Server: resource}
+		switch {
+		case local != j.Localpart():
+			e.Part, e.Given, e.Component, e.Server = "localpart", local, j.Localpart(), local
+		case domain != j.Domainpart():
+			e.Part, e.Given, e.Component, e.Server = "domainpart", domain, j.Domainpart(), domain
+		}
+		return jid.JID{}, e
+	}
+	return j, nil
+}

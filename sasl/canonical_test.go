@@ -74,3 +74,39 @@ func TestParseJIDForms(t *testing.T) {
 		})
 	}
 }
+
+// TestParseServerJID: a JID from the server (already stringprep'd) is used
+// only if it is its own RFC 7622 form.
+func TestParseServerJID(t *testing.T) {
+	tests := []struct {
+		name, in string
+		ok       bool
+		part     string
+	}{
+		{name: "ok/bare", in: "alice@example.org", ok: true},
+		{name: "ok/full", in: "alice@example.org/phone", ok: true},
+		{name: "ok/resource-case", in: "alice@example.org/Phone", ok: true},
+		{name: "ok/resource-newer-symbol", in: "alice@example.org/\U0001F600", ok: true},
+		{name: "ok/sharp-s-resource", in: "alice@example.org/straße", ok: true},
+		{name: "refused/upper-case-local", in: "Alice@example.org/phone", part: "localpart"},
+		{name: "refused/cherokee-upper", in: "\u13A0@example.org/phone", part: "localpart"},
+		{name: "refused/upper-domain", in: "alice@Example.org/phone", part: "domainpart"},
+		{name: "refused/resource-nbsp", in: "alice@example.org/a\u00a0b", part: "resourcepart"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j, err := sasl.ParseServerJID(tt.in)
+			if tt.ok {
+				if err != nil || j.String() != tt.in {
+					t.Fatalf("ParseServerJID(%q) = %q, %v", tt.in, j.String(), err)
+				}
+				return
+			}
+			var fe *sasl.JIDFormError
+			if !errors.As(err, &fe) || fe.Part != tt.part {
+				t.Fatalf("ParseServerJID(%q) = %q, %v; want a *JIDFormError for the %s", tt.in, j.String(), err, tt.part)
+			}
+			t.Log(err)
+		})
+	}
+}
