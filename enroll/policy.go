@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+
+	"github.com/saslcert/saslcert/sasl"
 )
 
 // Lifetime bounds a Policy accepts.
@@ -125,8 +127,10 @@ func (ps Policies) Validate(issuers []string) error {
 	}
 	sort.Strings(domains)
 	for _, d := range domains {
-		j, err := jid.Parse(d)
+		j, err := sasl.ParseJID(d)
 		switch {
+		case errors.Is(err, sasl.ErrJIDForms):
+			return fmt.Errorf("enroll: policy for %q: %w", d, err)
 		case err != nil:
 			return fmt.Errorf("enroll: policy for %q: not a domain: %v", d, err)
 		case j.Localpart() != "" || j.Resourcepart() != "" || j.String() != d:

@@ -2,6 +2,7 @@ package enroll_test
 
 import (
 	"crypto/x509"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/sasl"
 )
 
 func TestEnrollPolicyValidate(t *testing.T) {
@@ -72,5 +74,9 @@ func TestEnrollPolicies(t *testing.T) {
 		if err := (enroll.Policies{bad: enroll.DefaultPolicy()}).Validate([]string{enroll.EmbeddedIssuer}); err == nil {
 			t.Errorf("domain %q accepted", bad)
 		}
+	}
+	// Issue 10.5: Prosody would serve strasse.example.
+	if err := (enroll.Policies{"straße.example": enroll.DefaultPolicy()}).Validate([]string{enroll.EmbeddedIssuer}); !errors.Is(err, sasl.ErrJIDForms) {
+		t.Errorf("domain straße.example: %v, want sasl.ErrJIDForms", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -8,7 +9,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"mellium.im/xmpp/jid"
+
+	"github.com/saslcert/saslcert/sasl"
 )
 
 // prosodyCommand is the "prosody" group: what a Prosody admin pastes.
@@ -76,13 +78,19 @@ type prosodyConfig struct {
 
 // validate normalises the domains and the component JID and checks the rest.
 func (pc *prosodyConfig) validate() error {
-	comp, err := jid.Parse(pc.Component)
+	comp, err := sasl.ParseJID(pc.Component)
+	if errors.Is(err, sasl.ErrJIDForms) {
+		return fmt.Errorf("--component %q: %w", pc.Component, err)
+	}
 	if err != nil || comp.Localpart() != "" || comp.Resourcepart() != "" {
 		return fmt.Errorf("--component %q: want a domain JID such as certs.example.org", pc.Component)
 	}
 	pc.Component = comp.String()
 	for i, d := range pc.Domains {
-		j, err := jid.Parse(strings.TrimSpace(d))
+		j, err := sasl.ParseJID(strings.TrimSpace(d))
+		if errors.Is(err, sasl.ErrJIDForms) {
+			return fmt.Errorf("--domain %q: %w", d, err)
+		}
 		if err != nil || j.Localpart() != "" || j.Resourcepart() != "" {
 			return fmt.Errorf("--domain %q: want a domain such as example.org", d)
 		}

@@ -46,6 +46,9 @@ func TestProsodyConfig(t *testing.T) {
 		{name: "error/domain-is-component", args: []string{"--domain", "certs.example.org", "--component", "certs.example.org"}, wantCode: exitUsage, wantErr: "JID of its own"},
 		{name: "error/bad-port", args: []string{"--domain", "example.org", "--component", "c.example.org", "--component-port", "70000"}, wantCode: exitUsage, wantErr: "--component-port"},
 		{name: "error/argument", args: []string{"--domain", "example.org", "--component", "c.example.org", "extra"}, wantCode: exitUsage, wantErr: "no arguments"},
+		// Issue 10.5: Prosody would serve strasse.example.
+		{name: "error/domain-two-forms", args: []string{"--domain", "straße.example", "--component", "certs.example.org"}, wantCode: exitUsage, wantErr: `"strasse.example" for the XMPP server`},
+		{name: "error/component-two-forms", args: []string{"--domain", "example.org", "--component", "certs.straße.example"}, wantCode: exitUsage, wantErr: `--component "certs.straße.example"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
-	"mellium.im/xmpp/jid"
 
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/sasl"
@@ -91,10 +90,12 @@ type serveConfig struct {
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	var sc serveConfig
-	compJID, err := jid.Parse(c.String("component"))
+	compJID, err := sasl.ParseJID(c.String("component"))
 	switch {
 	case c.String("component") == "":
 		return sc, errors.New("--component (SASLCERT_COMPONENT) is required, e.g. certs.example.org")
+	case errors.Is(err, sasl.ErrJIDForms):
+		return sc, fmt.Errorf("--component %q: %w", c.String("component"), err)
 	case err != nil || compJID.Localpart() != "" || compJID.Resourcepart() != "":
 		return sc, fmt.Errorf("--component %q: want a domain JID such as certs.example.org", c.String("component"))
 	}
