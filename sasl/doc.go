@@ -10,8 +10,13 @@
 //
 // Decisions this package takes where the specifications are silent:
 //   - An xmppAddr must be a UTF8String holding a JID without NUL or control
-//     characters that is stable under RFC 7622 normalisation; anything else
-//     is reported as a BadAddr and never used. A certificate with a BadAddr
+//     characters that is stable under RFC 7622 normalisation and that an
+//     XMPP server preparing JIDs with RFC 3920 stringprep (Prosody) reads as
+//     the same JID (ParseJID: "straße" is refused, Prosody makes it
+//     "strasse"); anything else is reported as a BadAddr and never used.
+//     ParseJID is the one place JIDs from outside are checked this way
+//     (xmppAddrs, authzids, stored owners, CLI flags, enrollment accounts);
+//     ParseServerJID checks JIDs the server already prepared. A certificate with a BadAddr
 //     is refused at upload even if another xmppAddr matches.
 //   - At upload the xmppAddrs naming the account must agree on the resource:
 //     all bare (no forced resource) or all one full JID (that resource is
