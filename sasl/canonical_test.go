@@ -46,6 +46,7 @@ func TestParseJIDForms(t *testing.T) {
 		{name: "refused/unassigned-in-3.2", in: "\u0221@example.org", part: "localpart"},
 		{name: "refused/cherokee-lower", in: "\uAB70@example.org", part: "localpart"},
 		{name: "refused/cherokee-upper", in: "\u13A0@example.org", part: "localpart"},
+		{name: "refused/resource-mongolian-todo-soft-hyphen", in: "alice@example.org/a\u1806b", part: "resourcepart"},
 		{name: "refused/resource-ligature-fi", in: "alice@example.org/ﬁ", part: "resourcepart"},
 	}
 	for _, tt := range tests {

@@ -26,11 +26,16 @@ var corrigendum4 = stringprep.Set{
 	{0x2F868, 0x2F868}, {0x2F874, 0x2F874}, {0x2F91F, 0x2F91F}, {0x2F95F, 0x2F95F}, {0x2F9BF, 0x2F9BF},
 }
 
+// tableB1Missing is the one code point of RFC 3454 table B.1 ("commonly
+// mapped to nothing") that stringprep.TableB1 (v1.0.4) lacks: U+1806
+// MONGOLIAN TODO SOFT HYPHEN. Found by TestStringprepMatchesProsody.
+var tableB1Missing = stringprep.Mapping{0x1806: {}}
+
 // nodeprep is RFC 3920 Appendix A: B.1 and B.2 mapping, NFKC, prohibited
 // C.1.1, C.1.2, C.2.1, C.2.2, C.3-C.9 and " & ' / : < > @, bidi, no
 // unassigned code points.
 var nodeprep = stringprep.Profile{
-	Mappings:  []stringprep.Mapping{stringprep.TableB1, stringprep.TableB2},
+	Mappings:  []stringprep.Mapping{tableB1Missing, stringprep.TableB1, stringprep.TableB2},
 	Normalize: true,
 	Prohibits: []stringprep.Set{
 		stringprep.TableA1, corrigendum4,
@@ -44,7 +49,7 @@ var nodeprep = stringprep.Profile{
 // nameprep is RFC 3491: B.1 and B.2 mapping, NFKC, prohibited C.1.2, C.2.2,
 // C.3-C.9, bidi, no unassigned code points.
 var nameprep = stringprep.Profile{
-	Mappings:  []stringprep.Mapping{stringprep.TableB1, stringprep.TableB2},
+	Mappings:  []stringprep.Mapping{tableB1Missing, stringprep.TableB1, stringprep.TableB2},
 	Normalize: true,
 	Prohibits: []stringprep.Set{
 		stringprep.TableA1, corrigendum4,
@@ -58,7 +63,7 @@ var nameprep = stringprep.Profile{
 // resourceprep is RFC 3920 Appendix B: B.1 mapping (no case folding), NFKC,
 // prohibited C.1.2, C.2.1, C.2.2, C.3-C.9, bidi, no unassigned code points.
 var resourceprep = stringprep.Profile{
-	Mappings:  []stringprep.Mapping{stringprep.TableB1},
+	Mappings:  []stringprep.Mapping{tableB1Missing, stringprep.TableB1},
 	Normalize: true,
 	Prohibits: []stringprep.Set{
 		stringprep.TableA1, corrigendum4,
