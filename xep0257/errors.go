@@ -32,6 +32,7 @@ import (
 //	session's certificate has <no-cert-management/>
 //	  (or is not on record)                          auth    forbidden                why
 //	sender is not a user account (no localpart)      cancel  not-allowed              why
+//	sender's account has two forms (ErrJIDForms)     cancel  not-allowed              why
 //	store unavailable (storage.ErrUnavailable) or
 //	  the request timed out                          wait    internal-server-error    "busy; try again"
 //	anything else                                    cancel  internal-server-error    "internal error"
@@ -42,6 +43,7 @@ import (
 // at Warn.
 var domainErrors = []mapping{
 	{is(errNotAccount), stanza.Cancel, stanza.NotAllowed, fixed("XEP-0257 requests must come from a user account"), false},
+	{is(errAccountForms), stanza.Cancel, stanza.NotAllowed, fixed("this account's address has another form on the server (RFC 3920 stringprep) than here (RFC 7622); its certificates cannot be managed"), false},
 	{is(errNoCertManagement), stanza.Auth, stanza.Forbidden, fixed("this session logged in with a certificate that may not manage certificates"), false},
 	{is(errSessionCertUnknown), stanza.Auth, stanza.Forbidden, fixed("the certificate this session logged in with is not on record, so it may not manage certificates"), true},
 	{isRefusal, stanza.Modify, stanza.NotAcceptable, refusalDetail, false},
@@ -63,6 +65,7 @@ var domainErrors = []mapping{
 // Errors of the handler that the table maps.
 var (
 	errNotAccount         = errors.New("xep0257: sender is not a user account")
+	errAccountForms       = errors.New("xep0257: sender's account has two forms")
 	errNoCertManagement   = errors.New("xep0257: session's certificate has no-cert-management")
 	errSessionCertUnknown = errors.New("xep0257: session's certificate is not in the store")
 )

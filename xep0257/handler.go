@@ -159,6 +159,10 @@ func (h *Handler) process(ctx context.Context, from jid.JID, req Request, log *s
 		return nil, errNotAccount
 	}
 	account := from.Bare()
+	if err := sasl.CanonicalJID(account); err != nil {
+		// The server names this account differently (issue 10.5).
+		return nil, fmt.Errorf("%w: %w", errAccountForms, err)
+	}
 	if _, ok := req.(*Items); ok {
 		return h.items(ctx, account)
 	}

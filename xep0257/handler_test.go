@@ -255,6 +255,12 @@ func TestProcessAppend(t *testing.T) {
 		req:  appendAs("Server"),
 		err:  wantErr{stanza.Cancel, stanza.NotAllowed, "must come from a user account"},
 	}, {
+		// Issue 10.5: Prosody's Ꭰ@ is ꭰ@ here (unassigned in Unicode 3.2).
+		name: "refused/account-two-forms",
+		from: jid.MustParse("\u13A0@example.org/phone"),
+		req:  appendAs("Phone"),
+		err:  wantErr{stanza.Cancel, stanza.NotAllowed, "another form on the server"},
+	}, {
 		name:   "refused/name-too-long",
 		limits: xep0257.Limits{MaxNameLen: 3},
 		from:   alice,
