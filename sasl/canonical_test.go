@@ -33,6 +33,8 @@ func TestParseJIDForms(t *testing.T) {
 		{name: "ok/resource-case-kept", in: "alice@example.org/Phone", want: "alice@example.org/Phone"},
 		{name: "ok/resource-space", in: "alice@example.org/my phone", want: "alice@example.org/my phone"},
 		{name: "ok/ipv4", in: "alice@127.0.0.1", want: "alice@127.0.0.1"},
+		{name: "ok/ipv6", in: "alice@[::1]/x", want: "alice@[::1]/x"},
+		{name: "ok/resource-slash", in: "alice@example.org/a/b@c", want: "alice@example.org/a/b@c"},
 		{name: "ok/turkish-dotted-I", in: "İ@example.org", want: "i\u0307@example.org"},
 		{name: "ok/idn-a-label", in: "alice@xn--bcher-kva.example", want: "alice@bücher.example"},
 		{name: "ok/idn-u-label", in: "alice@bücher.example", want: "alice@bücher.example"},
