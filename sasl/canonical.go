@@ -51,8 +51,9 @@ func profileName(part string) string {
 }
 
 // ParseJID is the one way JIDs from outside (certificates, authzids, stored
-// owners, command-line flags, enrollment requests, the server's notices)
-// become JIDs in this project. It parses s with mellium.im/xmpp/jid (RFC
+// owners, command-line flags, configuration, enrollment requests) become
+// JIDs in this project; JIDs the server already prepared (its session
+// notices) go through ParseServerJID. It parses s with mellium.im/xmpp/jid (RFC
 // 7622) and then requires that the XMPP server reads s, and the normalised
 // JID, as the same JID: for the localpart and the resourcepart, RFC 3920
 // stringprep (nodeprep, resourceprep; as Prosody's util.jid.prep does) of the
