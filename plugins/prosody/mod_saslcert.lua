@@ -717,10 +717,12 @@ local xmlns_saslcert = "urn:xmpp:saslcert:1";
 local managing = { append = true, disable = true, revoke = true };
 local hmac_sha256 = hashes.hmac_sha256;
 local stamp_secret_missing_logged = false;
+local component_context = component and module:context(component);
 
--- The component secret (the MAC key), from the Component's configuration.
+-- The component secret (the MAC key), from the Component's configuration
+-- (read at each use, so that a configuration reload is seen).
 local function stamp_secret()
-	local secret = component and module:context(component):get_option_string("component_secret");
+	local secret = component_context and component_context:get_option_string("component_secret");
 	if not secret and not stamp_secret_missing_logged then
 		stamp_secret_missing_logged = true;
 		module:log("error", "No component_secret for %s in the configuration: requests cannot be stamped, "
