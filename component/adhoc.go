@@ -18,6 +18,7 @@ import (
 
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/xep0257"
 )
 
 // XEP-0050 (Ad-Hoc Commands) for enrollment. Users address the component
@@ -196,6 +197,7 @@ func (l *link) handleCommand(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *
 	if err := decodeElement(*start, t, &req); err != nil {
 		return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "unreadable <command/>"), "bad-payload"))
 	}
+	auth := c.requestAuth(t, iq.From, iq.ID)
 	if _, ok := commandNames[req.Node]; !ok {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such command")))
 	}
@@ -254,14 +256,17 @@ func (l *link) handleCommand(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *
 		}
 		return send(t, c.commandReply(iq, req.Node, id, "executing", c.enrollForm(account)))
 	default:
+		values, err := form.checked(enrollFields)
+		if err != nil {
+			return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, err.Error()), "bad-payload"))
+		}
 		if sid != "" && !c.adhoc.take(sid, iq.From, req.Node, now) {
 			return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "unknown or expired session; run the command again"), "bad-sessionid"))
 		}
 		if sid == "" {
 			sid = newID()
 		}
-		values := form.values()
-		work = func(ctx context.Context) xml.TokenReader { return c.enrollSubmitted(ctx, iq, sid, values) }
+		work = func(ctx context.Context) xml.TokenReader { return c.enrollSubmitted(ctx, iq, auth, sid, values) }
 	}
 	err := l.dispatch(work, func() xml.TokenReader { return c.errorIQ(iq, internalError()) })
 	if err != nil {
@@ -322,6 +327,16 @@ func (c *Component) enrollForm(account jid.JID) xml.TokenReader {
 	return xmlstream.MultiReader(actions, dataForm("form", commandNames[NodeEnroll], instructions, fields))
 }
 
+// enrollFields are the fields of a submitted "Request a certificate" form
+// (form.checked refuses anything ambiguous in them).
+var enrollFields = map[string]fieldKind{
+	"FORM_TYPE":           fieldSingle,
+	FieldCSR:              fieldMulti,
+	FieldSelfSigned:       fieldSingle,
+	FieldName:             fieldSingle,
+	FieldNoCertManagement: fieldBoolean,
+}
+
 // first is the first of v, or "".
 func first(v []string) string {
 	if len(v) == 0 {
@@ -330,8 +345,10 @@ func first(v []string) string {
 	return v[0]
 }
 
-// enrollSubmitted issues a certificate from a submitted form (on a worker).
-func (c *Component) enrollSubmitted(ctx context.Context, iq stanza.IQ, sid string, values map[string][]string) xml.TokenReader {
+// enrollSubmitted issues a certificate from a submitted form whose values
+// form.checked accepted (on a worker), if the session may manage
+// certificates as the request's auth stamp says.
+func (c *Component) enrollSubmitted(ctx context.Context, iq stanza.IQ, auth xep0257.Auth, sid string, values map[string][]string) xml.TokenReader {
 	account := iq.From.Bare()
 	csrText := strings.TrimSpace(strings.Join(values[FieldCSR], "\n"))
 	ssName := strings.TrimSpace(first(values[FieldSelfSigned]))
@@ -339,14 +356,10 @@ func (c *Component) enrollSubmitted(ctx context.Context, iq stanza.IQ, sid strin
 		return c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest,
 			"fill in "+FieldCSR+" (a PEM certificate signing request) or "+FieldSelfSigned+" (the name of an uploaded certificate)"), "bad-payload")
 	}
-	if se := c.mayManage(ctx, iq.From); se != nil {
-		return c.errorIQ(iq, *se)
+	if err := c.certs.MayManage(ctx, iq.From, auth); err != nil {
+		return c.errorIQ(iq, c.asStanzaError(err, "deciding management rights"))
 	}
-	ncm := false
-	switch strings.TrimSpace(first(values[FieldNoCertManagement])) {
-	case "1", "true":
-		ncm = true
-	}
+	ncm, _ := parseBoolean(first(values[FieldNoCertManagement])) // checked: absent is false
 	req := &enroll.EnrollRequest{
 		Account:          account,
 		Actor:            iq.From.String(),
@@ -410,34 +423,6 @@ func resultForm(res *enroll.Enrolled) xml.TokenReader {
 		{Var: FieldChain, Type: "text-multi", Label: "Certificate and CA chain (PEM)", Values: lines(chain.String())},
 	}
 	return dataForm("result", "Your certificate", "", fields)
-}
-
-// mayManage applies <no-cert-management/> to enrollment as xep0257 does to
-// uploads: a session that logged in with a certificate marked so, or with
-// one that is not on record, may not request certificates.
-func (c *Component) mayManage(ctx context.Context, from jid.JID) *stanza.Error {
-	fp, ok := c.reg.CertOf(from)
-	if !ok {
-		return nil
-	}
-	deny := func(text string) *stanza.Error {
-		se := stanzaErr(stanza.Auth, stanza.Forbidden, text)
-		return &se
-	}
-	if c.store == nil {
-		return deny("this session logged in with a certificate, and its record cannot be read")
-	}
-	rec, err := c.store.FindCertByFingerprint(ctx, fp)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return deny("the certificate this session logged in with is not on record, so it may not request certificates")
-	case err != nil:
-		se := stanzaErr(stanza.Wait, stanza.InternalServerError, "the certificate store is busy; try again")
-		return &se
-	case rec.NoCertManagement:
-		return deny("this session logged in with a certificate that may not manage certificates")
-	}
-	return nil
 }
 
 // badRequestPrefix is what enroll.ErrBadRequest puts before the reason.

@@ -66,8 +66,18 @@ func startEnrollEnv(t *testing.T, policy *enroll.Policy) (*env, *enroll.Service)
 	return e, svc
 }
 
-// command is a <command/> IQ from a user to the component.
+// command is a <command/> IQ from a user to the component, stamped by the
+// server plugin as from a password login (direct).
 func command(id, from, node, action, sid, payload string) string {
+	return direct(id, "set", from, commandXML(node, action, sid, payload))
+}
+
+// commandStamped is command with the given stamp ("": none) instead.
+func commandStamped(id, from, node, action, sid, payload, stamp string) string {
+	return directRaw(id, "set", from, commandXML(node, action, sid, payload)+stamp)
+}
+
+func commandXML(node, action, sid, payload string) string {
 	attrs := fmt.Sprintf("node='%s'", node)
 	if action != "" {
 		attrs += fmt.Sprintf(" action='%s'", action)
@@ -75,7 +85,7 @@ func command(id, from, node, action, sid, payload string) string {
 	if sid != "" {
 		attrs += fmt.Sprintf(" sessionid='%s'", sid)
 	}
-	return direct(id, "set", from, fmt.Sprintf("<command xmlns='%s' %s>%s</command>", NSCommands, attrs, payload))
+	return fmt.Sprintf("<command xmlns='%s' %s>%s</command>", NSCommands, attrs, payload)
 }
 
 // submit is a submitted form with the given fields (text-multi values split
@@ -265,8 +275,42 @@ func TestAdhocRefusals(t *testing.T) {
 	up := newCert(t, "alice@example.org")
 	e.appendDirect(t, aliceFull, "locked", up.DER, true)
 	e.fc.roundTrip(t, pluginIQ("s1", "set", domain, sessionXML("bound", "alice@example.org/locked", storage.FingerprintOf(up.DER))))
-	n = e.fc.roundTrip(t, command("m1", "alice@example.org/locked", NodeEnroll, "", "", submit(FieldCSR, csrText(t, catest.CSROptions{}))))
+	const locked = "alice@example.org/locked"
+	n = e.fc.roundTrip(t, commandStamped("m1", locked, NodeEnroll, "", "", submit(FieldCSR, csrText(t, catest.CSROptions{})),
+		certStamp(locked, "m1", up.DER, false)))
 	checkError(t, n, "m1", "auth", "forbidden")
+
+	// Management rights come from the request's stamp, never from what
+	// the component knows (or does not yet know) about the session.
+	const unknown = "alice@example.org/not-yet-announced"
+	csr := submit(FieldCSR, csrText(t, catest.CSROptions{}))
+	for _, tc := range []struct {
+		name, raw, text string
+	}{
+		{"grant-says-no", commandStamped("m2", unknown, NodeEnroll, "", "", csr, certStamp(unknown, "m2", newCert(t, "alice@example.org").DER, false)), "may not manage"},
+		{"record-says-no", commandStamped("m3", locked, NodeEnroll, "", "", csr, certStamp(locked, "m3", up.DER, true)), "may not manage"},
+		{"trusted-root-not-on-record", commandStamped("m4", unknown, NodeEnroll, "", "", csr, certStamp(unknown, "m4", newCert(t, "alice@example.org").DER, true)), "not on record"},
+		{"no-stamp", commandStamped("m5", unknown, NodeEnroll, "", "", csr, ""), "did not say how this session logged in"},
+		{"forged-mac", commandStamped("m6", unknown, NodeEnroll, "", "", csr,
+			strings.Replace(passwordStamp(unknown, "m6"), "mac='", "mac='00", 1)), "did not say"},
+		{"stamp-of-another-session", commandStamped("m7", unknown, NodeEnroll, "", "", csr, passwordStamp(aliceFull, "m7")), "did not say"},
+		{"stamp-of-another-request", commandStamped("m8", unknown, NodeEnroll, "", "", csr, passwordStamp(unknown, "m1")), "did not say"},
+		{"two-stamps", commandStamped("m9", unknown, NodeEnroll, "", "", csr, passwordStamp(unknown, "m9")+passwordStamp(unknown, "m9")), "did not say"},
+		{"stamp-with-another-secret", commandStamped("m10", unknown, NodeEnroll, "", "", csr,
+			strings.Replace(passwordStamp(unknown, "m10"), "mac='"+stampMAC([]byte(testSecret), unknown, "m10", methodOther, "", "true"),
+				"mac='"+stampMAC([]byte("another secret"), unknown, "m10", methodOther, "", "true"), 1)), "did not say"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := e.fc.roundTrip(t, tc.raw)
+			el := checkErrorChild(t, n, "auth", "forbidden")
+			if !strings.Contains(el.path("text").Text, tc.text) {
+				t.Fatalf("text %q lacks %q", el.path("text").Text, tc.text)
+			}
+		})
+	}
+	if got := e.activeCerts(t, "alice@example.org"); len(got) != 1 || got[0].Name != "locked" {
+		t.Fatalf("refused requests stored certificates: %d active", len(got))
+	}
 }
 
 func TestAdhocNotOffered(t *testing.T) {

@@ -21,9 +21,12 @@ import (
 	"github.com/saslcert/saslcert/xep0257"
 )
 
-// certService is the part of *xep0257.Handler the component uses.
+// certService is the part of *xep0257.Handler the component uses. MayManage
+// is the one decision on management rights, for XEP-0257 (inside Process)
+// and enrollment alike.
 type certService interface {
-	Process(ctx context.Context, from jid.JID, req xep0257.Request) (xml.TokenReader, error)
+	Process(ctx context.Context, from jid.JID, auth xep0257.Auth, req xep0257.Request) (xml.TokenReader, error)
+	MayManage(ctx context.Context, from jid.JID, auth xep0257.Auth) error
 }
 
 // authService is the part of *sasl.Authorizer the component uses.
@@ -70,8 +73,9 @@ type Component struct {
 
 // New returns a component serving certs and auth. Unless they are already
 // set, it sets certs.Sessions to the component's registry and certs.Revoked
-// to c.NotifyRevoked, so that <items/> lists live sessions, no-cert-management
-// is enforced and a revoke closes the live sessions of the certificate; a
+// to c.NotifyRevoked, so that <items/> lists live sessions and a revoke
+// closes the live sessions of the certificate (management rights come from
+// each request's auth stamp, see stamp.go, never from the registry); a
 // caller that sets its own Revoked must call c.NotifyRevoked from it. Wire it
 // before calling Run and do not change certs afterwards.
 func New(cfg Config, certs *xep0257.Handler, auth *sasl.Authorizer) (*Component, error) {

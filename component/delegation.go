@@ -63,8 +63,11 @@ func (l *link) handleDelegation(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *x
 	if se != nil {
 		return send(t, d.fail(*se))
 	}
+	// The stamp is a child of the inner IQ (the client's request): the
+	// plugin stamped it before it or mod_delegation wrapped the request.
+	auth := c.requestAuth(t, inner.From, inner.ID)
 	err = l.dispatch(func(ctx context.Context) xml.TokenReader {
-		res, err := c.certs.Process(ctx, inner.From, req)
+		res, err := c.certs.Process(ctx, inner.From, auth, req)
 		if err != nil {
 			return d.fail(c.asStanzaError(err, "processing a delegated request"))
 		}
@@ -195,8 +198,9 @@ func (l *link) handleDirect(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *x
 	if se != nil {
 		return send(t, c.errorIQ(iq, *se))
 	}
+	auth := c.requestAuth(t, iq.From, iq.ID)
 	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
-		res, err := c.certs.Process(ctx, iq.From, req)
+		res, err := c.certs.Process(ctx, iq.From, auth, req)
 		if err != nil {
 			return c.errorIQ(iq, c.asStanzaError(err, "processing a request"))
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -198,14 +199,59 @@ func revokeXML(name string) string {
 	return "<revoke xmlns='urn:xmpp:saslcert:1'><name>" + name + "</name></revoke>"
 }
 
-// direct is an IQ a user addressed to the component.
+// direct is an IQ a user addressed to the component, as the server plugin
+// passes it on: a set carries the stamp of a password login (passwordStamp).
 func direct(id, typ, from, payload string) string {
+	if typ == "set" {
+		payload += passwordStamp(from, id)
+	}
+	return directRaw(id, typ, from, payload)
+}
+
+// directRaw is an IQ a user addressed to the component, without a stamp
+// (payload may carry one).
+func directRaw(id, typ, from, payload string) string {
 	return fmt.Sprintf("<iq type='%s' id='%s' from='%s' to='%s'>%s</iq>", typ, id, from, compJID, payload)
 }
 
+// stampXML is the auth stamp the server plugin puts after a request's
+// payload, with a MAC under testSecret.
+func stampXML(from, id, method, fingerprint, manage string) string {
+	mac := stampMAC([]byte(testSecret), from, id, method, fingerprint, manage)
+	fp := ""
+	if fingerprint != "" {
+		fp = " fingerprint='" + fingerprint + "'"
+	}
+	return fmt.Sprintf("<auth xmlns='%s' jid='%s' id='%s' method='%s'%s manage='%s' mac='%s'/>", NSPlugin, from, id, method, fp, manage, mac)
+}
+
+// passwordStamp is the stamp of a password login of from, for the request id.
+func passwordStamp(from, id string) string { return stampXML(from, id, methodOther, "", "true") }
+
+// certStamp is the stamp of a certificate login of from with der.
+func certStamp(from, id string, der []byte, manage bool) string {
+	return stampXML(from, id, methodCertificate, storage.FingerprintOf(der).String(), fmt.Sprint(manage))
+}
+
+// innerAttr finds name='value' in raw attributes.
+var innerAttr = regexp.MustCompile(`(?:^|\s)(from|id|type)='([^']*)'`)
+
 // delegation wraps an inner IQ (its attributes given raw) as mod_delegation
-// does.
+// does; an inner set with a from and an id carries the stamp of a password
+// login, as the server plugin puts it there before the request is wrapped.
 func delegation(id, outerFrom, innerAttrs, payload string) string {
+	attrs := map[string]string{}
+	for _, m := range innerAttr.FindAllStringSubmatch(innerAttrs, -1) {
+		attrs[m[1]] = m[2]
+	}
+	if attrs["type"] == "set" && attrs["from"] != "" && attrs["id"] != "" {
+		payload += passwordStamp(attrs["from"], attrs["id"])
+	}
+	return delegationRaw(id, outerFrom, innerAttrs, payload)
+}
+
+// delegationRaw is delegation without a stamp (payload may carry one).
+func delegationRaw(id, outerFrom, innerAttrs, payload string) string {
 	return fmt.Sprintf("<iq type='set' id='%s' from='%s' to='%s'><delegation xmlns='urn:xmpp:delegation:2'><forwarded xmlns='urn:xmpp:forward:0'>"+
 		"<iq xmlns='jabber:client' %s>%s</iq></forwarded></delegation></iq>", id, outerFrom, compJID, innerAttrs, payload)
 }

@@ -3,12 +3,15 @@ package component
 import (
 	"context"
 	"crypto/tls"
+	"encoding/xml"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"mellium.im/xmlstream"
 	"mellium.im/xmpp/disco"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -112,7 +115,7 @@ func wantStanzaError(t *testing.T, err error, cond stanza.Condition) {
 }
 
 func TestIntegrationDirect(t *testing.T) {
-	l := startLive(t, prosodytest.Options{})
+	l := startLive(t, prosodytest.Options{Plugin: true})
 	alice := l.login(t, "alice", "laptop")
 	comp := jid.MustParse(l.s.ComponentJID)
 
@@ -146,7 +149,7 @@ func TestIntegrationDirect(t *testing.T) {
 }
 
 func TestIntegrationDelegation(t *testing.T) {
-	l := startLive(t, prosodytest.Options{Delegation: true})
+	l := startLive(t, prosodytest.Options{Delegation: true, Plugin: true})
 	alice := l.login(t, "alice", "phone")
 	bob := l.login(t, "bob", "desk")
 	server := jid.MustParse(l.s.Domain)
@@ -193,8 +196,50 @@ func TestIntegrationDelegation(t *testing.T) {
 	wantStanzaError(t, err, stanza.ItemNotFound)
 }
 
+// TestIntegrationWithoutPlugin: on a host that does not run mod_saslcert
+// nothing stamps requests, so no session may manage certificates, neither
+// addressing the component nor through mod_delegation, not even with a stamp
+// it made up (the MAC needs the component secret); listing works. (The
+// plugin is required on every served host: docs/PLUGIN-PROTOCOL.md.)
+func TestIntegrationWithoutPlugin(t *testing.T) {
+	for _, o := range []prosodytest.Options{{}, {Delegation: true}} {
+		t.Run(fmt.Sprintf("delegation=%v", o.Delegation), func(t *testing.T) {
+			l := startLive(t, o)
+			alice := l.login(t, "alice", "r")
+			to := jid.MustParse(l.s.ComponentJID)
+			if o.Delegation {
+				to = jid.JID{}
+			}
+			cert := liveCert(t, "alice@"+l.s.Domain)
+			err := xep0257.AppendCert(ctxT(t), alice.Session, to, "r", cert.DER, false)
+			wantStanzaError(t, err, stanza.Forbidden)
+			// A stamp the client made up, for its own full JID and request.
+			forged := fmt.Sprintf("<auth xmlns='%s' jid='%s' id='forged' method='other' manage='true' mac='%s'/>",
+				NSPlugin, alice.LocalAddr(), stampMAC([]byte("a guess"), alice.LocalAddr().String(), "forged", methodOther, "", "true"))
+			iq := stanza.IQ{ID: "forged", Type: stanza.SetIQ, To: to}
+			payload := xep0257.Append{Name: "forged", Cert: cert.DER}
+			resp, err := alice.Session.SendIQ(ctxT(t), iq.Wrap(xmlstream.MultiReader(payload.TokenReader(), xml.NewDecoder(strings.NewReader(forged)))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := resp.Token()
+			start, ok := tok.(xml.StartElement)
+			_ = resp.Close() // the session reads nothing more until it is closed
+			if err != nil || !ok {
+				t.Fatalf("reading the reply: %v, %v", tok, err)
+			}
+			if reply, err := stanza.NewIQ(start); err != nil || reply.Type != stanza.ErrorIQ {
+				t.Fatalf("the request with a made-up stamp got %+v, %v; want an error", reply, err)
+			}
+			if items, err := xep0257.Fetch(ctxT(t), alice.Session, to); err != nil || len(items) != 0 {
+				t.Fatalf("items: %+v, %v; want none", items, err)
+			}
+		})
+	}
+}
+
 func TestIntegrationRestart(t *testing.T) {
-	l := startLive(t, prosodytest.Options{Delegation: true})
+	l := startLive(t, prosodytest.Options{Delegation: true, Plugin: true})
 	l.s.Register(t, "alice", "pw-alice")
 	n := l.comp.Connects()
 	l.s.Restart(t)

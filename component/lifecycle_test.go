@@ -18,9 +18,11 @@ import (
 // fakeCerts and fakeAuth stand in for the real services to inject faults.
 type fakeCerts func(ctx context.Context, from jid.JID, req xep0257.Request) (xml.TokenReader, error)
 
-func (f fakeCerts) Process(ctx context.Context, from jid.JID, req xep0257.Request) (xml.TokenReader, error) {
+func (f fakeCerts) Process(ctx context.Context, from jid.JID, _ xep0257.Auth, req xep0257.Request) (xml.TokenReader, error) {
 	return f(ctx, from, req)
 }
+
+func (f fakeCerts) MayManage(context.Context, jid.JID, xep0257.Auth) error { return nil }
 
 type fakeAuth func(ctx context.Context, req sasl.Request) (sasl.Grant, error)
 

@@ -159,8 +159,11 @@ func TestSessionNotices(t *testing.T) {
 		t.Fatalf("items with users: %v", its)
 	}
 
-	// The kiosk session may not manage certificates; others may.
-	n := e.fc.roundTrip(t, direct("k1", "set", "alice@example.org/k", appendXML("more", newCert(t, "alice@example.org").DER, false)))
+	// The kiosk session may not manage certificates; others may. (Its
+	// stamp says it logged in with the kiosk certificate; the record's
+	// <no-cert-management/> refuses it even if the grant did not.)
+	n := e.fc.roundTrip(t, directRaw("k1", "set", "alice@example.org/k",
+		appendXML("more", newCert(t, "alice@example.org").DER, false)+certStamp("alice@example.org/k", "k1", kiosk.DER, true)))
 	checkError(t, n, "k1", "auth", "forbidden")
 	e.appendDirect(t, "alice@example.org/p1", "more", newCert(t, "alice@example.org").DER, false)
 

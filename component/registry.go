@@ -28,7 +28,10 @@ func NewRegistry() *Registry {
 	return &Registry{m: make(map[string]map[string]map[string]storage.Fingerprint)}
 }
 
-// CertOf implements xep0257.Sessions.
+// CertOf returns the fingerprint of the certificate the session full logged
+// in with, as far as the plugin's notices have told: false also for a
+// session whose notice has not arrived yet. It is for display and tests;
+// never decide rights with it (requests carry their auth stamp: stamp.go).
 func (r *Registry) CertOf(full jid.JID) (storage.Fingerprint, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

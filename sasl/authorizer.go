@@ -112,7 +112,8 @@ type Authorizer struct {
 	// key and signature policy of uploads, carries exactly one usable
 	// xmppAddr, naming an account of the domain (a full JID forces the
 	// resource), agrees with the authzid, and IsRevoked says it is not
-	// revoked. The Grant has NoCertManagement false.
+	// revoked. The Grant has NoCertManagement true: such a login may not
+	// manage certificates.
 	Trusted func(domain string) (roots, intermediates *x509.CertPool)
 	// IsRevoked reports whether a certificate that verified against Trusted
 	// (chain: the leaf, then its issuers) has been revoked. An error gives

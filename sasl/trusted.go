@@ -31,7 +31,9 @@ import (
 //     revoked: not-authorized.
 //
 // The Grant is the xmppAddr's bare JID, its resource (forced) if it is a
-// full JID, and NoCertManagement false.
+// full JID, and NoCertManagement true: a certificate that is not on record
+// may log in but not manage certificates (docs/ENROLLMENT.md), or a CA's
+// revocation of it would leave whatever it appended logging in.
 func (a *Authorizer) authorizeTrusted(ctx context.Context, req Request, fp storage.Fingerprint) (Grant, error) {
 	unknown := "unknown certificate " + fp.String()
 	if req.Domain == "" {
@@ -109,5 +111,5 @@ func (a *Authorizer) authorizeTrusted(ctx context.Context, req Request, fp stora
 	case revoked:
 		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+" of a trusted CA is revoked", nil)
 	}
-	return Grant{JID: owner, Resource: addr.Resourcepart(), Fingerprint: fp}, nil
+	return Grant{JID: owner, Resource: addr.Resourcepart(), Fingerprint: fp, NoCertManagement: true}, nil
 }

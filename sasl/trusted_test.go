@@ -135,8 +135,10 @@ func TestTrustedLogin(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Authorize: %v; want a grant", err)
 				}
-				if g.JID.String() != tt.jid || g.Resource != tt.res || g.Fingerprint != storage.FingerprintOf(tt.der) || g.NoCertManagement {
-					t.Fatalf("grant %+v; want %s resource %q", g, tt.jid, tt.res)
+				// NoCertManagement: a trusted-roots login may not manage
+				// certificates (issue 10.4).
+				if g.JID.String() != tt.jid || g.Resource != tt.res || g.Fingerprint != storage.FingerprintOf(tt.der) || !g.NoCertManagement {
+					t.Fatalf("grant %+v; want %s resource %q, no-cert-management", g, tt.jid, tt.res)
 				}
 				if len(gotChain) != 3 || !gotChain[1].Equal(f.inter.Cert) || !gotChain[2].Equal(f.root.Cert) {
 					t.Fatalf("IsRevoked got a chain of %d; want leaf, intermediate, root", len(gotChain))

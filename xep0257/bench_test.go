@@ -36,14 +36,14 @@ func BenchmarkProcessItems(b *testing.B) {
 	db := openStore(b)
 	h := &xep0257.Handler{Store: db, Now: now}
 	for i := range 5 {
-		_, err := h.Process(context.Background(), alice, &xep0257.Append{Name: fmt.Sprint("cert ", i), Cert: certFor(b, "alice@example.org")})
+		_, err := h.Process(context.Background(), alice, passwordAuth, &xep0257.Append{Name: fmt.Sprint("cert ", i), Cert: certFor(b, "alice@example.org")})
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := h.Process(context.Background(), alice, &xep0257.Items{})
+		r, err := h.Process(context.Background(), alice, passwordAuth, &xep0257.Items{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func BenchmarkProcessAppend(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := h.Process(context.Background(), from[i], reqs[i]); err != nil {
+		if _, err := h.Process(context.Background(), from[i], passwordAuth, reqs[i]); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -42,7 +42,7 @@ func TestProcessAppendCheckAppend(t *testing.T) {
 				return tt.check
 			}
 			before := f.snapshot(t)
-			_, err := f.h.Process(t.Context(), alice, &xep0257.Append{Name: "laptop", Cert: certFor(t, "alice@example.org")})
+			_, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), &xep0257.Append{Name: "laptop", Cert: certFor(t, "alice@example.org")})
 			checkErr(t, err, tt.err)
 			if calls != 1 || !gotAccount.Equal(alice.Bare()) {
 				t.Fatalf("CheckAppend called %d times for %s; want once for %s", calls, gotAccount, alice.Bare())
@@ -56,7 +56,7 @@ func TestProcessAppendCheckAppend(t *testing.T) {
 			}
 			// A certificate CheckUpload refuses never reaches CheckAppend.
 			calls = 0
-			_, err = f.h.Process(t.Context(), alice, &xep0257.Append{Name: "bob's", Cert: certFor(t, "bob@example.org")})
+			_, err = f.h.Process(t.Context(), alice, f.sess.auth(alice), &xep0257.Append{Name: "bob's", Cert: certFor(t, "bob@example.org")})
 			if err == nil || calls != 0 {
 				t.Fatalf("an upload for another account: err %v, CheckAppend called %d times", err, calls)
 			}

@@ -29,8 +29,10 @@ import (
 //	  whichever account has it)                      cancel  conflict                 no account
 //	over Limits.MaxPerAccount (storage.ErrLimit)     modify  policy-violation         the limit
 //	no active certificate of that name (ErrNotFound) cancel  item-not-found           the name
-//	session's certificate has <no-cert-management/>
-//	  (or is not on record)                          auth    forbidden                why
+//	the server did not vouch for the session, its
+//	  grant or certificate has <no-cert-management/>,
+//	  its certificate is not on record or not active
+//	  (MayManage)                                    auth    forbidden                why
 //	sender is not a user account (no localpart)      cancel  not-allowed              why
 //	sender's account has two forms (ErrJIDForms)     cancel  not-allowed              why
 //	store unavailable (storage.ErrUnavailable) or
@@ -44,8 +46,10 @@ import (
 var domainErrors = []mapping{
 	{is(errNotAccount), stanza.Cancel, stanza.NotAllowed, fixed("XEP-0257 requests must come from a user account"), false},
 	{is(errAccountForms), stanza.Cancel, stanza.NotAllowed, fixed("this account's address has another form on the server (RFC 3920 stringprep) than here (RFC 7622); its certificates cannot be managed"), false},
+	{is(errNotVouched), stanza.Auth, stanza.Forbidden, fixed(textNotVouched), false},
 	{is(errNoCertManagement), stanza.Auth, stanza.Forbidden, fixed("this session logged in with a certificate that may not manage certificates"), false},
-	{is(errSessionCertUnknown), stanza.Auth, stanza.Forbidden, fixed("the certificate this session logged in with is not on record, so it may not manage certificates"), true},
+	{is(errSessionCertUnknown), stanza.Auth, stanza.Forbidden, fixed("the certificate this session logged in with is not on record (a certificate of a trusted CA), so it may not manage certificates"), false},
+	{is(errSessionCertState), stanza.Auth, stanza.Forbidden, fixed("the certificate this session logged in with is no longer active, so it may not manage certificates"), false},
 	{isRefusal, stanza.Modify, stanza.NotAcceptable, refusalDetail, false},
 	{is(storage.ErrNameTaken), stanza.Cancel, stanza.Conflict, func(_ error, c errContext) string {
 		return fmt.Sprintf("a certificate named %q already exists", c.name)
@@ -64,18 +68,17 @@ var domainErrors = []mapping{
 
 // Errors of the handler that the table maps.
 var (
-	errNotAccount         = errors.New("xep0257: sender is not a user account")
-	errAccountForms       = errors.New("xep0257: sender's account has two forms")
-	errNoCertManagement   = errors.New("xep0257: session's certificate has no-cert-management")
-	errSessionCertUnknown = errors.New("xep0257: session's certificate is not in the store")
+	errNotAccount   = errors.New("xep0257: sender is not a user account")
+	errAccountForms = errors.New("xep0257: sender's account has two forms")
 )
 
 // Texts used in more than one place.
 const (
-	textBusy      = "the certificate store is busy; try again"
-	textInternal  = "internal error"
-	textBadBase64 = "x509cert is not valid base64"
-	textPEM       = "x509cert holds PEM; send the base64 of the DER certificate without the -----BEGIN/END----- lines"
+	textBusy       = "the certificate store is busy; try again"
+	textNotVouched = "the server did not say how this session logged in, so it may not manage certificates (is the saslcert server plugin loaded on its host?)"
+	textInternal   = "internal error"
+	textBadBase64  = "x509cert is not valid base64"
+	textPEM        = "x509cert holds PEM; send the base64 of the DER certificate without the -----BEGIN/END----- lines"
 )
 
 // errContext is what an error text may mention.

@@ -6,7 +6,6 @@ package xep0257
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -55,12 +54,10 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Sessions is what the handler needs to know about live client sessions; the
-// component fills it from the server plugin's session notices.
+// Sessions is what the handler needs to know about live client sessions to
+// list them under <users/>; the component fills it from the server plugin's
+// session notices. It never decides rights (notices arrive late: see Auth).
 type Sessions interface {
-	// CertOf returns the fingerprint of the certificate the session with full
-	// JID full logged in with, and false if it logged in otherwise (or is unknown).
-	CertOf(full jid.JID) (storage.Fingerprint, bool)
 	// Resources returns the resources of account's live sessions that logged
 	// in with the certificate fp.
 	Resources(account jid.JID, fp storage.Fingerprint) []string
@@ -80,7 +77,11 @@ type Handler struct {
 	Policy   sasl.Policy
 	Limits   Limits
 	Now      func() time.Time
-	Sessions Sessions // nil: no session information (<users/> omitted, no-cert-management unenforceable)
+	Sessions Sessions // nil: no session information (<users/> omitted)
+	// SessionAuth, if set, tells HandleIQ (which reads no stamp) how the
+	// session of a full JID logged in. nil: HandleIQ knows nothing, so it
+	// serves <items/> and refuses management (see MayManage).
+	SessionAuth func(from jid.JID) Auth
 	// Revoked, if set, is called after a revoke is committed and before the
 	// reply is sent, so that live sessions can be closed.
 	Revoked func(ctx context.Context, c *storage.Cert)
@@ -119,13 +120,15 @@ func (h *Handler) ForFeatures(node string, f func(info.Feature) error) error {
 }
 
 // Process runs req on behalf of from (the full JID the server stamped on the
-// request). It returns the result payload (nil for an empty result) or an
-// error that is always a stanza.Error ready to send. It may block on the
-// store: callers run it off the stream goroutine.
+// request), whose session logged in as auth says (append, disable and revoke
+// need MayManage's consent; <items/> does not). It returns the result
+// payload (nil for an empty result) or an error that is always a
+// stanza.Error ready to send. It may block on the store: callers run it off
+// the stream goroutine.
 //
 // The account is from's bare JID; requests built in code get the checks
 // Decode applies.
-func (h *Handler) Process(ctx context.Context, from jid.JID, req Request) (xml.TokenReader, error) {
+func (h *Handler) Process(ctx context.Context, from jid.JID, auth Auth, req Request) (xml.TokenReader, error) {
 	l := h.limits()
 	checked, err := l.check(req)
 	if err == nil {
@@ -138,7 +141,7 @@ func (h *Handler) Process(ctx context.Context, from jid.JID, req Request) (xml.T
 	}
 	var payload xml.TokenReader
 	if err == nil {
-		payload, err = h.process(ctx, from, req, log)
+		payload, err = h.process(ctx, from, auth, req, log)
 	}
 	if err == nil {
 		log.DebugContext(ctx, "xep0257: done")
@@ -154,7 +157,7 @@ func (h *Handler) Process(ctx context.Context, from jid.JID, req Request) (xml.T
 }
 
 // process does the work of Process; its errors are mapped by toStanzaError.
-func (h *Handler) process(ctx context.Context, from jid.JID, req Request, log *slog.Logger) (xml.TokenReader, error) {
+func (h *Handler) process(ctx context.Context, from jid.JID, auth Auth, req Request, log *slog.Logger) (xml.TokenReader, error) {
 	if from.Localpart() == "" {
 		return nil, errNotAccount
 	}
@@ -166,7 +169,7 @@ func (h *Handler) process(ctx context.Context, from jid.JID, req Request, log *s
 	if _, ok := req.(*Items); ok {
 		return h.items(ctx, account)
 	}
-	if err := h.mayManage(ctx, from); err != nil {
+	if err := h.mayManage(ctx, from, auth); err != nil {
 		return nil, err
 	}
 	switch r := req.(type) {
@@ -191,29 +194,6 @@ func (h *Handler) process(ctx context.Context, from jid.JID, req Request, log *s
 		return nil, nil
 	}
 	return nil, fmt.Errorf("xep0257: unknown request %T", req)
-}
-
-// mayManage enforces <no-cert-management/>: a session that logged in with
-// a certificate flagged so may not append, disable or revoke. It fails
-// closed: if the flag cannot be read, the request is refused.
-func (h *Handler) mayManage(ctx context.Context, from jid.JID) error {
-	if h.Sessions == nil {
-		return nil
-	}
-	fp, ok := h.Sessions.CertOf(from)
-	if !ok {
-		return nil
-	}
-	c, err := h.Store.FindCertByFingerprint(ctx, fp)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return fmt.Errorf("%w: %s", errSessionCertUnknown, fp)
-	case err != nil:
-		return err
-	case c.NoCertManagement:
-		return fmt.Errorf("%w: %s", errNoCertManagement, fp)
-	}
-	return nil
 }
 
 func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, log *slog.Logger) error {
@@ -273,7 +253,11 @@ func (h *Handler) HandleIQ(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xm
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), h.timeout())
 		defer cancel()
-		payload, err = h.Process(ctx, iq.From, req)
+		var auth Auth
+		if h.SessionAuth != nil {
+			auth = h.SessionAuth(iq.From)
+		}
+		payload, err = h.Process(ctx, iq.From, auth, req)
 	} else {
 		h.logger().Debug("xep0257: bad request", "from", iq.From.String(), "payload", s.Name.Local, "err", err)
 	}

@@ -33,6 +33,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{db: openStore(t), sess: &fakeSessions{}}
 	f.h = newHandler(t, f.db)
 	f.h.Sessions = f.sess
+	f.h.SessionAuth = f.sess.auth
 	f.h.Revoked = func(_ context.Context, c *storage.Cert) { f.revoked = append(f.revoked, c) }
 	return f
 }
@@ -140,7 +141,7 @@ func TestProcessAppend(t *testing.T) {
 		from: alice,
 		prep: func(t *testing.T, f *fixture, _ []byte) {
 			mustAppend(t, f.h, alice, "Phone", certFor(t, "alice@example.org"), false)
-			if _, err := f.h.Process(t.Context(), alice, &xep0257.Disable{Name: "Phone"}); err != nil {
+			if _, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), &xep0257.Disable{Name: "Phone"}); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -171,7 +172,7 @@ func TestProcessAppend(t *testing.T) {
 		from: alice,
 		prep: func(t *testing.T, f *fixture, der []byte) {
 			mustAppend(t, f.h, alice, "Phone", der, false)
-			if _, err := f.h.Process(t.Context(), alice, &xep0257.Revoke{Name: "Phone"}); err != nil {
+			if _, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), &xep0257.Revoke{Name: "Phone"}); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -202,7 +203,7 @@ func TestProcessAppend(t *testing.T) {
 		from:   alice,
 		prep: func(t *testing.T, f *fixture, _ []byte) {
 			mustAppend(t, f.h, alice, "A", certFor(t, "alice@example.org"), false)
-			if _, err := f.h.Process(t.Context(), alice, &xep0257.Disable{Name: "A"}); err != nil {
+			if _, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), &xep0257.Disable{Name: "A"}); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -299,7 +300,7 @@ func TestProcessAppend(t *testing.T) {
 				c.prep(t, f, der)
 			}
 			before := f.snapshot(t)
-			payload, err := f.h.Process(t.Context(), c.from, c.req(der))
+			payload, err := f.h.Process(t.Context(), c.from, f.sess.auth(c.from), c.req(der))
 			checkErr(t, err, c.err)
 			if payload != nil {
 				t.Errorf("append returned a payload: %s", encode(t, payload))
@@ -330,7 +331,7 @@ func TestProcessDisableRevoke(t *testing.T) {
 			der := certFor(t, "alice@example.org")
 			mustAppend(t, f.h, alice, "Phone", der, false)
 			mustAppend(t, f.h, alice, "Laptop", certFor(t, "alice@example.org"), false)
-			payload, err := f.h.Process(t.Context(), aliceBot, op.req(" Phone "))
+			payload, err := f.h.Process(t.Context(), aliceBot, f.sess.auth(aliceBot), op.req(" Phone "))
 			if err != nil || payload != nil {
 				t.Fatalf("Process = %v, %v; want an empty result", payload, err)
 			}
@@ -366,7 +367,7 @@ func TestProcessDisableRevoke(t *testing.T) {
 			}},
 			{"already-disabled", func(t *testing.T, f *fixture) {
 				mustAppend(t, f.h, alice, "Phone", certFor(t, "alice@example.org"), false)
-				if _, err := f.h.Process(t.Context(), alice, &xep0257.Disable{Name: "Phone"}); err != nil {
+				if _, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), &xep0257.Disable{Name: "Phone"}); err != nil {
 					t.Fatal(err)
 				}
 			}},
@@ -375,7 +376,7 @@ func TestProcessDisableRevoke(t *testing.T) {
 				f := newFixture(t)
 				nf.prep(t, f)
 				before := f.snapshot(t)
-				_, err := f.h.Process(t.Context(), alice, op.req("Phone"))
+				_, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), op.req("Phone"))
 				checkErr(t, err, wantErr{stanza.Cancel, stanza.ItemNotFound, `no active certificate named "Phone"`})
 				if after := f.snapshot(t); after != before {
 					t.Errorf("store changed:\nbefore %s\nafter  %s", before, after)
@@ -397,14 +398,14 @@ func TestProcessItems(t *testing.T) {
 	mustAppend(t, f.h, alice, "Old", old, false)
 	mustAppend(t, f.h, alice, "Bot", bot, true)
 	mustAppend(t, f.h, bob, "Bob's", certFor(t, "bob@example.org"), false)
-	if _, err := f.h.Process(t.Context(), alice, &xep0257.Disable{Name: "Old"}); err != nil {
+	if _, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), &xep0257.Disable{Name: "Old"}); err != nil {
 		t.Fatal(err)
 	}
 	f.sess.login(jid.MustParse("alice@example.org/phone"), phone)
 	f.sess.login(jid.MustParse("alice@example.org/Phone 2"), phone)
 	f.sess.login(jid.MustParse("bob@example.org/phone"), phone) // another account's session: not listed
 
-	payload, err := f.h.Process(t.Context(), alice, &xep0257.Items{})
+	payload, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), &xep0257.Items{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +418,7 @@ func TestProcessItems(t *testing.T) {
 	}
 
 	t.Run("empty", func(t *testing.T) {
-		payload, err := f.h.Process(t.Context(), jid.MustParse("carol@example.org/x"), &xep0257.Items{})
+		payload, err := f.h.Process(t.Context(), jid.MustParse("carol@example.org/x"), f.sess.auth(jid.MustParse("carol@example.org/x")), &xep0257.Items{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +429,7 @@ func TestProcessItems(t *testing.T) {
 	t.Run("no-sessions", func(t *testing.T) {
 		h := *f.h
 		h.Sessions = nil
-		payload, err := h.Process(t.Context(), alice, &xep0257.Items{})
+		payload, err := h.Process(t.Context(), alice, authOf(&h, alice), &xep0257.Items{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -438,7 +439,7 @@ func TestProcessItems(t *testing.T) {
 	})
 	t.Run("no-cert-management-session-may-list", func(t *testing.T) {
 		f.sess.login(aliceBot, bot)
-		if _, err := f.h.Process(t.Context(), aliceBot, &xep0257.Items{}); err != nil {
+		if _, err := f.h.Process(t.Context(), aliceBot, f.sess.auth(aliceBot), &xep0257.Items{}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -474,7 +475,7 @@ func TestProcessNoCertManagement(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := f.snapshot(t)
-			_, err := f.h.Process(t.Context(), tc.from, tc.req)
+			_, err := f.h.Process(t.Context(), tc.from, f.sess.auth(tc.from), tc.req)
 			checkErr(t, err, tc.err)
 			if err != nil {
 				if after := f.snapshot(t); after != before {
@@ -520,7 +521,7 @@ func TestProcessStoreUnavailable(t *testing.T) {
 			f.h.Store = faultyStore{Store: f.db, fail: map[string]bool{tc.fail: true}}
 			f.h.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			before := f.snapshot(t)
-			payload, err := f.h.Process(t.Context(), tc.from, tc.req(t))
+			payload, err := f.h.Process(t.Context(), tc.from, f.sess.auth(tc.from), tc.req(t))
 			checkErr(t, err, busy)
 			if payload != nil {
 				t.Errorf("payload and error together")
@@ -543,7 +544,7 @@ func TestProcessContextDone(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	before := f.snapshot(t)
-	_, err := f.h.Process(ctx, alice, &xep0257.Append{Name: "Phone", Cert: certFor(t, "alice@example.org")})
+	_, err := f.h.Process(ctx, alice, f.sess.auth(alice), &xep0257.Append{Name: "Phone", Cert: certFor(t, "alice@example.org")})
 	checkErr(t, err, wantErr{stanza.Wait, stanza.InternalServerError, "busy"})
 	if after := f.snapshot(t); after != before {
 		t.Errorf("store changed:\nbefore %s\nafter  %s", before, after)
@@ -563,7 +564,7 @@ func TestProcessBadRequests(t *testing.T) {
 		{"empty-revoke", &xep0257.Revoke{}, wantErr{stanza.Modify, stanza.BadRequest, "<name/> is empty"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			payload, err := f.h.Process(t.Context(), alice, tc.req)
+			payload, err := f.h.Process(t.Context(), alice, f.sess.auth(alice), tc.req)
 			checkErr(t, err, tc.err)
 			if payload != nil {
 				t.Error("payload and error together")
@@ -587,7 +588,7 @@ func TestLogsNoCertificates(t *testing.T) {
 		&xep0257.Append{Name: "Bob", Cert: certFor(t, "bob@example.org")},
 		&xep0257.Revoke{Name: "Phone"},
 	} {
-		_, _ = f.h.Process(t.Context(), alice, req)
+		_, _ = f.h.Process(t.Context(), alice, f.sess.auth(alice), req)
 	}
 	out := logs.String()
 	if !strings.Contains(out, storage.FingerprintOf(der).String()) {

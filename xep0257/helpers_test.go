@@ -65,7 +65,7 @@ func certFor(tb testing.TB, addrs ...string) []byte {
 // mustAppend stores der for from under name through h.
 func mustAppend(t *testing.T, h *xep0257.Handler, from jid.JID, name string, der []byte, noMgmt bool) {
 	t.Helper()
-	_, err := h.Process(t.Context(), from, &xep0257.Append{Name: name, Cert: der, NoCertManagement: noMgmt})
+	_, err := h.Process(t.Context(), from, authOf(h, from), &xep0257.Append{Name: name, Cert: der, NoCertManagement: noMgmt})
 	if err != nil {
 		t.Fatalf("append %q: %v", name, err)
 	}
@@ -151,11 +151,38 @@ func (s *fakeSessions) login(full jid.JID, der []byte) {
 	s.certs[full.String()] = storage.FingerprintOf(der)
 }
 
+func (s *fakeSessions) logout(full jid.JID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.certs, full.String())
+}
+
 func (s *fakeSessions) CertOf(full jid.JID) (storage.Fingerprint, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fp, ok := s.certs[full.String()]
 	return fp, ok
+}
+
+// auth is what a server would vouch for about full: a certificate login
+// (whose grant allows management: the record decides) if full logged in
+// with one, else a password login.
+func (s *fakeSessions) auth(full jid.JID) xep0257.Auth {
+	if fp, ok := s.CertOf(full); ok {
+		return xep0257.Auth{Vouched: true, Certificate: true, Fingerprint: fp, Manage: true}
+	}
+	return passwordAuth
+}
+
+// passwordAuth is a password login the server vouched for.
+var passwordAuth = xep0257.Auth{Vouched: true, Manage: true}
+
+// authOf is what h's SessionAuth says about from, or passwordAuth.
+func authOf(h *xep0257.Handler, from jid.JID) xep0257.Auth {
+	if h.SessionAuth != nil {
+		return h.SessionAuth(from)
+	}
+	return passwordAuth
 }
 
 func (s *fakeSessions) Resources(account jid.JID, fp storage.Fingerprint) []string {

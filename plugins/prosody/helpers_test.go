@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ type answer struct {
 	JID, Resource, Fingerprint string // result
 	ErrType, ErrCond, SASLCond string // error (ErrType != "")
 	Text                       string
+	NoCertManagement           bool // result: the grant's no-cert-management
 	Silent                     bool
 	Hold                       bool // do not answer now; the reply goes to fakeComponent.held
 }
@@ -62,7 +64,9 @@ type fakeComponent struct {
 	conn net.Conn
 	done chan error
 
+	mux     *mux.ServeMux
 	mu      sync.Mutex
+	probes  []probe           // stanzas whose first child is in nsProbe
 	answers map[string]answer // by base64 DER
 	lookups []lookupReq
 	notices []notice
@@ -84,14 +88,121 @@ func startComponent(t testing.TB, s *prosodytest.Server) *fakeComponent {
 		t.Fatalf("component handshake: %v", err)
 	}
 	fc := &fakeComponent{t: t, s: s, sess: sess, conn: conn, done: make(chan error, 1), answers: map[string]answer{}, held: make(chan string, 16)}
-	m := mux.New(component.NSAccept,
+	fc.mux = mux.New(component.NSAccept,
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsPlugin, Local: "lookup"}, fc.handleLookup),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: nsPlugin, Local: "session"}, fc.handleSession),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsPlugin, Local: "notices"}, fc.handleNotices),
 	)
-	go func() { fc.done <- sess.Serve(m) }()
+	go func() { fc.done <- sess.Serve(xmpp.HandlerFunc(fc.serve)) }()
 	t.Cleanup(fc.Close)
 	return fc
+}
+
+// nsProbe marks the stanzas the fake component records (probe) instead of
+// serving; it answers IQ gets and sets of it with an empty result.
+const nsProbe = "urn:x-test:probe"
+
+// probe is a recorded stanza: its name, attributes and top-level children.
+type probe struct {
+	Name     string
+	Attr     map[string]string
+	Children []probeChild
+}
+
+type probeChild struct {
+	Name xml.Name
+	Attr map[string]string
+}
+
+func attrMap(attrs []xml.Attr) map[string]string {
+	m := make(map[string]string, len(attrs))
+	for _, a := range attrs {
+		if a.Name.Space == "" || a.Name.Space == "xmlns" {
+			m[a.Name.Local] = a.Value
+		}
+	}
+	return m
+}
+
+// tokenSlice replays tokens.
+type tokenSlice []xml.Token
+
+func (s *tokenSlice) Token() (xml.Token, error) {
+	if len(*s) == 0 {
+		return nil, io.EOF
+	}
+	t := (*s)[0]
+	*s = (*s)[1:]
+	return t, nil
+}
+
+// serve reads each stanza whole: one whose first child is in nsProbe is
+// recorded (and an IQ get or set answered), any other is replayed to the
+// mux.
+func (fc *fakeComponent) serve(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	var toks tokenSlice
+	inner := xmlstream.Inner(t)
+	for {
+		tok, err := inner.Token()
+		if tok != nil {
+			toks = append(toks, xml.CopyToken(tok))
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	p := probe{Name: start.Name.Local, Attr: attrMap(start.Attr)}
+	depth := 0
+	for _, tok := range toks {
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				p.Children = append(p.Children, probeChild{Name: tok.Name, Attr: attrMap(tok.Attr)})
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	if len(p.Children) == 0 || p.Children[0].Name.Space != nsProbe {
+		toks = append(toks, start.End())
+		return fc.mux.HandleXMPP(struct {
+			xml.TokenReader
+			xmlstream.Encoder
+		}{&toks, t}, start)
+	}
+	fc.mu.Lock()
+	fc.probes = append(fc.probes, p)
+	fc.mu.Unlock()
+	if p.Name == "iq" && (p.Attr["type"] == "get" || p.Attr["type"] == "set") {
+		reply := fmt.Sprintf(`<iq type='result' id='%s' from='%s' to='%s'/>`,
+			stacktest.Escape(p.Attr["id"]), stacktest.Escape(p.Attr["to"]), stacktest.Escape(p.Attr["from"]))
+		_, err := xmlstream.Copy(t, xml.NewDecoder(strings.NewReader(reply)))
+		return err
+	}
+	return nil
+}
+
+// waitProbe waits for the next recorded stanza and takes it.
+func (fc *fakeComponent) waitProbe(t testing.TB) probe {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		fc.mu.Lock()
+		if len(fc.probes) > 0 {
+			p := fc.probes[0]
+			fc.probes = fc.probes[1:]
+			fc.mu.Unlock()
+			return p
+		}
+		fc.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no probe stanza reached the component")
+	return probe{}
 }
 
 func (fc *fakeComponent) set(der []byte, a answer) {
@@ -172,8 +283,8 @@ func (fc *fakeComponent) handleLookup(iq stanza.IQ, t xmlstream.TokenReadEncoder
 		if a.Resource != "" {
 			res = fmt.Sprintf(` resource='%s'`, stacktest.Escape(a.Resource))
 		}
-		reply = fmt.Sprintf(head, "result") + fmt.Sprintf(`<lookup xmlns='%s' jid='%s' fingerprint='%s'%s no-cert-management='false'/></iq>`,
-			nsPlugin, stacktest.Escape(a.JID), stacktest.Escape(a.Fingerprint), res)
+		reply = fmt.Sprintf(head, "result") + fmt.Sprintf(`<lookup xmlns='%s' jid='%s' fingerprint='%s'%s no-cert-management='%v'/></iq>`,
+			nsPlugin, stacktest.Escape(a.JID), stacktest.Escape(a.Fingerprint), res, a.NoCertManagement)
 	} else {
 		reply = fmt.Sprintf(head, "error") + fmt.Sprintf(`<error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>`, a.ErrType, a.ErrCond)
 		if a.SASLCond != "" {

@@ -1,0 +1,138 @@
+package component
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/saslcert/saslcert/internal/catest"
+)
+
+// rawForm is a submitted form whose fields are given as raw XML.
+func rawForm(fields ...string) string {
+	return "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" + FormType + "</value></field>" +
+		strings.Join(fields, "") + "</x>"
+}
+
+// fieldXML is <field var=v> with one <value/> per value.
+func fieldXML(v string, values ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<field var='%s'>", v)
+	for _, x := range values {
+		fmt.Fprintf(&b, "<value>%s</value>", x)
+	}
+	b.WriteString("</field>")
+	return b.String()
+}
+
+// TestSubmittedFormChecked: nothing in a submitted enrollment form may be
+// read in a way the client did not mean (issue 16.9): XEP-0004 booleans
+// are exactly 0, 1, false or true; a field appears once; a single-valued
+// field has one value; values are <value/> of jabber:x:data.
+func TestSubmittedFormChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		form    string
+		field   string // FormError.Field; "-" for no error
+		problem string
+		ncm     bool // NoCertManagement read, when accepted
+	}{
+		{"bool/1", rawForm(fieldXML(FieldNoCertManagement, "1")), "-", "", true},
+		{"bool/true", rawForm(fieldXML(FieldNoCertManagement, "true")), "-", "", true},
+		{"bool/0", rawForm(fieldXML(FieldNoCertManagement, "0")), "-", "", false},
+		{"bool/false", rawForm(fieldXML(FieldNoCertManagement, "false")), "-", "", false},
+		{"bool/absent", rawForm(), "-", "", false},
+		{"bool/no-value", rawForm(fieldXML(FieldNoCertManagement)), "-", "", false},
+		{"bool/TRUE", rawForm(fieldXML(FieldNoCertManagement, "TRUE")), FieldNoCertManagement, "not a boolean", false},
+		{"bool/yes", rawForm(fieldXML(FieldNoCertManagement, "yes")), FieldNoCertManagement, "not a boolean", false},
+		{"bool/empty-value", rawForm(fieldXML(FieldNoCertManagement, "")), FieldNoCertManagement, "not a boolean", false},
+		{"bool/padded", rawForm(fieldXML(FieldNoCertManagement, " 1")), FieldNoCertManagement, "not a boolean", false},
+		{"bool/two-values", rawForm(fieldXML(FieldNoCertManagement, "0", "1")), FieldNoCertManagement, "2 values", false},
+		{"bool/twice", rawForm(fieldXML(FieldNoCertManagement, "0"), fieldXML(FieldNoCertManagement, "1")), FieldNoCertManagement, "more than once", false},
+		{"bool/value-in-another-namespace", rawForm("<field var='no-cert-management'><value xmlns='urn:x-other'>1</value></field>"),
+			FieldNoCertManagement, "<value xmlns='urn:x-other'/>", false},
+		{"csr/twice", rawForm(fieldXML(FieldCSR, "a"), fieldXML(FieldCSR, "b")), FieldCSR, "more than once", false},
+		{"csr/many-lines", rawForm(fieldXML(FieldCSR, "a", "b", "c")), "-", "", false},
+		{"name/two-values", rawForm(fieldXML(FieldName, "a", "b")), FieldName, "2 values", false},
+		{"self-signed/twice", rawForm(fieldXML(FieldSelfSigned, "a"), fieldXML(FieldSelfSigned, "a")), FieldSelfSigned, "more than once", false},
+		{"form-type/other", "<x xmlns='jabber:x:data' type='submit'>" + fieldXML("FORM_TYPE", "urn:x-other") + "</x>", "FORM_TYPE", "is not", false},
+		{"form-type/twice", rawForm(fieldXML("FORM_TYPE", FormType)), "FORM_TYPE", "more than once", false},
+		{"field-without-var", rawForm("<field><value>1</value></field>"), "", "without var", false},
+		{"field-in-another-namespace", rawForm("<field xmlns='urn:x-other' var='no-cert-management'><value>1</value></field>"), "", "urn:x-other", false},
+		{"unknown-field-ignored", rawForm(fieldXML("x-extra", "a", "b")), "-", "", false},
+		{"unknown-field-twice", rawForm(fieldXML("x-extra", "a"), fieldXML("x-extra", "b")), "x-extra", "more than once", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var f submittedForm
+			if err := decodeString(tc.form, &f); err != nil {
+				t.Fatal(err)
+			}
+			vals, err := f.checked(enrollFields)
+			if tc.field == "-" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if got, _ := parseBoolean(first(vals[FieldNoCertManagement])); got != tc.ncm {
+					t.Fatalf("no-cert-management read as %v", got)
+				}
+				return
+			}
+			var fe *FormError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v, want a *FormError", err)
+			}
+			if fe.Field != tc.field || !strings.Contains(fe.Error(), tc.problem) {
+				t.Fatalf("FormError{%q, %q}, want field %q and %q", fe.Field, fe.Problem, tc.field, tc.problem)
+			}
+			if tc.field != "" && !strings.Contains(fe.Error(), `"`+tc.field+`"`) {
+				t.Fatalf("the text %q does not name the field", fe.Error())
+			}
+		})
+	}
+}
+
+// TestAdhocFormFailsClosed: through the component, a form the client may
+// have meant otherwise is modify/bad-request naming the field, issues
+// nothing and leaves the command session usable; a valid one issues.
+func TestAdhocFormFailsClosed(t *testing.T) {
+	e, _ := startEnrollEnv(t, nil)
+	csr := func() string { return fieldXML(FieldCSR, strings.Split(csrText(t, catest.CSROptions{}), "\n")...) }
+	for i, tc := range []struct {
+		name, form, field string
+	}{
+		{"TRUE", rawForm(csr(), fieldXML(FieldNoCertManagement, "TRUE")), FieldNoCertManagement},
+		{"0-then-1", rawForm(csr(), fieldXML(FieldNoCertManagement, "0"), fieldXML(FieldNoCertManagement, "1")), FieldNoCertManagement},
+		{"csr-twice", rawForm(csr(), csr()), FieldCSR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := e.fc.roundTrip(t, command(fmt.Sprint("s", i), aliceFull, NodeEnroll, "execute", "", ""))
+			sid := n.child(NSCommands, "command").attr("sessionid")
+			before := len(e.activeCerts(t, "alice@example.org"))
+			id := fmt.Sprint("f", i)
+			n = e.fc.roundTrip(t, command(id, aliceFull, NodeEnroll, "complete", sid, tc.form))
+			el := checkError(t, n, id, "modify", "bad-request")
+			if el.child(NSCommands, "bad-payload") == nil || !strings.Contains(el.path("text").Text, `"`+tc.field+`"`) {
+				t.Fatalf("want bad-payload naming %q: %s", tc.field, n)
+			}
+			if got := len(e.activeCerts(t, "alice@example.org")); got != before {
+				t.Fatalf("a refused form issued %d certificate(s)", got-before)
+			}
+			// The session was not used up by the refused form.
+			n = e.fc.roundTrip(t, command(id+"-ok", aliceFull, NodeEnroll, "complete", sid,
+				rawForm(csr(), fieldXML(FieldName, tc.name), fieldXML(FieldNoCertManagement, "true"))))
+			checkResult(t, n, id+"-ok", aliceFull)
+		})
+	}
+	for _, c := range e.activeCerts(t, "alice@example.org") {
+		if !c.NoCertManagement {
+			t.Errorf("%q was issued without no-cert-management", c.Name)
+		}
+	}
+}
+
+// decodeString unmarshals the XML s into v.
+func decodeString(s string, v any) error {
+	return xml.NewDecoder(strings.NewReader(s)).Decode(v)
+}
