@@ -152,8 +152,9 @@ type Options struct {
 	Key     crypto.Signer // subject key; nil: Key(KeyType)
 	KeyType KeyType
 
-	IsCA   bool
-	EKU    []x509.ExtKeyUsage // nil: clientAuth
+	IsCA     bool
+	KeyUsage x509.KeyUsage      // added to digitalSignature
+	EKU      []x509.ExtKeyUsage // nil: clientAuth
 	NoEKU  bool               // omit the EKU extension
 	SigAlg x509.SignatureAlgorithm
 	Parent *Cert // issuer; nil: self-signed
@@ -206,7 +207,7 @@ func Make(o Options) (*Cert, error) {
 		Subject:            pkix.Name{CommonName: o.CommonName},
 		NotBefore:          nb,
 		NotAfter:           na,
-		KeyUsage:           x509.KeyUsageDigitalSignature,
+		KeyUsage:           x509.KeyUsageDigitalSignature | o.KeyUsage,
 		SignatureAlgorithm: o.SigAlg,
 	}
 	if !o.NoEKU {
