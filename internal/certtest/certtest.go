@@ -155,10 +155,10 @@ type Options struct {
 	IsCA     bool
 	KeyUsage x509.KeyUsage      // added to digitalSignature
 	EKU      []x509.ExtKeyUsage // nil: clientAuth
-	NoEKU  bool               // omit the EKU extension
-	SigAlg x509.SignatureAlgorithm
-	Parent *Cert // issuer; nil: self-signed
-	Serial int64 // 0: random
+	NoEKU    bool               // omit the EKU extension
+	SigAlg   x509.SignatureAlgorithm
+	Parent   *Cert // issuer; nil: self-signed
+	Serial   int64 // 0: random
 }
 
 // Cert is a made certificate with its key.
