@@ -150,6 +150,25 @@ func CheckSelfSigned(der []byte, account jid.JID, now time.Time) (*x509.Certific
 // Issuers call it on everything a CA returns, so that a misconfigured
 // external CA cannot make saslcert store a certificate with other names.
 func CheckIssued(chain [][]byte, account jid.JID, pub crypto.PublicKey, now time.Time, roots []*x509.Certificate) (*Issued, error) {
+	return CheckIssuedWith(chain, account, pub, now, roots, IssuedOptions{})
+}
+
+// IssuedOptions relax CheckIssuedWith where a CA's profile cannot be
+// changed. The zero value is CheckIssued.
+type IssuedOptions struct {
+	// AllowServerAuth accepts the extended key usage serverAuth next to
+	// clientAuth, for EST CAs that add it to every certificate (the
+	// certificate names nothing but the account's xmppAddr, no DNS name a
+	// TLS client would take it for). Nothing else beside clientAuth is ever
+	// accepted.
+	AllowServerAuth bool
+}
+
+// CheckIssuedWith is CheckIssued relaxed by o.
+func CheckIssuedWith(chain [][]byte, account jid.JID, pub crypto.PublicKey, now time.Time, roots []*x509.Certificate, o IssuedOptions) (*Issued, error) {
+	allowedEKU := func(u x509.ExtKeyUsage) bool {
+		return u == x509.ExtKeyUsageClientAuth || (o.AllowServerAuth && u == x509.ExtKeyUsageServerAuth)
+	}
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("%w: no certificate", ErrBadIssued)
 	}
@@ -173,7 +192,7 @@ func CheckIssued(chain [][]byte, account jid.JID, pub crypto.PublicKey, now time
 		return nil, fmt.Errorf("%w: it is a CA certificate (basicConstraints CA:TRUE)", ErrBadIssued)
 	case cert.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != 0:
 		return nil, fmt.Errorf("%w: its key usage includes keyCertSign or cRLSign", ErrBadIssued)
-	case len(cert.UnknownExtKeyUsage) > 0 || slices.ContainsFunc(cert.ExtKeyUsage, func(u x509.ExtKeyUsage) bool { return u != x509.ExtKeyUsageClientAuth }):
+	case len(cert.UnknownExtKeyUsage) > 0 || slices.ContainsFunc(cert.ExtKeyUsage, func(u x509.ExtKeyUsage) bool { return !allowedEKU(u) }):
 		return nil, fmt.Errorf("%w: its extended key usage allows more than clientAuth", ErrBadIssued)
 	}
 	if pub != nil {

@@ -321,7 +321,7 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 		return nil, err
 	}
 	rec := issued.Record(name, req.NoCertManagement)
-	if err := s.store(ctx, iss, issued, rec, req.Actor, s.cfg.MaxPerAccount); err != nil {
+	if err := s.store(ctx, iss, issued, rec, storage.AddOptions{Actor: req.Actor, MaxActive: s.cfg.MaxPerAccount}); err != nil {
 		return nil, err
 	}
 	s.learn(issued.Chain)
@@ -333,8 +333,8 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 
 // store adds rec; if the store refuses it, the just issued certificate is
 // revoked at the CA so that no usable certificate is left outside the store.
-func (s *Service) store(ctx context.Context, iss Issuer, issued *Issued, rec *storage.Cert, actor string, maxActive int) error {
-	err := s.cfg.Store.AddCert(ctx, rec, storage.AddOptions{Actor: actor, MaxActive: maxActive})
+func (s *Service) store(ctx context.Context, iss Issuer, issued *Issued, rec *storage.Cert, opts storage.AddOptions) error {
+	err := s.cfg.Store.AddCert(ctx, rec, opts)
 	if err == nil {
 		return nil
 	}

@@ -68,6 +68,7 @@ func enrollFlags() []cli.Flag {
 		s("est-credentials-file", "file whose first line is user:password for HTTP Basic at the EST server (mode 0600)"),
 		s("est-client-cert", "PEM file with an RA client certificate for the EST server"),
 		s("est-client-key", "PEM file with the RA client certificate's key (mode 0600)"),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "est-allow-server-auth", Usage: "accept EST certificates whose extended key usage has serverAuth next to clientAuth (for CAs that add it to every certificate)", EnvVars: []string{"SASLCERT_EST_ALLOW_SERVER_AUTH"}}),
 	}
 }
 
@@ -84,6 +85,7 @@ type enrollSettings struct {
 
 	stepURL, stepProv, stepKey, stepRoot, stepFP         string
 	estURL, estLabel, estRoot, estCreds, estCert, estKey string
+	estServerAuth                                        bool
 }
 
 func enrollSettingsFrom(c *cli.Context) (enrollSettings, error) {
@@ -106,6 +108,7 @@ func enrollSettingsFrom(c *cli.Context) (enrollSettings, error) {
 		estCreds:      c.String("est-credentials-file"),
 		estCert:       c.String("est-client-cert"),
 		estKey:        c.String("est-client-key"),
+		estServerAuth: c.Bool("est-allow-server-auth"),
 	}
 	switch es.ca {
 	case "", issuerEmbedded, issuerStepCA, issuerEST, issuerNone:
@@ -422,7 +425,7 @@ func estFromSettings(e *env, es enrollSettings) (*est.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--est-root: %w", err)
 	}
-	cfg := est.Config{URL: es.estURL, Label: es.estLabel, Root: roots[0], Now: e.now}
+	cfg := est.Config{URL: es.estURL, Label: es.estLabel, Root: roots[0], Now: e.now, AllowServerAuth: es.estServerAuth}
 	if es.estCreds != "" {
 		data, err := readSecretFile("est-credentials-file", es.estCreds)
 		if err != nil {

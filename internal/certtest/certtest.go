@@ -73,6 +73,24 @@ func Key(tb testing.TB, kt KeyType) crypto.Signer {
 	return k
 }
 
+// freshOrShared is a fresh key of type kt if that is cheap to make (ECDSA,
+// Ed25519), the process-wide one (Key) otherwise (RSA): certificates New
+// makes without a Key do not share their key unless they are RSA, since a
+// store treats certificates of one key as one credential (revoking one
+// revokes them all).
+func freshOrShared(tb testing.TB, kt KeyType) crypto.Signer {
+	tb.Helper()
+	switch kt {
+	case RSA1024, RSA2048:
+		return Key(tb, kt)
+	}
+	k, err := NewKey(kt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
 // NewKey generates a fresh key of type kt.
 func NewKey(kt KeyType) (crypto.Signer, error) {
 	switch kt {
@@ -172,7 +190,7 @@ type Cert struct {
 func New(tb testing.TB, o Options) *Cert {
 	tb.Helper()
 	if o.Key == nil {
-		o.Key = Key(tb, o.KeyType)
+		o.Key = freshOrShared(tb, o.KeyType)
 	}
 	c, err := Make(o)
 	if err != nil {
