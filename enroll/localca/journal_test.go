@@ -44,8 +44,8 @@ func TestEnrollEmbeddedRevokeAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(journal); err != nil || fi.Size() != 0 {
-		t.Fatalf("journal after a CRL: %v, %v; want empty", fi, err)
+	if fi, err := os.Stat(journal); err == nil && fi.Size() != 0 {
+		t.Fatalf("journal after a CRL holds %d bytes; want none", fi.Size())
 	}
 
 	for i := range 10 {
@@ -98,8 +98,8 @@ func TestEnrollEmbeddedRevokeAppends(t *testing.T) {
 	if len(crl.RevokedCertificateEntries) != listed+11 {
 		t.Fatalf("CRL lists %d; want %d", len(crl.RevokedCertificateEntries), listed+11)
 	}
-	if fi, err := os.Stat(journal); err != nil || fi.Size() != 0 {
-		t.Fatalf("journal after a CRL: %v, %v; want empty", fi, err)
+	if fi, err := os.Stat(journal); err == nil && fi.Size() != 0 {
+		t.Fatalf("journal after a CRL holds %d bytes; want none", fi.Size())
 	}
 	if revs, err := ca.Revocations(ctx); err != nil || len(revs) != listed+11 {
 		t.Fatalf("after the other process folded the journal: %d, %v; want %d", len(revs), err, listed+11)
