@@ -215,6 +215,7 @@ func (s *Service) renew(ctx context.Context, c *storage.Cert, now time.Time) (No
 		return Notice{}, false
 	}
 	s.learn(issued.Chain)
+	s.follow(iss, issued.Chain)
 	log.InfoContext(ctx, "enroll: certificate renewed", "new_name", rec.Name, "new_fingerprint", rec.Fingerprint.String(),
 		"not_after", rec.NotAfter.UTC().Format(time.RFC3339))
 	return Notice{Kind: NoticeRenewed, Account: account, Old: c, New: rec}, true

@@ -97,6 +97,7 @@ type Service struct {
 
 	mu          sync.Mutex
 	learnt      []*x509.Certificate // intermediates seen in issued chains
+	followed    []*x509.Certificate // those of issuers that publish revocations (follow)
 	cdp         map[string]*CRLChecker
 	reminded    map[storage.Fingerprint]bool
 	revokedAtCA map[storage.Fingerprint]bool
@@ -352,6 +353,7 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 		return nil, err
 	}
 	s.learn(issued.Chain)
+	s.follow(iss, issued.Chain)
 	s.log.InfoContext(ctx, "enroll: certificate issued", "account", account.String(), "name", name, "issuer", p.Issuer,
 		"serial", issued.Cert.SerialNumber.Text(16), "not_after", issued.Cert.NotAfter.UTC().Format(time.RFC3339),
 		"fingerprint", rec.Fingerprint.String(), "actor", req.Actor)
