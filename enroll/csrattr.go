@@ -38,8 +38,11 @@ func requestedExtensions(rawTBS []byte) ([]pkix.Extension, error) {
 	if !info.ReadASN1Integer(&version) || version != 0 {
 		return nil, bad("version is not v1 (0)")
 	}
-	if !info.SkipASN1(cbasn1.SEQUENCE) || !info.SkipASN1(cbasn1.SEQUENCE) {
-		return nil, bad("subject or public key is malformed")
+	if !info.SkipASN1(cbasn1.SEQUENCE) {
+		return nil, bad("subject is malformed")
+	}
+	if !info.SkipASN1(cbasn1.SEQUENCE) {
+		return nil, bad("public key is malformed")
 	}
 	var attrs cryptobyte.String
 	var present bool
