@@ -449,6 +449,8 @@ func (c *Component) enrollFailed(iq stanza.IQ, err error) xml.TokenReader {
 		se = stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, strings.TrimPrefix(err.Error(), enroll.ErrNotSupported.Error()+": "))
 	case errors.Is(err, storage.ErrNameTaken):
 		se = stanzaErr(stanza.Cancel, stanza.Conflict, "a certificate with that name already exists; choose another name")
+	case errors.Is(err, enroll.ErrRateLimited):
+		se = stanzaErr(stanza.Wait, stanza.ResourceConstraint, strings.TrimPrefix(err.Error(), enroll.ErrRateLimited.Error()+": "))
 	case errors.Is(err, storage.ErrLimit):
 		se = stanzaErr(stanza.Modify, stanza.PolicyViolation, "you have as many active certificates as allowed; disable or revoke one first")
 	case errors.Is(err, storage.ErrNotFound):

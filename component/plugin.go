@@ -131,9 +131,10 @@ func cacheSeconds(d time.Duration) int64 {
 
 // maxAge is how many seconds the plugin may reuse grant g (0: not at all):
 // Config.CacheTTL for a grant of a stored certificate, but never beyond the
-// grant's Until.
+// grant's Until; never for one that also depends on a CA's revocation
+// state (FromCA), which no store change would invalidate.
 func (c *Component) maxAge(g sasl.Grant) int64 {
-	if !g.Stored || c.cfg.CacheTTL <= 0 {
+	if !g.Stored || g.FromCA || c.cfg.CacheTTL <= 0 {
 		return 0
 	}
 	return cacheSeconds(min(c.cfg.CacheTTL, g.Until.Sub(c.cfg.Now())))

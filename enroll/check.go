@@ -42,6 +42,10 @@ var (
 //     UTF8String naming account in its normalised form (byte for byte what
 //     XMPPAddrSAN(account) encodes), and nothing else: no DNS name, email,
 //     URI, IP address, other JID, UPN or other otherName;
+//   - it carries no attribute but one PKCS#9 extensionRequest, read from
+//     the raw request (requestedExtensions: crypto/x509 skips attributes
+//     such as Microsoft's 1.3.6.1.4.1.311.2.1.14, whose extensions some CAs
+//     copy into the certificate);
 //   - it requests no extensions other than subjectAltName, subjectKeyId,
 //     keyUsage without certSign/crlSign, extKeyUsage clientAuth only and
 //     basicConstraints CA:FALSE.
@@ -63,8 +67,12 @@ func CheckCSR(csr *x509.CertificateRequest, account jid.JID) error {
 	if err := checkSubject(csr.Subject, account); err != nil {
 		return err
 	}
+	exts, err := requestedExtensions(csr.RawTBSCertificateRequest)
+	if err != nil {
+		return err
+	}
 	var sans int
-	for _, ext := range csr.Extensions {
+	for _, ext := range exts {
 		switch {
 		case ext.Id.Equal(sasl.OIDSubjectAltName):
 			sans++
@@ -131,13 +139,36 @@ func CheckSelfSigned(der []byte, account jid.JID, now time.Time) (*x509.Certific
 // CheckIssued decides whether chain (DER, leaf first) is a certificate
 // saslcert may store for account: sasl.CheckUpload accepts the leaf at now
 // under sasl.DefaultPolicy(); it carries exactly one name, an xmppAddr equal
-// to the bare account; its extended key usage includes clientAuth; its key is
+// to the bare account; it is no CA (basicConstraints CA:TRUE), its key usage
+// has neither keyCertSign nor cRLSign, and its extended key usage is
+// clientAuth and nothing else (a CA that copies requested extensions, or a
+// profile that adds serverAuth, codeSigning, OCSPSigning or anyExtendedKeyUsage,
+// is refused); its key is
 // pub (when pub is not nil); and, when roots is not empty, it verifies for
 // clientAuth through chain[1:] to one of roots. Errors wrap ErrBadIssued.
 //
 // Issuers call it on everything a CA returns, so that a misconfigured
 // external CA cannot make saslcert store a certificate with other names.
 func CheckIssued(chain [][]byte, account jid.JID, pub crypto.PublicKey, now time.Time, roots []*x509.Certificate) (*Issued, error) {
+	return CheckIssuedWith(chain, account, pub, now, roots, IssuedOptions{})
+}
+
+// IssuedOptions relax CheckIssuedWith where a CA's profile cannot be
+// changed. The zero value is CheckIssued.
+type IssuedOptions struct {
+	// AllowServerAuth accepts the extended key usage serverAuth next to
+	// clientAuth, for EST CAs that add it to every certificate (the
+	// certificate names nothing but the account's xmppAddr, no DNS name a
+	// TLS client would take it for). Nothing else beside clientAuth is ever
+	// accepted.
+	AllowServerAuth bool
+}
+
+// CheckIssuedWith is CheckIssued relaxed by o.
+func CheckIssuedWith(chain [][]byte, account jid.JID, pub crypto.PublicKey, now time.Time, roots []*x509.Certificate, o IssuedOptions) (*Issued, error) {
+	allowedEKU := func(u x509.ExtKeyUsage) bool {
+		return u == x509.ExtKeyUsageClientAuth || (o.AllowServerAuth && u == x509.ExtKeyUsageServerAuth)
+	}
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("%w: no certificate", ErrBadIssued)
 	}
@@ -157,6 +188,12 @@ func CheckIssued(chain [][]byte, account jid.JID, pub crypto.PublicKey, now time
 			ErrBadIssued, n, describeNames(up.SANs, cert.EmailAddresses, cert.URIs, len(cert.IPAddresses), n), account)
 	case !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth):
 		return nil, fmt.Errorf("%w: its extended key usage does not include clientAuth", ErrBadIssued)
+	case cert.BasicConstraintsValid && cert.IsCA:
+		return nil, fmt.Errorf("%w: it is a CA certificate (basicConstraints CA:TRUE)", ErrBadIssued)
+	case cert.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != 0:
+		return nil, fmt.Errorf("%w: its key usage includes keyCertSign or cRLSign", ErrBadIssued)
+	case len(cert.UnknownExtKeyUsage) > 0 || slices.ContainsFunc(cert.ExtKeyUsage, func(u x509.ExtKeyUsage) bool { return !allowedEKU(u) }):
+		return nil, fmt.Errorf("%w: its extended key usage allows more than clientAuth", ErrBadIssued)
 	}
 	if pub != nil {
 		k, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })

@@ -198,6 +198,13 @@ func TestEnrollCheckIssued(t *testing.T) {
 		{"error/other-jid", issue(certtest.Options{XMPPAddrs: []string{"bob@example.org"}}), nil, false},
 		{"error/no-eku", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, NoEKU: true}), nil, false},
 		{"error/server-auth", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}), nil, false},
+		{"error/client-and-server-auth", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}), nil, false},
+		{"error/client-auth-and-code-signing", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageCodeSigning}}), nil, false},
+		{"error/client-auth-and-ocsp-signing", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageOCSPSigning}}), nil, false},
+		{"error/client-auth-and-any", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageAny}}), nil, false},
+		{"error/key-cert-sign", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, KeyUsage: x509.KeyUsageCertSign}), nil, false},
+		{"error/crl-sign", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, KeyUsage: x509.KeyUsageCRLSign}), nil, false},
+		{"error/ca", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, IsCA: true, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}), nil, false},
 		{"error/expired", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, NotBefore: now.Add(-72 * time.Hour), NotAfter: now.Add(-48 * time.Hour)}), nil, false},
 		{"error/empty", nil, nil, false},
 	}

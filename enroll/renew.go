@@ -207,11 +207,15 @@ func (s *Service) renew(ctx context.Context, c *storage.Cert, now time.Time) (No
 		return Notice{}, false
 	}
 	rec := issued.Record(renewalName(c.Name, now, s.cfg.MaxNameLen), c.NoCertManagement)
-	if err := s.store(ctx, iss, issued, rec, ActorRenewal, s.cfg.MaxPerAccount+1); err != nil {
+	// Stored only if c is still active when the renewal is inserted (a
+	// revoke or disable while the CA signed wins; the CA revokes it again).
+	opts := storage.AddOptions{Actor: ActorRenewal, MaxActive: s.cfg.MaxPerAccount + 1, Renews: c.Fingerprint}
+	if err := s.store(ctx, iss, issued, rec, opts); err != nil {
 		log.WarnContext(ctx, "enroll: the renewed certificate could not be stored; will retry", "err", err)
 		return Notice{}, false
 	}
 	s.learn(issued.Chain)
+	s.follow(iss, issued.Chain)
 	log.InfoContext(ctx, "enroll: certificate renewed", "new_name", rec.Name, "new_fingerprint", rec.Fingerprint.String(),
 		"not_after", rec.NotAfter.UTC().Format(time.RFC3339))
 	return Notice{Kind: NoticeRenewed, Account: account, Old: c, New: rec}, true

@@ -57,6 +57,13 @@ type ServiceConfig struct {
 	// DefaultMaxPerAccount); a renewal may exceed it by one until its
 	// predecessor expires.
 	MaxPerAccount int
+	// IssueBurst and IssueEvery limit how fast one account may have
+	// certificates issued (renewals aside): IssueBurst at once, then one
+	// every IssueEvery (defaults DefaultIssueBurst, DefaultIssueEvery;
+	// IssueEvery < 0: no rate limit). The limit is kept in memory, per
+	// Service.
+	IssueBurst int
+	IssueEvery time.Duration
 	// MaxNameLen bounds a certificate's name in characters (default
 	// DefaultMaxNameLen).
 	MaxNameLen int
@@ -86,9 +93,11 @@ type Service struct {
 	policy   map[string][]RevocationChecker
 	crlMax   time.Duration
 	log      *slog.Logger
+	limits   *limiter
 
 	mu          sync.Mutex
 	learnt      []*x509.Certificate // intermediates seen in issued chains
+	followed    []*x509.Certificate // those of issuers that publish revocations (follow)
 	cdp         map[string]*CRLChecker
 	reminded    map[storage.Fingerprint]bool
 	revokedAtCA map[storage.Fingerprint]bool
@@ -127,6 +136,12 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.MaxPerAccount <= 0 {
 		cfg.MaxPerAccount = DefaultMaxPerAccount
 	}
+	if cfg.IssueBurst <= 0 {
+		cfg.IssueBurst = DefaultIssueBurst
+	}
+	if cfg.IssueEvery == 0 {
+		cfg.IssueEvery = DefaultIssueEvery
+	}
 	if cfg.MaxNameLen <= 0 {
 		cfg.MaxNameLen = DefaultMaxNameLen
 	}
@@ -156,6 +171,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 		cdp:         make(map[string]*CRLChecker),
 		reminded:    make(map[storage.Fingerprint]bool),
 		revokedAtCA: make(map[storage.Fingerprint]bool),
+		limits:      newLimiter(cfg.IssueBurst, cfg.IssueEvery),
 	}
 	for _, n := range names {
 		switch iss := cfg.Issuers[n].(type) {
@@ -253,14 +269,18 @@ type Enrolled struct {
 
 // Enroll issues a certificate for req.Account through its domain's issuer
 // and stores it with source "enrolled". Before anything is sent to a CA it
-// checks that the name is free and the account below its limit, so that a
-// certificate is not issued only to be refused by the store; if the store
-// still refuses it (a race), the certificate is revoked at the CA again.
+// reserves one of the account's MaxPerAccount slots (issuances in progress
+// in this Service count like active certificates, so requests sent at once
+// cannot all reach the CA), checks that the name is free and the account
+// below its limit, and takes one issuance from the account's rate allowance
+// (IssueBurst, IssueEvery), so that a certificate is not issued only to be
+// refused by the store; if the store still refuses it (another process
+// stored one meanwhile), the certificate is revoked at the CA again.
 //
 // Errors wrap ErrNotOffered, ErrBadRequest (including an unusable name or
-// CSR), the Issuer's errors, storage.ErrNameTaken, storage.ErrLimit,
-// storage.ErrNotFound (no active certificate named SelfSignedName) or
-// storage.ErrUnavailable.
+// CSR), ErrRateLimited, the Issuer's errors, storage.ErrNameTaken,
+// storage.ErrLimit, storage.ErrNotFound (no active certificate named
+// SelfSignedName) or storage.ErrUnavailable.
 func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: no request", ErrBadRequest)
@@ -284,6 +304,11 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 	if err := s.checkName(name); err != nil {
 		return nil, err
 	}
+	res, err := s.limits.reserve(account.String(), s.cfg.MaxPerAccount)
+	if err != nil {
+		return nil, err
+	}
+	defer res.release()
 	active, err := s.cfg.Store.ListCerts(ctx, account.String(), storage.StateActive)
 	if err != nil {
 		return nil, err
@@ -295,14 +320,14 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 	case name == "":
 		base := "CA-issued " + now.UTC().Format("2006-01-02 15:04:05")
 		name = base
-		for i := 2; taken(name); i++ {
+		for i := 2; taken(name) || !res.claim(name); i++ {
 			name = fmt.Sprintf("%s #%d", base, i)
 		}
-	case taken(name):
+	case taken(name) || !res.claim(name):
 		return nil, fmt.Errorf("%w: %q", storage.ErrNameTaken, name)
 	}
-	if len(active) >= s.cfg.MaxPerAccount {
-		return nil, fmt.Errorf("%w: %d active certificates", storage.ErrLimit, len(active))
+	if n := res.others(); len(active)+n >= s.cfg.MaxPerAccount {
+		return nil, fmt.Errorf("%w: %d active certificates and %d requests in progress", storage.ErrLimit, len(active), n)
 	}
 	lifetime := p.EffectiveLifetime()
 	if req.Lifetime > 0 {
@@ -316,15 +341,19 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 		}
 		ir.SelfSigned = active[i].DER
 	}
+	if err := s.limits.allow(account.String(), now); err != nil {
+		return nil, err
+	}
 	issued, err := iss.Issue(ctx, ir)
 	if err != nil {
 		return nil, err
 	}
 	rec := issued.Record(name, req.NoCertManagement)
-	if err := s.store(ctx, iss, issued, rec, req.Actor, s.cfg.MaxPerAccount); err != nil {
+	if err := s.store(ctx, iss, issued, rec, storage.AddOptions{Actor: req.Actor, MaxActive: s.cfg.MaxPerAccount}); err != nil {
 		return nil, err
 	}
 	s.learn(issued.Chain)
+	s.follow(iss, issued.Chain)
 	s.log.InfoContext(ctx, "enroll: certificate issued", "account", account.String(), "name", name, "issuer", p.Issuer,
 		"serial", issued.Cert.SerialNumber.Text(16), "not_after", issued.Cert.NotAfter.UTC().Format(time.RFC3339),
 		"fingerprint", rec.Fingerprint.String(), "actor", req.Actor)
@@ -333,8 +362,8 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 
 // store adds rec; if the store refuses it, the just issued certificate is
 // revoked at the CA so that no usable certificate is left outside the store.
-func (s *Service) store(ctx context.Context, iss Issuer, issued *Issued, rec *storage.Cert, actor string, maxActive int) error {
-	err := s.cfg.Store.AddCert(ctx, rec, storage.AddOptions{Actor: actor, MaxActive: maxActive})
+func (s *Service) store(ctx context.Context, iss Issuer, issued *Issued, rec *storage.Cert, opts storage.AddOptions) error {
+	err := s.cfg.Store.AddCert(ctx, rec, opts)
 	if err == nil {
 		return nil
 	}

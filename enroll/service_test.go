@@ -263,7 +263,7 @@ func TestEnrollServiceLatestAndRevokeAtCA(t *testing.T) {
 	}
 	first := f.enroll(t, "one")
 	f.clk.Add(time.Minute)
-	second := f.enroll(t, "two")
+	second := f.enroll(t, "two", certtest.ECDSAP384) // another key: a revocation revokes the key
 	got, err := f.svc.Latest(ctx, svcAlice)
 	if err != nil || got.Record.Fingerprint != second.Record.Fingerprint || len(got.Chain) != 2 || !bytes.Equal(got.Chain[1], f.ca.Cert().Raw) {
 		t.Fatalf("Latest: %+v, %v; want %q with its chain", got, err, "two")
@@ -431,7 +431,7 @@ func TestEnrollServiceSweep(t *testing.T) {
 
 	// Revoked in the store behind the service's back (the CLI): revoked at
 	// the CA by the next sweep.
-	extra := f.enroll(t, "extra")
+	extra := f.enroll(t, "extra", certtest.ECDSAP384) // another key: a revocation revokes the key
 	if _, err := f.db.SetState(ctx, svcAlice.String(), "extra", storage.StateRevoked, "cli"); err != nil {
 		t.Fatal(err)
 	}

@@ -89,6 +89,11 @@ type Grant struct {
 	// certificate's notAfter plus the allowed clock skew. A cache must not
 	// use the grant from then on.
 	Until time.Time
+	// FromCA is true when the stored certificate was issued by a CA whose
+	// revocations saslcert follows (Authorizer.IssuerRevoked): the grant
+	// also depends on that CA's state, which the store does not hold, so a
+	// cache that only the store's changes invalidate must not keep it.
+	FromCA bool
 }
 
 // MaxDERSize is the largest presented certificate Authorize looks up; a
@@ -120,6 +125,15 @@ type Authorizer struct {
 	// temporary-auth-failure. Without it no certificate logs in through
 	// Trusted.
 	IsRevoked func(ctx context.Context, domain string, chain []*x509.Certificate) (bool, error)
+	// IssuerRevoked, if set, is asked about every stored certificate that
+	// passed the other checks: applies reports whether it was issued by a
+	// CA whose revocations saslcert follows (a configured issuer, or one of
+	// the domain's trusted roots and intermediates), and revoked whether
+	// that CA revoked it. It is decided as for trusted-roots logins (see
+	// authorizeStoredAtCA): an error gives temporary-auth-failure, revoked
+	// gives not-authorized. Without it stored certificates are judged by
+	// the store alone.
+	IssuerRevoked func(ctx context.Context, domain string, cert *x509.Certificate) (applies, revoked bool, err error)
 }
 
 // Authorize decides whether req authenticates, and as whom: SHA-256
@@ -147,7 +161,9 @@ type Authorizer struct {
 //     record and the certificate must agree): not-authorized;
 //   - no authzid, but the certificate's xmppAddrs name more than one bare
 //     JID (XEP-0178 §2: the client must then choose one): invalid-authzid;
-//   - an authzid that is not the owner: invalid-authzid.
+//   - an authzid that is not the owner: invalid-authzid;
+//   - IssuerRevoked says its CA revoked it: not-authorized; it fails:
+//     temporary-auth-failure (checkStoredAtCA).
 //
 // The Grant carries the owner's bare JID, the stored forced resource and the
 // record's NoCertManagement flag.
@@ -243,6 +259,10 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) 
 			return Grant{}, fail(NotAuthorized, "stored forced resource of certificate "+fp.String()+" is invalid", err)
 		}
 	}
+	fromCA, err := a.checkStoredAtCA(ctx, owner.Domainpart(), cert, fp)
+	if err != nil {
+		return Grant{}, err
+	}
 	return Grant{
 		JID:              owner,
 		Resource:         stored.Resource,
@@ -250,6 +270,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) 
 		NoCertManagement: stored.NoCertManagement,
 		Stored:           true,
 		Until:            cert.NotAfter.Add(skew),
+		FromCA:           fromCA,
 	}, nil
 }
 

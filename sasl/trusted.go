@@ -113,3 +113,27 @@ func (a *Authorizer) authorizeTrusted(ctx context.Context, req Request, fp stora
 	}
 	return Grant{JID: owner, Resource: addr.Resourcepart(), Fingerprint: fp, NoCertManagement: true}, nil
 }
+
+// checkStoredAtCA applies the revocations of the CA that issued a stored
+// certificate (Authorizer.IssuerRevoked), so that a CA-issued certificate
+// that was also uploaded (or enrolled) stops logging in when its CA revokes
+// it, as it would through trusted roots. Like trusted-roots logins it fails
+// closed: a revocation source that cannot be read gives
+// temporary-auth-failure, and a certificate of such a CA that no source
+// covers counts as revoked (IssuerRevoked's decision). It returns whether
+// a CA's state was consulted (Grant.FromCA).
+func (a *Authorizer) checkStoredAtCA(ctx context.Context, domain string, cert *x509.Certificate, fp storage.Fingerprint) (bool, error) {
+	if a.IssuerRevoked == nil {
+		return false, nil
+	}
+	applies, revoked, err := a.IssuerRevoked(ctx, domain, cert)
+	switch {
+	case err != nil:
+		return false, fail(TemporaryAuthFailure, "revocation check at the issuing CA of stored certificate "+fp.String()+" failed", err)
+	case !applies:
+		return false, nil
+	case revoked:
+		return false, fail(NotAuthorized, "stored certificate "+fp.String()+" is revoked by its CA", nil)
+	}
+	return true, nil
+}

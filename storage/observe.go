@@ -3,7 +3,7 @@ package storage
 import "context"
 
 // Observe returns a Store that behaves as s and, after every committed change
-// to an account's certificates (AddCert, SetState, SetStateByFingerprint that
+// to an account's certificates (AddCert, SetState, SetStateByFingerprint, RevokeKey that
 // return no error), calls changed with the account's bare JID before the call
 // returns. A failed call changes nothing and calls nothing. changed runs on
 // the caller's goroutine with the caller's context; it should be quick or
@@ -45,4 +45,13 @@ func (o observed) SetStateByFingerprint(ctx context.Context, fp Fingerprint, to 
 	}
 	o.changed(ctx, c.Account)
 	return c, nil
+}
+
+func (o observed) RevokeKey(ctx context.Context, account, name, actor string) ([]*Cert, error) {
+	cs, err := o.Store.RevokeKey(ctx, account, name, actor)
+	if err != nil {
+		return cs, err
+	}
+	o.changed(ctx, account)
+	return cs, nil
 }

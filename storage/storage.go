@@ -116,6 +116,12 @@ type AddOptions struct {
 	// MaxActive, if > 0, is the number of active records the account may have
 	// after the insert; checked in the same transaction as the insert.
 	MaxActive int
+	// Renews, if not zero, is the fingerprint of the record the new one
+	// renews (the same key, a later expiry): the insert happens only if
+	// that record is the same account's and still active, checked in the
+	// same transaction, so that a certificate disabled or revoked while
+	// its renewal was being issued is not renewed (ErrTransition).
+	Renews Fingerprint
 }
 
 // Errors returned by Store methods. Backends wrap them (test with errors.Is),
@@ -177,13 +183,27 @@ type Store interface {
 	// the audit log and returns the updated record. Errors: ErrNotFound (no
 	// active record of that name), ErrInvalid (to is not disabled/revoked),
 	// ErrUnavailable.
+	//
+	// A revocation revokes the key, not one certificate: in the same
+	// transaction every other record of the account for the same key
+	// (KeyHashOf its DER: renewals, earlier certificates) that is not
+	// revoked yet is revoked too, each with its own ActionRevoke entry by
+	// actor (RevokeKey returns them all). Disabling changes one record.
 	SetState(ctx context.Context, account, name string, to State, actor string) (*Cert, error)
 
 	// SetStateByFingerprint is SetState for the record with fingerprint fp, in
-	// any state it may leave: active -> disabled|revoked, disabled -> revoked.
-	// Setting the state it already has is a no-op that returns the record.
+	// any state it may leave: active -> disabled|revoked, disabled -> revoked
+	// (a revocation revokes the key, as SetState's does). Setting the state
+	// it already has is a no-op that returns the record.
 	// Errors: ErrNotFound, ErrTransition, ErrInvalid, ErrUnavailable.
 	SetStateByFingerprint(ctx context.Context, fp Fingerprint, to State, actor string) (*Cert, error)
+
+	// RevokeKey is SetState(ctx, account, name, StateRevoked, actor) that
+	// returns every record it revoked: the named one first, then the other
+	// records of the account for the same key, oldest first. Callers that
+	// act on a revocation (closing sessions, telling the CA) act on each.
+	// Errors: as SetState.
+	RevokeKey(ctx context.Context, account, name, actor string) ([]*Cert, error)
 
 	// Audit returns up to limit audit entries for account ("" for all
 	// accounts), newest first; limit <= 0 means no limit. Errors: ErrUnavailable.

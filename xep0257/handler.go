@@ -183,13 +183,17 @@ func (h *Handler) process(ctx context.Context, from jid.JID, auth Auth, req Requ
 		log.DebugContext(ctx, "xep0257: disabled", "fingerprint", c.Fingerprint.String())
 		return nil, nil
 	case *Revoke:
-		c, err := h.Store.SetState(ctx, account.String(), r.Name, storage.StateRevoked, from.String())
+		// The key is revoked: renewals and other certificates of the
+		// account for the same key go with the named one.
+		revoked, err := h.Store.RevokeKey(ctx, account.String(), r.Name, from.String())
 		if err != nil {
 			return nil, err
 		}
-		log.DebugContext(ctx, "xep0257: revoked", "fingerprint", c.Fingerprint.String())
-		if h.Revoked != nil {
-			h.Revoked(ctx, c)
+		for _, c := range revoked {
+			log.DebugContext(ctx, "xep0257: revoked", "name", c.Name, "fingerprint", c.Fingerprint.String())
+			if h.Revoked != nil {
+				h.Revoked(ctx, c)
+			}
 		}
 		return nil, nil
 	}

@@ -503,7 +503,7 @@ func TestProcessStoreUnavailable(t *testing.T) {
 		}, false},
 		{"items", "ListCerts", alice, func(*testing.T) xep0257.Request { return &xep0257.Items{} }, false},
 		{"disable", "SetState", alice, func(*testing.T) xep0257.Request { return &xep0257.Disable{Name: "Phone"} }, false},
-		{"revoke", "SetState", alice, func(*testing.T) xep0257.Request { return &xep0257.Revoke{Name: "Phone"} }, false},
+		{"revoke", "RevokeKey", alice, func(*testing.T) xep0257.Request { return &xep0257.Revoke{Name: "Phone"} }, false},
 		// The no-cert-management check fails closed.
 		{"session-lookup/append", "FindCertByFingerprint", alice, func(t *testing.T) xep0257.Request {
 			return &xep0257.Append{Name: "New", Cert: certFor(t, "alice@example.org")}

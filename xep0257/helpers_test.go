@@ -239,3 +239,10 @@ func (s faultyStore) SetState(ctx context.Context, account, name string, to stor
 	}
 	return s.Store.SetState(ctx, account, name, to, actor)
 }
+
+func (s faultyStore) RevokeKey(ctx context.Context, account, name, actor string) ([]*storage.Cert, error) {
+	if err := s.err("RevokeKey"); err != nil {
+		return nil, err
+	}
+	return s.Store.RevokeKey(ctx, account, name, actor)
+}

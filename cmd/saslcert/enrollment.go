@@ -54,6 +54,8 @@ func enrollFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-lifetime", Value: enroll.DefaultLifetime, Usage: "lifetime of issued certificates (a policy's lifetime wins)", EnvVars: []string{"SASLCERT_CERT_LIFETIME"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "renew-before", Value: defaultRenewBefore, Usage: "renew issued certificates when this much of their lifetime is left: a fraction (1/3, 33%), a duration (48h) or never", EnvVars: []string{"SASLCERT_RENEW_BEFORE"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "renew-interval", Value: defaultRenewInterval, Usage: "how often certificates due for renewal are looked for", EnvVars: []string{"SASLCERT_RENEW_INTERVAL"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "issue-burst", Value: enroll.DefaultIssueBurst, Usage: "certificates one account may have issued at once (\"Request a certificate\"), before --issue-interval applies", EnvVars: []string{"SASLCERT_ISSUE_BURST"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "issue-interval", Value: enroll.DefaultIssueEvery, Usage: "after --issue-burst, one more certificate per account every this long (0s: no rate limit)", EnvVars: []string{"SASLCERT_ISSUE_INTERVAL"}}),
 		s("crl-listen", "serve the embedded CA's CRL over HTTP on this loopback address, e.g. 127.0.0.1:5281"),
 		s("crl-url", "CRL distribution point written into certificates of the embedded CA (default: http://<crl-listen>/crl)"),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "crl-max-age", Value: enroll.DefaultCRLMaxAge, Usage: "how long a CA's CRL is reused for logins without an upload (0: fetched for every such login)", EnvVars: []string{"SASLCERT_CRL_MAX_AGE"}}),
@@ -68,6 +70,7 @@ func enrollFlags() []cli.Flag {
 		s("est-credentials-file", "file whose first line is user:password for HTTP Basic at the EST server (mode 0600)"),
 		s("est-client-cert", "PEM file with an RA client certificate for the EST server"),
 		s("est-client-key", "PEM file with the RA client certificate's key (mode 0600)"),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "est-allow-server-auth", Usage: "accept EST certificates whose extended key usage has serverAuth next to clientAuth (for CAs that add it to every certificate)", EnvVars: []string{"SASLCERT_EST_ALLOW_SERVER_AUTH"}}),
 	}
 }
 
@@ -77,6 +80,8 @@ type enrollSettings struct {
 	lifetime      time.Duration
 	renewBefore   enroll.RenewBefore
 	renewInterval time.Duration
+	issueBurst    int
+	issueEvery    time.Duration
 	crlListen     string
 	crlURL        string
 	crlMaxAge     time.Duration
@@ -84,6 +89,7 @@ type enrollSettings struct {
 
 	stepURL, stepProv, stepKey, stepRoot, stepFP         string
 	estURL, estLabel, estRoot, estCreds, estCert, estKey string
+	estServerAuth                                        bool
 }
 
 func enrollSettingsFrom(c *cli.Context) (enrollSettings, error) {
@@ -91,6 +97,8 @@ func enrollSettingsFrom(c *cli.Context) (enrollSettings, error) {
 		ca:            strings.TrimSpace(c.String("ca")),
 		lifetime:      c.Duration("cert-lifetime"),
 		renewInterval: c.Duration("renew-interval"),
+		issueBurst:    c.Int("issue-burst"),
+		issueEvery:    c.Duration("issue-interval"),
 		crlListen:     c.String("crl-listen"),
 		crlURL:        c.String("crl-url"),
 		crlMaxAge:     c.Duration("crl-max-age"),
@@ -106,6 +114,7 @@ func enrollSettingsFrom(c *cli.Context) (enrollSettings, error) {
 		estCreds:      c.String("est-credentials-file"),
 		estCert:       c.String("est-client-cert"),
 		estKey:        c.String("est-client-key"),
+		estServerAuth: c.Bool("est-allow-server-auth"),
 	}
 	switch es.ca {
 	case "", issuerEmbedded, issuerStepCA, issuerEST, issuerNone:
@@ -122,6 +131,15 @@ func enrollSettingsFrom(c *cli.Context) (enrollSettings, error) {
 	es.renewBefore = rb
 	if es.renewInterval < time.Second {
 		return es, fmt.Errorf("--renew-interval %s: want at least 1s", es.renewInterval)
+	}
+	if es.issueBurst < 1 || es.issueBurst > 1000 {
+		return es, fmt.Errorf("--issue-burst %d: want between 1 and 1000", es.issueBurst)
+	}
+	switch {
+	case es.issueEvery < 0:
+		return es, fmt.Errorf("--issue-interval %s: must not be negative", es.issueEvery)
+	case es.issueEvery == 0:
+		es.issueEvery = -1 // enroll.ServiceConfig: no rate limit
 	}
 	if es.crlMaxAge < 0 {
 		return es, fmt.Errorf("--crl-max-age %s: must not be negative", es.crlMaxAge)
@@ -299,6 +317,8 @@ func openEnrollment(ctx context.Context, e *env, sc serveConfig, db storage.Stor
 		RenewBefore:   es.renewBefore,
 		MaxPerAccount: sc.limits.MaxPerAccount,
 		MaxNameLen:    sc.limits.MaxNameLen,
+		IssueBurst:    es.issueBurst,
+		IssueEvery:    es.issueEvery,
 		CRLMaxAge:     crlMax,
 		Component:     sc.comp.JID,
 		Now:           e.now,
@@ -422,7 +442,7 @@ func estFromSettings(e *env, es enrollSettings) (*est.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--est-root: %w", err)
 	}
-	cfg := est.Config{URL: es.estURL, Label: es.estLabel, Root: roots[0], Now: e.now}
+	cfg := est.Config{URL: es.estURL, Label: es.estLabel, Root: roots[0], Now: e.now, AllowServerAuth: es.estServerAuth}
 	if es.estCreds != "" {
 		data, err := readSecretFile("est-credentials-file", es.estCreds)
 		if err != nil {

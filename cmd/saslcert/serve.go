@@ -218,6 +218,7 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 		certs.CheckAppend = en.svc.CheckAppend
 		auth.Trusted = en.svc.Trusted
 		auth.IsRevoked = en.svc.IsRevoked
+		auth.IssuerRevoked = en.svc.IssuerRevoked
 		// Set before component.New, which then leaves it alone: the plugin
 		// closes the live sessions first, then the CA is told. Both run on
 		// the request's worker, never on the stream goroutine.

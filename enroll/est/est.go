@@ -51,6 +51,10 @@ type Config struct {
 	// ClientCert, if set, authenticates saslcert with a TLS client
 	// certificate (an RA certificate).
 	ClientCert *tls.Certificate
+	// AllowServerAuth accepts issued certificates whose extended key usage
+	// has serverAuth next to clientAuth (enroll.IssuedOptions); without it
+	// they are refused, as is any other usage beyond clientAuth.
+	AllowServerAuth bool
 	// MaxLifetime, if set, refuses issued certificates valid for longer
 	// (enroll.ErrBadIssued).
 	MaxLifetime time.Duration
@@ -221,7 +225,7 @@ func (c *Client) enroll(ctx context.Context, req *enroll.IssueRequest, op string
 			}
 		}
 	}
-	issued, err := enroll.CheckIssued(chain, req.Account, req.CSR.PublicKey, c.cfg.Now(), roots)
+	issued, err := enroll.CheckIssuedWith(chain, req.Account, req.CSR.PublicKey, c.cfg.Now(), roots, enroll.IssuedOptions{AllowServerAuth: c.cfg.AllowServerAuth})
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,8 @@ var alice = jid.MustParse("alice@example.org")
 
 func TestEnrollESTServer(t *testing.T) {
 	e := catest.StartEST(t)
-	c, err := New(Config{URL: e.URL, Root: e.Root, Username: "saslcert", Password: "secret"})
+	// The mock CA adds serverAuth to every certificate.
+	c, err := New(Config{URL: e.URL, Root: e.Root, Username: "saslcert", Password: "secret", AllowServerAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,14 @@ func TestEnrollESTServer(t *testing.T) {
 	}
 
 	// The mock CA issues for 90 days; MaxLifetime refuses that.
-	short, _ := New(Config{URL: e.URL, Root: e.Root, MaxLifetime: 7 * 24 * time.Hour})
+	// Without AllowServerAuth its certificates are refused: nothing beyond
+	// clientAuth unless the administrator says so.
+	strict, _ := New(Config{URL: e.URL, Root: e.Root})
+	if _, err := strict.Issue(t.Context(), &enroll.IssueRequest{Account: alice, CSR: csr}); !errors.Is(err, enroll.ErrBadIssued) {
+		t.Errorf("serverAuth without AllowServerAuth: err = %v, want ErrBadIssued", err)
+	}
+
+	short, _ := New(Config{URL: e.URL, Root: e.Root, MaxLifetime: 7 * 24 * time.Hour, AllowServerAuth: true})
 	if _, err := short.Issue(t.Context(), &enroll.IssueRequest{Account: alice, CSR: csr}); !errors.Is(err, enroll.ErrBadIssued) {
 		t.Errorf("MaxLifetime: err = %v, want ErrBadIssued", err)
 	}

@@ -33,6 +33,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/saslcert/saslcert/enroll"
@@ -46,6 +47,7 @@ const (
 	CertFile     = "ca.crt"
 	KeyFile      = "ca.key"
 	RevokedFile  = "revoked.json"
+	JournalFile  = "revoked.log" // revocations since RevokedFile was last rewritten, one JSON object a line
 	CRLFile      = "crl.der"
 	LockFile     = "ca.lock"
 )
@@ -210,6 +212,11 @@ type CA struct {
 	root *x509.Certificate
 	cert *x509.Certificate // the issuing CA
 	key  crypto.Signer
+
+	// mu and the CA directory's lock (withLock) are held while cache, the
+	// revocation state as last read, is used or changed.
+	mu    sync.Mutex
+	cache revCache
 }
 
 var _ enroll.Issuer = (*CA)(nil)

@@ -42,18 +42,21 @@ func (ca *CA) checkRenewable(ctx context.Context, prev *x509.Certificate, accoun
 }
 
 // isRevoked reports whether this CA's revocation list holds cert's serial
-// number.
+// number: a lookup in the index of the cached list, after reading what was
+// appended since (see revCache).
 func (ca *CA) isRevoked(ctx context.Context, cert *x509.Certificate) (bool, error) {
-	revs, err := ca.Revocations(ctx)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	for _, r := range revs {
-		if r.Serial.Cmp(cert.SerialNumber) == 0 {
-			return true, nil
+	var revoked bool
+	err := ca.withLock(func() error {
+		if _, err := ca.load(); err != nil {
+			return err
 		}
-	}
-	return false, nil
+		revoked = ca.cache.serials[cert.SerialNumber.Text(16)]
+		return nil
+	})
+	return revoked, err
 }
 
 // CheckRevocation implements enroll.RevocationChecker: for a certificate

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/saslcert/saslcert/enroll"
@@ -90,6 +89,8 @@ func (ca *CA) writeState(st *state) error {
 
 // withLock runs f holding the CA directory's lock.
 func (ca *CA) withLock(f func() error) error {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
 	l, err := lock(filepath.Join(ca.dir, LockFile))
 	if err != nil {
 		return fmt.Errorf("localca: %w", err)
@@ -99,7 +100,10 @@ func (ca *CA) withLock(f func() error) error {
 }
 
 // Revoke records the revocation of a certificate this CA issued; the next
-// CRL lists it. With req.Cert it first checks that this CA issued it
+// CRL lists it. It appends one line to JournalFile (and syncs it), so its
+// cost does not grow with the number of revocations; the list in
+// RevokedFile is rewritten when the next CRL is made or every
+// compactEvery revocations. With req.Cert it first checks that this CA issued it
 // (enroll.ErrBadRequest if not); with only req.Serial it trusts the caller.
 // Revoking a serial number twice keeps the first revocation and is not an
 // error. When Revoke returns nil the revocation is on disk (it survives a
@@ -124,18 +128,21 @@ func (ca *CA) Revoke(ctx context.Context, req *enroll.RevokeRequest) error {
 		e.NotAfter, e.Subject = c.NotAfter, c.Subject.String()
 	}
 	return ca.withLock(func() error {
-		st, err := ca.readState()
-		if err != nil {
+		if _, err := ca.load(); err != nil {
 			return err
 		}
-		if slices.ContainsFunc(st.Revoked, func(x entry) bool { return x.Serial == e.Serial }) {
+		if ca.cache.serials[e.Serial] {
 			return nil
 		}
-		// Entries of expired certificates are no longer needed.
-		st.Revoked = slices.DeleteFunc(st.Revoked, func(x entry) bool { return x.NotAfter.Before(now) })
-		st.Revoked = append(st.Revoked, e)
-		st.Revision++
-		return ca.writeState(st)
+		// One appended line, whatever the length of the list; the list is
+		// rewritten (expired entries dropped) only now and then.
+		if err := ca.appendJournal(e); err != nil {
+			return err
+		}
+		if ca.cache.lines >= compactEvery {
+			return ca.compact(now)
+		}
+		return nil
 	})
 }
 
@@ -144,7 +151,7 @@ func (ca *CA) Revoke(ctx context.Context, req *enroll.RevokeRequest) error {
 func (ca *CA) Revocations(ctx context.Context) ([]Revocation, error) {
 	var out []Revocation
 	err := ca.withLock(func() error {
-		st, err := ca.readState()
+		st, err := ca.load()
 		if err != nil {
 			return err
 		}
@@ -175,7 +182,7 @@ func (ca *CA) CRL(ctx context.Context) ([]byte, error) {
 	}
 	var der []byte
 	err := ca.withLock(func() error {
-		st, err := ca.readState()
+		st, err := ca.load()
 		if err != nil {
 			return err
 		}
@@ -218,7 +225,7 @@ func (ca *CA) CRL(ctx context.Context) ([]byte, error) {
 		st.CRLNumber++
 		st.CRLRevision = st.Revision
 		st.CRLThisUpdate = thisUpdate
-		return ca.writeState(st)
+		return ca.compact(now)
 	})
 	if err != nil {
 		return nil, err

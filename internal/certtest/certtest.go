@@ -73,6 +73,24 @@ func Key(tb testing.TB, kt KeyType) crypto.Signer {
 	return k
 }
 
+// freshOrShared is a fresh key of type kt if that is cheap to make (ECDSA,
+// Ed25519), the process-wide one (Key) otherwise (RSA): certificates New
+// makes without a Key do not share their key unless they are RSA, since a
+// store treats certificates of one key as one credential (revoking one
+// revokes them all).
+func freshOrShared(tb testing.TB, kt KeyType) crypto.Signer {
+	tb.Helper()
+	switch kt {
+	case RSA1024, RSA2048:
+		return Key(tb, kt)
+	}
+	k, err := NewKey(kt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
 // NewKey generates a fresh key of type kt.
 func NewKey(kt KeyType) (crypto.Signer, error) {
 	switch kt {
@@ -152,12 +170,13 @@ type Options struct {
 	Key     crypto.Signer // subject key; nil: Key(KeyType)
 	KeyType KeyType
 
-	IsCA   bool
-	EKU    []x509.ExtKeyUsage // nil: clientAuth
-	NoEKU  bool               // omit the EKU extension
-	SigAlg x509.SignatureAlgorithm
-	Parent *Cert // issuer; nil: self-signed
-	Serial int64 // 0: random
+	IsCA     bool
+	KeyUsage x509.KeyUsage      // added to digitalSignature
+	EKU      []x509.ExtKeyUsage // nil: clientAuth
+	NoEKU    bool               // omit the EKU extension
+	SigAlg   x509.SignatureAlgorithm
+	Parent   *Cert // issuer; nil: self-signed
+	Serial   int64 // 0: random
 }
 
 // Cert is a made certificate with its key.
@@ -171,7 +190,7 @@ type Cert struct {
 func New(tb testing.TB, o Options) *Cert {
 	tb.Helper()
 	if o.Key == nil {
-		o.Key = Key(tb, o.KeyType)
+		o.Key = freshOrShared(tb, o.KeyType)
 	}
 	c, err := Make(o)
 	if err != nil {
@@ -206,7 +225,7 @@ func Make(o Options) (*Cert, error) {
 		Subject:            pkix.Name{CommonName: o.CommonName},
 		NotBefore:          nb,
 		NotAfter:           na,
-		KeyUsage:           x509.KeyUsageDigitalSignature,
+		KeyUsage:           x509.KeyUsageDigitalSignature | o.KeyUsage,
 		SignatureAlgorithm: o.SigAlg,
 	}
 	if !o.NoEKU {

@@ -28,6 +28,7 @@ func TestEnrollEST(t *testing.T) {
 est-url = %q
 est-root = %q
 est-credentials-file = %q
+est-allow-server-auth = true   # globalsign's mock CA adds serverAuth to every certificate
 `, e.URL, root, creds)))
 	comp := jid.MustParse(st.S.ComponentJID)
 	frank := st.Register(t, "frank")

@@ -95,13 +95,22 @@ func (st *stack) messageClient(t *testing.T, user string) *messageClient {
 	return mc
 }
 
-// TestEnrollRenewal runs the component in process (as serve wires it) with
-// a clock the test moves forward: a certificate requested with the ad-hoc
-// command is renewed for the same key once a third of its lifetime is left;
-// the user gets a <message/> saying so and fetches the new certificate with
-// "Fetch my latest certificate"; it logs in; once the old one has expired it
-// is disabled and no longer listed.
-func TestEnrollRenewal(t *testing.T) {
+// renewalStack is a real Prosody with the component run in process (as
+// serve wires it) with the embedded CA, enrollment and a renewal sweep
+// every 100 ms, on a clock the test moves forward.
+type renewalStack struct {
+	*stack
+	clk     *clock
+	ca      *localca.CA
+	db      *sqlite.DB
+	compJID jid.JID
+}
+
+// lifetime is the lifetime of certificates issued by a renewalStack.
+const lifetime = 3 * time.Hour
+
+func newRenewalStack(t *testing.T) *renewalStack {
+	t.Helper()
 	st := newStack(t)
 	clk := &clock{}
 	caDir := filepath.Join(st.Dir, "ca")
@@ -120,13 +129,11 @@ func TestEnrollRenewal(t *testing.T) {
 		}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	db, err := sqlite.Open(ctx, filepath.Join(st.Dir, "saslcert.db"), sqlite.Options{Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	compJID := jid.MustParse(st.S.ComponentJID)
-	const lifetime = 3 * time.Hour
 	var comp *component.Component
 	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	svc, err := enroll.NewService(enroll.ServiceConfig{
@@ -142,7 +149,8 @@ func TestEnrollRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	certs := &xep0257.Handler{Store: store, Now: clk.now, Logger: log.With("part", "xep0257"), CheckAppend: svc.CheckAppend}
-	auth := &sasl.Authorizer{Store: db, Now: clk.now, ClockSkew: 5 * time.Minute, Trusted: svc.Trusted, IsRevoked: svc.IsRevoked}
+	auth := &sasl.Authorizer{Store: db, Now: clk.now, ClockSkew: 5 * time.Minute, Trusted: svc.Trusted, IsRevoked: svc.IsRevoked,
+		IssuerRevoked: svc.IssuerRevoked}
 	certs.Revoked = func(ctx context.Context, c *storage.Cert) {
 		comp.NotifyRevoked(ctx, c)
 		_ = svc.RevokeAtCA(ctx, c)
@@ -176,6 +184,19 @@ func TestEnrollRenewal(t *testing.T) {
 		t.Fatal("the component did not connect")
 	}
 
+	return &renewalStack{stack: st, clk: clk, ca: ca, db: db, compJID: compJID}
+}
+
+// TestEnrollRenewal runs the component in process (as serve wires it) with
+// a clock the test moves forward: a certificate requested with the ad-hoc
+// command is renewed for the same key once a third of its lifetime is left;
+// the user gets a <message/> saying so and fetches the new certificate with
+// "Fetch my latest certificate"; it logs in; once the old one has expired it
+// is disabled and no longer listed.
+func TestEnrollRenewal(t *testing.T) {
+	rs := newRenewalStack(t)
+	st, clk, ca, db, compJID := rs.stack, rs.clk, rs.ca, rs.db, rs.compJID
+	ctx := context.Background()
 	erin := st.Register(t, "erin")
 	mc := st.messageClient(t, "erin")
 	key := newKey(t)

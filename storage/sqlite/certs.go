@@ -26,6 +26,11 @@ func (db *DB) AddCert(ctx context.Context, c *storage.Cert, opts storage.AddOpti
 	now := db.clock()
 	var id int64
 	err := db.write(ctx, op, func(tx *sql.Tx) error {
+		if opts.Renews != (storage.Fingerprint{}) {
+			if err := db.checkRenews(ctx, tx, c, opts.Renews); err != nil {
+				return err
+			}
+		}
 		ins := newInserter(ctx, tx, &db.st)
 		var err error
 		if id, err = ins.insert(c, storage.StateActive, now, now, now, opts.Actor); err != nil {
@@ -180,7 +185,11 @@ func (db *DB) SetState(ctx context.Context, account, name string, to storage.Sta
 		if err != nil {
 			return err
 		}
-		return newInserter(ctx, tx, &db.st).audit(now, actor, action, c)
+		if err := newInserter(ctx, tx, &db.st).audit(now, actor, action, c); err != nil || to != storage.StateRevoked {
+			return err
+		}
+		_, err = db.revokeSameKey(ctx, tx, now, actor, c)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -220,7 +229,11 @@ func (db *DB) SetStateByFingerprint(ctx context.Context, fp storage.Fingerprint,
 		if err != nil {
 			return err
 		}
-		return newInserter(ctx, tx, &db.st).audit(now, actor, action, c)
+		if err := newInserter(ctx, tx, &db.st).audit(now, actor, action, c); err != nil || to != storage.StateRevoked {
+			return err
+		}
+		_, err = db.revokeSameKey(ctx, tx, now, actor, c)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -333,7 +346,7 @@ func newInserter(ctx context.Context, tx *sql.Tx, st *statements) *inserter {
 func (in *inserter) insert(c *storage.Cert, state storage.State, created, changed, now time.Time, actor string) (int64, error) {
 	res, err := in.cert.ExecContext(in.ctx, c.Account, c.Name, c.DER, c.Fingerprint[:], string(state),
 		c.NoCertManagement, c.Resource, micro(c.NotBefore), micro(c.NotAfter), c.Issuer, string(c.Source),
-		micro(created), micro(changed))
+		micro(created), micro(changed), sqlKeyHash(c.DER))
 	if isUnique(err) {
 		var dup bool
 		if err := in.fpExists.QueryRowContext(in.ctx, c.Fingerprint[:]).Scan(&dup); err != nil {

@@ -32,6 +32,14 @@
 // cache of each connection and are read with pread(2). Options.MmapSize maps
 // the file instead, which saves those reads at the price of RSS (see there).
 //
+// # Keys
+//
+// Each record keeps the SHA-256 of its certificate's SubjectPublicKeyInfo
+// (key_hash, storage.KeyHashOf; computed in Go, also as the SQL function
+// saslcert_key_hash that migration 0002 uses), indexed per account: a
+// revocation revokes the account's other records for that key in its own
+// transaction (RevokeKey), and AddOptions.Renews is checked in the insert's.
+//
 // # Time
 //
 // Times are stored as INTEGER Unix microseconds and come back in UTC. The

@@ -2,11 +2,17 @@ package sqlite
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"database/sql"
+	"math/big"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/saslcert/saslcert/storage"
 )
@@ -24,10 +30,7 @@ func TestMigrationsNumbered(t *testing.T) {
 // rawDB opens path without migrating, for building old schemas.
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", dsn(path, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := pool(dsn(path, nil), nil) // knows saslcert_key_hash, which migration 0002 calls
 	t.Cleanup(func() { db.Close() })
 	return db
 }
@@ -127,5 +130,59 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 	if v := readVersion(t, path); v != SchemaVersion() {
 		t.Fatalf("user_version %d, want %d", v, SchemaVersion())
+	}
+}
+
+// TestMigrateKeyHash: records stored before migration 0002 get their key,
+// so that revoking one revokes the others of the same key.
+func TestMigrateKeyHash(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "certs.db")
+	raw := rawDB(t, path)
+	if _, err := raw.Exec(ms[0].sql); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("PRAGMA user_version = 1"); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fps []storage.Fingerprint
+	for i, name := range []string{"laptop", "laptop (renewed)"} {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 1)), NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp := storage.FingerprintOf(der)
+		fps = append(fps, fp)
+		if _, err := raw.Exec(`INSERT INTO certs (account, name, der, fingerprint, state, no_cert_management,
+			resource, not_before, not_after, issuer, source, created, changed)
+			VALUES ('alice@example.org', ?, ?, ?, 'active', 0, '', 0, 0, '', 'enrolled', 0, 0)`, name, der, fp[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	db, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.RevokeKey(t.Context(), "alice@example.org", "laptop", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("RevokeKey revoked %d records, want both records of the key", len(got))
+	}
+	for _, fp := range fps {
+		if c, err := db.FindCertByFingerprint(t.Context(), fp); err != nil || c.State != storage.StateRevoked {
+			t.Fatalf("record %s: %v, %v; want revoked", fp, c, err)
+		}
 	}
 }

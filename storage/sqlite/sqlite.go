@@ -145,19 +145,20 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 }
 
 // pool returns a connection pool on dsn whose connections run pragmas when
-// they open. It uses its own driver value rather than the globally
+// they open, and know the SQL function saslcert_key_hash (sqlKeyHash). It uses its own driver value rather than the globally
 // registered "sqlite3", so the hook cannot leak to other users of the driver.
 func pool(dsn string, pragmas []string) *sql.DB {
 	d := &sqlite3.SQLiteDriver{}
-	if len(pragmas) > 0 {
-		d.ConnectHook = func(c *sqlite3.SQLiteConn) error {
-			for _, p := range pragmas {
-				if _, err := c.Exec(p, nil); err != nil {
-					return err
-				}
-			}
-			return nil
+	d.ConnectHook = func(c *sqlite3.SQLiteConn) error {
+		if err := c.RegisterFunc("saslcert_key_hash", sqlKeyHash, true); err != nil {
+			return err
 		}
+		for _, p := range pragmas {
+			if _, err := c.Exec(p, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return sql.OpenDB(connector{d: d, dsn: dsn})
 }
@@ -258,4 +259,14 @@ func isUnique(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint &&
 		(se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}
+
+// sqlKeyHash is the SQL function saslcert_key_hash(der): the 32-byte
+// storage.KeyHashOf(der) as a BLOB, or NULL if der is not shaped like a
+// certificate. Migration 0002 fills key_hash with it.
+func sqlKeyHash(der []byte) any {
+	if kh, ok := storage.KeyHashOf(der); ok {
+		return kh[:]
+	}
+	return nil
 }

@@ -22,6 +22,8 @@ type statements struct {
 	findForWrite *sql.Stmt
 	setByName    *sql.Stmt
 	setByID      *sql.Stmt
+	keyOf        *sql.Stmt
+	revokeKey    *sql.Stmt
 
 	// Read pool.
 	find         *sql.Stmt
@@ -39,8 +41,8 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		query string
 	}{
 		{&s.insertCert, w, `INSERT INTO certs (account, name, der, fingerprint, state, no_cert_management,
-			resource, not_before, not_after, issuer, source, created, changed)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			resource, not_before, not_after, issuer, source, created, changed, key_hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.insertAudit, w, `INSERT INTO audit (time, actor, action, account, name, fingerprint)
 			VALUES (?, ?, ?, ?, ?, ?)`},
 		// state = 'active' literally, so the partial index certs_active_name serves it.
@@ -50,6 +52,10 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&s.setByName, w, `UPDATE certs SET state = ?, changed = ?
 			WHERE account = ? AND name = ? AND state = 'active' RETURNING ` + certCols},
 		{&s.setByID, w, `UPDATE certs SET state = ?, changed = ? WHERE id = ? RETURNING ` + certCols},
+		// The record's account and key, for revokeKey.
+		{&s.keyOf, w, `SELECT key_hash FROM certs WHERE id = ?`},
+		{&s.revokeKey, w, `UPDATE certs SET state = 'revoked', changed = ?
+			WHERE account = ? AND key_hash = ? AND state <> 'revoked' AND id <> ? RETURNING ` + certCols},
 
 		{&s.find, r, `SELECT ` + certCols + ` FROM certs WHERE fingerprint = ?`},
 		{&s.list, r, `SELECT ` + certCols + ` FROM certs WHERE account = ? ORDER BY id`},
@@ -71,6 +77,7 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 func (s *statements) close() {
 	for _, st := range []*sql.Stmt{
 		s.insertCert, s.insertAudit, s.countActive, s.fpExists, s.findForWrite, s.setByName, s.setByID,
+		s.keyOf, s.revokeKey,
 		s.find, s.list, s.auditAll, s.auditAccount, s.auditSince, s.walkPage,
 	} {
 		if st != nil {

@@ -16,7 +16,8 @@
 // The suite drives the store's clock through now. Its readings are whole
 // microseconds in UTC, so a backend that keeps at least microsecond precision
 // must return Created, Changed and audit times equal (time.Equal) to them.
-// Certificates are random bytes: a store does not parse DER. Close may be
+// Certificates are random bytes, or bytes shaped like a certificate for a
+// key (newKeyCert): a store parses DER no further than storage.KeyHashOf. Close may be
 // called twice (by a subtest and by the cleanup open registered); the second
 // call must not panic.
 //
@@ -84,6 +85,10 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 		{"ConcurrentSameFingerprint", testConcurrentSameFingerprint},
 		{"ConcurrentLimit", testConcurrentLimit},
 		{"ConcurrentSetState", testConcurrentSetState},
+		{"RevokeKey", testRevokeKey},
+		{"RevokeKeyBySetState", testRevokeKeyBySetState},
+		{"Renews", testRenews},
+		{"ConcurrentRevokeRenew", testConcurrentRevokeRenew},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
