@@ -150,14 +150,28 @@ func (l *link) closeStream(served <-chan error) {
 }
 
 // write sends one complete stanza from a goroutine other than the stream's.
-// A write that fails or stalls for RequestTimeout leaves the stream in an
-// unknown state, so the connection is closed.
+// The stanza is read and checked first: if r fails or does not make
+// well-formed, balanced XML, nothing is written and an error wrapping
+// errUnsendable is returned (the stream is intact). A write that fails or
+// stalls for RequestTimeout leaves the stream in an unknown state, so the
+// connection is closed.
 func (l *link) write(r xml.TokenReader) error {
+	toks, err := xmlstream.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUnsendable, err)
+	}
+	if err := checkTokens(toks); err != nil {
+		return err
+	}
 	w := l.sess.TokenWriter() // holds the output lock until Close
 	// Every writer holds the output lock, so this deadline applies to this
 	// stanza only.
 	_ = l.conn.SetWriteDeadline(time.Now().Add(l.c.cfg.RequestTimeout))
-	_, err := xmlstream.Copy(w, r)
+	for _, tok := range toks {
+		if err = w.EncodeToken(tok); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = w.Flush()
 	}
@@ -196,7 +210,12 @@ func (l *link) dispatch(work func(ctx context.Context) xml.TokenReader, fallback
 			l.c.log.Warn("dropping a reply: not connected to the server")
 			return
 		}
-		if err := target.write(r); err != nil {
+		err := target.write(r)
+		if errors.Is(err, errUnsendable) {
+			l.c.log.Error("a reply could not be built; answering with the fallback", "err", err)
+			err = target.write(fallback())
+		}
+		if err != nil {
 			l.c.log.Warn("could not send a reply", "err", err)
 		}
 	}()
