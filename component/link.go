@@ -266,6 +266,44 @@ func (l *link) request(ctx context.Context, to jid.JID, typ stanza.IQType, paylo
 	}
 }
 
+// post sends an IQ like request but returns as soon as it is written, so
+// that whatever the caller writes afterwards reaches the server after it:
+// the id and pending to wait on (the caller calls unwait(id) when it stops
+// waiting), or the write's error (the link is then being closed), or
+// errLinkClosed. If ctx ends before the IQ is written, the link's output is
+// stuck, so the connection is closed and ctx's error returned.
+func (l *link) post(ctx context.Context, to jid.JID, typ stanza.IQType, payload xml.TokenReader, handle func(start xml.StartElement, r xml.TokenReader) error) (string, *pending, error) {
+	id := newID()
+	p := &pending{to: to, handle: handle, done: make(chan error, 1)}
+	l.pmu.Lock()
+	l.pending[id] = p
+	l.pmu.Unlock()
+	iq := stanza.IQ{ID: id, From: l.c.cfg.JID, To: to, Type: typ}
+	written := make(chan error, 1)
+	go func() { written <- l.write(iq.Wrap(payload)) }()
+	var err error
+	select {
+	case err = <-written:
+	case <-ctx.Done():
+		err = ctx.Err()
+		l.abort("an IQ to the server could not be written in time", err)
+	case <-l.done:
+		err = errLinkClosed
+	}
+	if err != nil {
+		l.unwait(id)
+		return "", nil, err
+	}
+	return id, p, nil
+}
+
+// unwait forgets the pending IQ id: an answer to it is ignored from now on.
+func (l *link) unwait(id string) {
+	l.pmu.Lock()
+	delete(l.pending, id)
+	l.pmu.Unlock()
+}
+
 func (p *pending) finish(err error) {
 	select {
 	case p.done <- err:
