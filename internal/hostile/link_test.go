@@ -1,6 +1,10 @@
 package hostile
 
 import (
+	"context"
+	"time"
+
+	"github.com/saslcert/saslcert/storage"
 	"strings"
 	"testing"
 
@@ -164,4 +168,74 @@ func TestIntegrationPeerCannotDropTheLink(t *testing.T) {
 		probe(t, odd)
 		check(t)
 	})
+}
+
+// lateDisables commits state changes only once the request's context has
+// ended: a write that lands just at --request-timeout (slow disk, slow CA).
+type lateDisables struct{ storage.Store }
+
+func (s lateDisables) SetState(ctx context.Context, account, name string, to storage.State, actor string) (*storage.Cert, error) {
+	<-ctx.Done()
+	return s.Store.SetState(context.WithoutCancel(ctx), account, name, to, actor)
+}
+
+// TestIntegrationLateChangeKeepsTheLink (issue 16, change notices): a disable
+// committed just as its request's deadline passes used to make the component
+// drop its whole link (the <changed/> notice inherited the expired deadline),
+// logging everyone out. Now the notice has its own deadline: the link stays
+// (Connects unchanged), the plugin's cache does not keep the disabled
+// certificate's grant (its login is refused at once, although it was cached
+// moments before), and another certificate still logs in.
+func TestIntegrationLateChangeKeepsTheLink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-stack test (-short)")
+	}
+	st := stacktest.Start(t, stacktest.Options{Domain: domain, RequestTimeout: 2 * time.Second,
+		WrapStore: func(s storage.Store) storage.Store { return lateDisables{s} }})
+	st.Register(t, "hamlet")
+	w := &world{t: t, st: st}
+	hamlet := w.login(t, "hamlet")
+	laptop := stacktest.NewCert(t, certtest.Options{CommonName: "hamlet laptop", XMPPAddrs: []string{"hamlet@" + domain}})
+	phone := stacktest.NewCert(t, certtest.Options{CommonName: "hamlet phone", XMPPAddrs: []string{"hamlet@" + domain}})
+	mustResult(t, hamlet, "set", "", appendXML("laptop", laptop.DER))
+	mustResult(t, hamlet, "set", "", appendXML("phone", phone.DER))
+	// The plugin caches the laptop's grant (max-age: the cache TTL).
+	for range 2 {
+		c, err := st.RawLoginCert(ctxT(t), laptop, "")
+		if err != nil {
+			t.Fatalf("laptop login before the disable: %v", err)
+		}
+		c.Close()
+	}
+	connects := st.Comp().Connects()
+
+	n, err := hamlet.IQ("set", "", nameOnlyXML("disable", "laptop"))
+	if err != nil {
+		t.Fatalf("disable: %v", err)
+	}
+	t.Logf("the late disable was answered: %s", n.Outcome())
+
+	if got := st.Comp().Connects(); got != connects {
+		t.Fatalf("the component connected %d times, want %d: a late change dropped the link", got, connects)
+	}
+	c, err := st.DialRaw(ctxT(t), laptop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := c.Auth("EXTERNAL", "=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Outcome(); got != "failure not-authorized: "+textNotRegistered {
+		t.Errorf("the disabled laptop's login after the late disable: %s", got)
+	}
+	p, err := st.RawLoginCert(ctxT(t), phone, "")
+	if err != nil {
+		t.Fatalf("phone login after the late disable: %v", err)
+	}
+	p.Close()
+	if got := st.Comp().Connects(); got != connects {
+		t.Fatalf("the component connected %d times, want %d: a late change dropped the link", got, connects)
+	}
 }
