@@ -156,8 +156,9 @@ func (l *link) closeStream(served <-chan error) {
 // stalls for RequestTimeout leaves the stream in an unknown state, so the
 // connection is closed.
 func (l *link) write(r xml.TokenReader) error {
-	toks, err := xmlstream.ReadAll(r)
+	toks, err := readAll(r)
 	if err != nil {
+		l.c.log.Error("a stanza could not be built", "err", err)
 		return fmt.Errorf("%w: %w", errUnsendable, err)
 	}
 	if err := checkTokens(toks); err != nil {
@@ -185,6 +186,17 @@ func (l *link) write(r xml.TokenReader) error {
 		l.abort("write failed", err)
 	}
 	return err
+}
+
+// readAll reads a stanza the component built, turning a panic of a lazily
+// built reader into an error.
+func readAll(r xml.TokenReader) (toks []xml.Token, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic while building a stanza: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return xmlstream.ReadAll(r)
 }
 
 // dispatch runs work on its own goroutine, bounded by Config.MaxInFlight, with
