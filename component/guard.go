@@ -203,10 +203,26 @@ func (s *stanzaIO) check() error {
 	return checkTokens(s.out)
 }
 
+// maxStanzaSize bounds what the component sends in one stanza: Prosody
+// closes a component stream that sends a stanza over its
+// component_stanza_size_limit (default 512 KiB), so a larger answer (e.g.
+// <items/> with --max-certs × --max-cert-size beyond it) is not sent; the
+// request gets an error instead.
+const maxStanzaSize = 500 << 10
+
+// countWriter counts the bytes written to it.
+type countWriter struct{ n int }
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	return len(p), nil
+}
+
 // checkTokens reports (errUnsendable) whether toks encode to well-formed
-// XML with every element closed.
+// XML with every element closed, within maxStanzaSize.
 func checkTokens(toks []xml.Token) error {
-	e := xml.NewEncoder(io.Discard)
+	var n countWriter
+	e := xml.NewEncoder(&n)
 	for _, tok := range toks {
 		if err := e.EncodeToken(tok); err != nil {
 			return fmt.Errorf("%w: %w", errUnsendable, err)
@@ -214,6 +230,10 @@ func checkTokens(toks []xml.Token) error {
 	}
 	if err := e.Close(); err != nil {
 		return fmt.Errorf("%w: %w", errUnsendable, err)
+	}
+	if n.n > maxStanzaSize {
+		return fmt.Errorf("%w: %d bytes, more than the server accepts from a component (%d); lower --max-certs or --max-cert-size",
+			errUnsendable, n.n, maxStanzaSize)
 	}
 	return nil
 }

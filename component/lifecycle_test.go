@@ -343,8 +343,9 @@ func TestReplyAfterReconnectGoesToTheNewStream(t *testing.T) {
 	innerOf(t, fc.expect(t), "o", "in", alicePhone)
 }
 
-// A reply that cannot be built (its reader fails, panics half-way, or does
-// not close its elements) is never half-written: the request gets the
+// A reply that cannot be built (its reader fails, panics half-way, does not
+// close its elements, or is larger than Prosody accepts from a component,
+// which would make it close the link) is never half-written: the request gets the
 // fallback error and the link stays up.
 func TestUnsendableReply(t *testing.T) {
 	partial := func(last xml.TokenReader) xml.TokenReader {
@@ -361,6 +362,10 @@ func TestUnsendableReply(t *testing.T) {
 			return partial(xmlstream.ReaderFunc(func() (xml.Token, error) { panic("boom") }))
 		}},
 		{"unclosed element", func() xml.TokenReader { return partial(xmlstream.MultiReader()) }},
+		{"larger than Prosody accepts from a component", func() xml.TokenReader {
+			return partial(xmlstream.MultiReader(xmlstream.Token(xml.CharData(strings.Repeat("A", maxStanzaSize))),
+				xmlstream.Token(xml.EndElement{Name: xml.Name{Space: xep0257.NS, Local: "items"}})))
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startFakeEnv(t, nil, fakeCerts(func(context.Context, jid.JID, xep0257.Request) (xml.TokenReader, error) {

@@ -2,9 +2,11 @@ package hostile
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/xep0257"
 	"strings"
 	"testing"
 
@@ -237,5 +239,51 @@ func TestIntegrationLateChangeKeepsTheLink(t *testing.T) {
 	p.Close()
 	if got := st.Comp().Connects(); got != connects {
 		t.Fatalf("the component connected %d times, want %d: a late change dropped the link", got, connects)
+	}
+}
+
+// TestIntegrationLargeItemsKeepTheLink: with limits whose product exceeds
+// what Prosody accepts from a component in one stanza (512 KiB), a user's
+// <items/> answer used to make Prosody close the component's stream
+// ("stanza too big"), so any user with many large certificates could drop
+// the link at will. The component now refuses to send it: the user gets an
+// error, the link stays, logins go on.
+func TestIntegrationLargeItemsKeepTheLink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-stack test (-short)")
+	}
+	const certs = 40
+	st := stacktest.Start(t, stacktest.Options{Domain: domain,
+		Limits: xep0257.Limits{MaxPerAccount: certs, MaxCertSize: 16 << 10, MaxNameLen: 64}})
+	st.Register(t, "hamlet")
+	w := &world{t: t, st: st}
+	hamlet := w.login(t, "hamlet")
+	names := make([]string, 320)
+	for i := range names {
+		names[i] = fmt.Sprintf("padding-host-%04d.%s", i, domain)
+	}
+	var first *certtest.Cert
+	for i := range certs {
+		c := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"hamlet@" + domain}, DNSNames: names})
+		if first == nil {
+			first = c
+		}
+		mustResult(t, hamlet, "set", "", appendXML(fmt.Sprintf("c%02d", i), c.DER))
+	}
+	connects := st.Comp().Connects()
+	n, err := hamlet.IQ("get", "", itemsXML())
+	if err != nil {
+		t.Fatalf("items: %v", err)
+	}
+	if got, want := n.Outcome(), "error wait/internal-server-error"; got != want {
+		t.Errorf("items: %s, want %s", got, want)
+	}
+	c, err := st.RawLoginCert(ctxT(t), first, "")
+	if err != nil {
+		t.Fatalf("certificate login after the items request: %v", err)
+	}
+	c.Close()
+	if got := st.Comp().Connects(); got != connects {
+		t.Fatalf("the component connected %d times, want %d: the items answer dropped the link", got, connects)
 	}
 }
