@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -138,7 +139,8 @@ func (l *link) forgetAll(ctx context.Context, server jid.JID) error {
 // (after handle, if set, read it) or the stanza.Error. Without an answer in
 // time, or if the link ended or the IQ could not be written, it returns an
 // error wrapping ErrChangeUnconfirmed; an answer that comes later, before
-// the link ends, is passed to late on another goroutine.
+// the link ends and within Config.CacheTTL + Config.RequestTimeout, is
+// passed to late on another goroutine.
 func (l *link) confirm(ctx context.Context, to jid.JID, typ stanza.IQType, payload xml.TokenReader,
 	handle func(start xml.StartElement, r xml.TokenReader) error, late func(error)) error {
 	id, p, err := l.post(ctx, to, typ, payload, handle)
@@ -154,12 +156,18 @@ func (l *link) confirm(ctx context.Context, to jid.JID, typ stanza.IQType, paylo
 		return fmt.Errorf("%w: %w", ErrChangeUnconfirmed, errLinkClosed)
 	case <-ctx.Done():
 	}
+	// Waiting longer than CacheTTL (plus a request's time) is pointless:
+	// by then everything the plugin cached before the notice has expired.
 	go func() {
 		defer l.unwait(id)
+		t := time.NewTimer(l.c.cfg.CacheTTL + l.c.cfg.RequestTimeout)
+		defer t.Stop()
 		select {
 		case err := <-p.done:
 			late(err)
 		case <-l.done:
+		case <-t.C:
+			l.c.log.Warn("the server plugin never answered a notice; what it cached before has expired by now", "id", id)
 		}
 	}()
 	return fmt.Errorf("%w: %w", ErrChangeUnconfirmed, ctx.Err())

@@ -33,7 +33,9 @@ import (
 //     input (not well-formed XML, the connection failing) or writing the
 //     output.
 //
-// Results and errors are never answered.
+// Results and errors are never answered. A handler that returns an error
+// must not have dispatched work (which answers on its own); every handler
+// fails, if at all, before it dispatches.
 type guard struct {
 	l    *link
 	next xmpp.Handler
