@@ -241,6 +241,35 @@ func TestNotifyChanged(t *testing.T) {
 		}
 	})
 
+	t.Run("a revoke committed at its request's deadline", func(t *testing.T) {
+		e := startEnvWrapped(t, func(c *Config) {
+			c.CacheTTL = time.Minute
+			c.RequestTimeout = 500 * time.Millisecond
+		}, true, func(s storage.Store) storage.Store { return lateStore{s} })
+		c := newCert(t, "alice@example.org")
+		e.fc.send(direct("a1", "set", phone, appendXML("laptop", c.DER, false)))
+		answerChanged(t, e.fc, "")
+		e.fc.expect(t) // the answer to a1
+		e.fc.send(direct("r1", "set", phone, revokeXML("laptop")))
+		answerChanged(t, e.fc, "")
+		// The revocation notice (close the certificate's sessions) still
+		// goes out.
+		n := e.fc.expect(t)
+		if r := n.child(NSPlugin, "revoked"); r == nil || r.attr("fingerprint") != storage.FingerprintOf(c.DER).String() {
+			t.Fatalf("want <revoked/> for the laptop, got %s", n)
+		}
+		e.fc.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'><revoked xmlns='%s' closed='1'/></iq>", n.attr("id"), domain, compJID, NSPlugin))
+		if n := e.fc.expect(t); n.attr("id") != "r1" {
+			t.Fatalf("want the answer to r1, got %s", n)
+		}
+		stillUp(t, e)
+		// ... and its answer is waited for (it used to be given up at once,
+		// with the request's expired deadline).
+		if strings.Contains(e.log.String(), "could not tell the server plugin about a revocation") {
+			t.Error("the revocation notice was given up")
+		}
+	})
+
 	t.Run("a plugin that refuses to forget anything", func(t *testing.T) {
 		e := observedEnv(t, time.Minute)
 		sessionsQuery(t, e.fc)
@@ -270,6 +299,11 @@ type lateStore struct{ storage.Store }
 func (s lateStore) AddCert(ctx context.Context, c *storage.Cert, opts storage.AddOptions) error {
 	<-ctx.Done()
 	return s.Store.AddCert(context.WithoutCancel(ctx), c, opts)
+}
+
+func (s lateStore) SetState(ctx context.Context, account, name string, to storage.State, actor string) (*storage.Cert, error) {
+	<-ctx.Done()
+	return s.Store.SetState(context.WithoutCancel(ctx), account, name, to, actor)
 }
 
 // WatchAudit passes on changes the admin commands wrote to the store (actor

@@ -414,7 +414,9 @@ func (c *Component) NotifyRevoked(ctx context.Context, cert *storage.Cert) {
 			"account", account.String(), "fingerprint", cert.Fingerprint.String())
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	// Its own deadline, as for <changed/>: a revoke committed just before its
+	// request's deadline must still close the certificate's sessions.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 	defer cancel()
 	payload := xmlstream.Wrap(nil, xml.StartElement{
 		Name: xml.Name{Space: NSPlugin, Local: "revoked"},
