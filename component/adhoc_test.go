@@ -403,3 +403,43 @@ func TestAdhocSessions(t *testing.T) {
 		t.Fatal("expired sessions were not swept to make room")
 	}
 }
+
+// panickySweeps panics in its first sweep, then returns notices.
+type panickySweeps struct{ fakeEnrollment }
+
+func (p *panickySweeps) Sweep(ctx context.Context) ([]enroll.Notice, error) {
+	p.mu.Lock()
+	first := p.sweeps == 0
+	p.mu.Unlock()
+	if first {
+		p.mu.Lock()
+		p.sweeps++
+		p.mu.Unlock()
+		panic("boom")
+	}
+	return p.fakeEnrollment.Sweep(ctx)
+}
+
+// A sweep that panics neither takes the process down nor stops the
+// renewals: the next sweep runs and its notices go out.
+func TestRunRenewalSurvivesAPanic(t *testing.T) {
+	e := startEnv(t, nil)
+	fe := &panickySweeps{fakeEnrollment{notices: []enroll.Notice{
+		{Kind: enroll.NoticeExpiring, Account: jid.MustParse("bob@example.org"),
+			Old: &storage.Cert{Name: "pc", NotAfter: fixedNow().Add(time.Hour)}},
+	}}}
+	e.comp.enroll = fe
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.comp.RunRenewal(ctx, 50*time.Millisecond)
+	}()
+	defer func() { cancel(); <-done }()
+	if n := e.fc.expect(t); n.XMLName.Local != "message" || n.attr("to") != "bob@example.org" {
+		t.Fatalf("want the notice of the second sweep, got %s", n)
+	}
+	if !strings.Contains(e.log.String(), "panic in the renewal sweep") {
+		t.Error("the panic was not logged")
+	}
+}

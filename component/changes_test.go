@@ -136,23 +136,42 @@ func observedEnv(t *testing.T, ttl time.Duration) *env {
 
 // Every committed change reaches the plugin as <changed/> before it is
 // acknowledged; a refused change sends nothing; without a TTL nothing is
-// sent; a plugin that refuses the notice does not stop the change, one that
-// does not answer costs the link (the plugin then forgets its cache).
+// sent; a plugin that refuses the notice is asked to forget everything (a
+// new <sessions/> query) before the change is acknowledged; one that does
+// not answer in time does not cost the link (issue 16): the notice stays on
+// the stream ahead of the acknowledgement, and a late refusal is answered by
+// the same forget-everything query. Only a plugin that refuses even that
+// loses the link (it forgets everything when the link ends).
 func TestNotifyChanged(t *testing.T) {
 	const phone = "alice@example.org/phone"
-	answerChanged := func(t *testing.T, fc *fakeConn, errXML string) {
+	expectChanged := func(t *testing.T, fc *fakeConn) *node {
 		t.Helper()
 		n := fc.expect(t)
 		c := n.child(NSPlugin, "changed")
 		if n.attr("type") != "set" || n.attr("to") != domain || c == nil || c.attr("jid") != "alice@example.org" {
 			t.Fatalf("want <changed jid='alice@example.org'/> to the server first, got %s", n)
 		}
+		return n
+	}
+	answer := func(fc *fakeConn, n *node, errXML string) {
 		if errXML != "" {
 			fc.send(fmt.Sprintf("<iq type='error' id='%s' from='%s' to='%s'>%s</iq>", n.attr("id"), domain, compJID, errXML))
 			return
 		}
 		fc.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'/>", n.attr("id"), domain, compJID))
 	}
+	answerChanged := func(t *testing.T, fc *fakeConn, errXML string) {
+		t.Helper()
+		answer(fc, expectChanged(t, fc), errXML)
+	}
+	stillUp := func(t *testing.T, e *env) {
+		t.Helper()
+		checkResult(t, e.fc.roundTrip(t, direct("alive", "get", phone, "<ping xmlns='urn:xmpp:ping'/>")), "alive", phone)
+		if e.comp.Connects() != 1 || e.srv.accepted() != 1 {
+			t.Fatalf("%d connects, %d connections: the link was dropped", e.comp.Connects(), e.srv.accepted())
+		}
+	}
+	notImplemented := "<error type='cancel'><feature-not-implemented xmlns='" + nsStanzas + "'/></error>"
 
 	t.Run("append and disable", func(t *testing.T) {
 		e := observedEnv(t, time.Minute)
@@ -172,22 +191,95 @@ func TestNotifyChanged(t *testing.T) {
 
 	t.Run("a plugin that does not know <changed/>", func(t *testing.T) {
 		e := observedEnv(t, time.Minute)
+		sessionsQuery(t, e.fc) // the one after connecting
 		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
-		answerChanged(t, e.fc, "<error type='cancel'><feature-not-implemented xmlns='"+nsStanzas+"'/></error>")
+		answerChanged(t, e.fc, notImplemented)
+		sessionsQuery(t, e.fc) // forget everything, answered (fake server)
 		checkResult(t, e.fc.expect(t), "a1", phone)
+		stillUp(t, e)
 	})
 
-	t.Run("a plugin that does not answer", func(t *testing.T) {
+	t.Run("a plugin that does not answer in time", func(t *testing.T) {
 		e := observedEnv(t, time.Minute)
+		sessionsQuery(t, e.fc)
 		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
-		if n := e.fc.expect(t); n.child(NSPlugin, "changed") == nil {
-			t.Fatalf("want <changed/>, got %s", n)
+		n := expectChanged(t, e.fc)
+		// Unanswered: the change is acknowledged after the notice, on the
+		// same link.
+		checkResult(t, e.fc.expect(t), "a1", phone)
+		if got := len(e.activeCerts(t, "alice@example.org")); got != 1 {
+			t.Errorf("%d active certificates, want 1: the change itself is committed", got)
 		}
-		select {
-		case <-e.fc.closed:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the link stayed up although the change notice was not answered")
+		stillUp(t, e)
+		// A late refusal: the plugin is asked to forget everything.
+		answer(e.fc, n, notImplemented)
+		sessionsQuery(t, e.fc)
+		stillUp(t, e)
+		if !strings.Contains(e.log.String(), "refused a change notice late") {
+			t.Error("the late refusal was not logged")
 		}
+	})
+
+	t.Run("a change committed at its request's deadline", func(t *testing.T) {
+		// The store commits only once the request's context has ended:
+		// the notice must still go out, with its own deadline.
+		e := startEnvWrapped(t, func(c *Config) {
+			c.CacheTTL = time.Minute
+			c.RequestTimeout = 500 * time.Millisecond
+		}, true, func(s storage.Store) storage.Store { return lateStore{s} })
+		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
+		answerChanged(t, e.fc, "")
+		if n := e.fc.expect(t); n.attr("id") != "a1" {
+			t.Fatalf("want the answer to a1, got %s", n)
+		}
+		if got := len(e.activeCerts(t, "alice@example.org")); got != 1 {
+			t.Errorf("%d active certificates, want 1", got)
+		}
+		stillUp(t, e)
+		if strings.Contains(e.log.String(), "has not confirmed") {
+			t.Error("the notice was not confirmed although the plugin answered at once")
+		}
+	})
+
+	t.Run("a revoke committed at its request's deadline", func(t *testing.T) {
+		e := startEnvWrapped(t, func(c *Config) {
+			c.CacheTTL = time.Minute
+			c.RequestTimeout = 500 * time.Millisecond
+		}, true, func(s storage.Store) storage.Store { return lateStore{s} })
+		c := newCert(t, "alice@example.org")
+		e.fc.send(direct("a1", "set", phone, appendXML("laptop", c.DER, false)))
+		answerChanged(t, e.fc, "")
+		e.fc.expect(t) // the answer to a1
+		e.fc.send(direct("r1", "set", phone, revokeXML("laptop")))
+		answerChanged(t, e.fc, "")
+		// The revocation notice (close the certificate's sessions) still
+		// goes out.
+		n := e.fc.expect(t)
+		if r := n.child(NSPlugin, "revoked"); r == nil || r.attr("fingerprint") != storage.FingerprintOf(c.DER).String() {
+			t.Fatalf("want <revoked/> for the laptop, got %s", n)
+		}
+		e.fc.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'><revoked xmlns='%s' closed='1'/></iq>", n.attr("id"), domain, compJID, NSPlugin))
+		if n := e.fc.expect(t); n.attr("id") != "r1" {
+			t.Fatalf("want the answer to r1, got %s", n)
+		}
+		stillUp(t, e)
+		// ... and its answer is waited for (it used to be given up at once,
+		// with the request's expired deadline).
+		if strings.Contains(e.log.String(), "could not tell the server plugin about a revocation") {
+			t.Error("the revocation notice was given up")
+		}
+	})
+
+	t.Run("a plugin that refuses to forget anything", func(t *testing.T) {
+		e := observedEnv(t, time.Minute)
+		sessionsQuery(t, e.fc)
+		e.srv.mu.Lock()
+		e.srv.sessionsError = notImplemented
+		e.srv.mu.Unlock()
+		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
+		answerChanged(t, e.fc, notImplemented)
+		// The last resort: the link ends, and the plugin forgets with it.
+		e.fc.waitClosed(t, 5*time.Second)
 		if got := len(e.activeCerts(t, "alice@example.org")); got != 1 {
 			t.Errorf("%d active certificates, want 1: the change itself is committed", got)
 		}
@@ -198,6 +290,20 @@ func TestNotifyChanged(t *testing.T) {
 		e.fc.send(direct("a1", "set", phone, appendXML("laptop", newCert(t, "alice@example.org").DER, false)))
 		checkResult(t, e.fc.expect(t), "a1", phone)
 	})
+}
+
+// lateStore commits additions only once the request's context has ended,
+// as a slow disk or CA would just before --request-timeout.
+type lateStore struct{ storage.Store }
+
+func (s lateStore) AddCert(ctx context.Context, c *storage.Cert, opts storage.AddOptions) error {
+	<-ctx.Done()
+	return s.Store.AddCert(context.WithoutCancel(ctx), c, opts)
+}
+
+func (s lateStore) SetState(ctx context.Context, account, name string, to storage.State, actor string) (*storage.Cert, error) {
+	<-ctx.Done()
+	return s.Store.SetState(context.WithoutCancel(ctx), account, name, to, actor)
 }
 
 // WatchAudit passes on changes the admin commands wrote to the store (actor

@@ -267,7 +267,8 @@ func (c *Component) runOnce(ctx, workCtx context.Context, cancelWork context.Can
 	// Current before serving, so that the first replies find their link.
 	c.setCurrent(l)
 	served := make(chan error, 1)
-	go func() { served <- sess.Serve(l.mux) }()
+	// guard, not the mux, so that no stanza can end the stream.
+	go func() { served <- sess.Serve(guard{l: l, next: l.mux}) }()
 	c.log.Info("connected to the server", "addr", c.cfg.Addr, "jid", c.cfg.JID.String())
 	l.start()
 

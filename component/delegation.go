@@ -43,6 +43,21 @@ func (l *link) handleDelegation(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *x
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Auth, stanza.Forbidden, "only a served server domain may delegate requests")))
 	}
 	inner, err := unwrapDelegation(t)
+	var je *innerJIDError
+	if errors.As(err, &je) {
+		// Prosody accepted the address but mellium's parser does not (e.g. a
+		// resource with U+1100): a precise error for the client, with the
+		// raw id (the plugin readdresses it).
+		c.log.Info("refused a delegated request whose address is not a valid JID", "from", rawAttr(je.start, "from"), "err", je.err)
+		se := stanzaErr(stanza.Modify, stanza.JIDMalformed, "your address is not a valid JID here")
+		return send(t, c.resultIQ(iq, wrapForwarded(xmlstream.Wrap(se.TokenReader(), xml.StartElement{
+			Name: xml.Name{Space: stanza.NSClient, Local: "iq"},
+			Attr: []xml.Attr{
+				{Name: xml.Name{Local: "type"}, Value: string(stanza.ErrorIQ)},
+				{Name: xml.Name{Local: "id"}, Value: rawAttr(je.start, "id")},
+			},
+		}))))
+	}
 	if err != nil {
 		c.log.Warn("malformed delegation wrapper", "from", iq.From.String(), "err", err)
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, err.Error())))
@@ -106,11 +121,26 @@ func (d delegated) wrap(typ stanza.IQType, payload xml.TokenReader) xml.TokenRea
 		To:      d.inner.From,
 		Type:    typ,
 	}
-	return d.c.resultIQ(d.outer, xmlstream.Wrap(
-		xmlstream.Wrap(inner.Wrap(payload), xml.StartElement{Name: xml.Name{Space: NSForward, Local: "forwarded"}}),
-		xml.StartElement{Name: xml.Name{Space: NSDelegation, Local: "delegation"}},
-	))
+	return d.c.resultIQ(d.outer, wrapForwarded(inner.Wrap(payload)))
 }
+
+// wrapForwarded puts an inner IQ into <delegation><forwarded/></delegation>.
+func wrapForwarded(inner xml.TokenReader) xml.TokenReader {
+	return xmlstream.Wrap(
+		xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: NSForward, Local: "forwarded"}}),
+		xml.StartElement{Name: xml.Name{Space: NSDelegation, Local: "delegation"}},
+	)
+}
+
+// innerJIDError is unwrapDelegation's error for a forwarded IQ of type get
+// or set, with an id and a from, whose to or from mellium cannot parse.
+type innerJIDError struct {
+	start xml.StartElement // the forwarded IQ's start element
+	err   error
+}
+
+func (e *innerJIDError) Error() string { return "forwarded IQ: " + e.err.Error() }
+func (e *innerJIDError) Unwrap() error { return e.err }
 
 // unwrapDelegation reads the content of <delegation/> up to and including the
 // start of the forwarded IQ, which it returns. Errors describe what is wrong
@@ -136,7 +166,10 @@ func unwrapDelegation(r xml.TokenReader) (stanza.IQ, error) {
 			continue
 		}
 		iq, err := stanza.NewIQ(start)
+		typ := rawAttr(start, "type")
 		switch {
+		case err != nil && rawAttr(start, "id") != "" && rawAttr(start, "from") != "" && (typ == string(stanza.GetIQ) || typ == string(stanza.SetIQ)):
+			return stanza.IQ{}, &innerJIDError{start: start, err: err}
 		case err != nil:
 			return stanza.IQ{}, fmt.Errorf("forwarded IQ: %w", err)
 		case iq.ID == "":

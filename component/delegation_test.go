@@ -126,9 +126,12 @@ func TestDelegation(t *testing.T) {
 		{name: "error/inner result",
 			raw:      delegation("e15", domain, "from='"+alice+"' id='x' type='result'", ""),
 			outerTyp: "modify", outerCond: "bad-request"},
+		// The server accepted the address; mellium refuses it: a precise
+		// inner error for the client (it was an outer bad-request, which
+		// the plugin turns into "unavailable; try again later").
 		{name: "error/inner from not a JID",
 			raw:      delegation("e16", domain, "from='@@' id='x' type='get'", itemsXML),
-			outerTyp: "modify", outerCond: "bad-request"},
+			innerTyp: "modify", innerCond: "jid-malformed"},
 		{name: "error/inner without payload",
 			raw:      delegation("e17", domain, "from='"+alice+"' id='x' type='get'", ""),
 			innerTyp: "modify", innerCond: "bad-request"},

@@ -27,6 +27,11 @@
 // goroutine, processed on its own goroutine (at most Config.MaxInFlight at
 // once; more get wait/resource-constraint at once) and answered from there.
 // Every request gets exactly one answer, including every delegated IQ.
+// Nothing a peer sends ends the stream (guard.go): a stanza with an
+// address mellium cannot parse, one the mux cannot route, or one whose
+// handler fails or panics gets a stanza error (IQ get and set) or is
+// dropped; only a stream that is not well-formed XML, or a connection that
+// fails, ends it.
 //
 // Wiring (cmd/saslcert serve):
 //

@@ -98,6 +98,13 @@ func startEnv(t *testing.T, mutate func(*Config)) *env {
 // storage.Observe and wired to NotifyChanged, as saslcert serve does.
 func startEnvStore(t *testing.T, mutate func(*Config), observe bool) *env {
 	t.Helper()
+	return startEnvWrapped(t, mutate, observe, nil)
+}
+
+// startEnvWrapped is startEnvStore with the handler's store wrapped by wrap
+// (if set) inside storage.Observe, e.g. to make writes slow.
+func startEnvWrapped(t *testing.T, mutate func(*Config), observe bool, wrap func(storage.Store) storage.Store) *env {
+	t.Helper()
 	srv := newFakeServer(t, testSecret)
 	cfg, buf := testConfig(t, srv.addr())
 	if mutate != nil {
@@ -106,8 +113,11 @@ func startEnvStore(t *testing.T, mutate func(*Config), observe bool) *env {
 	db := sqlitetest.Open(t, sqlite.Options{Now: fixedNow})
 	var comp *Component
 	var store storage.Store = db
+	if wrap != nil {
+		store = wrap(store)
+	}
 	if observe {
-		store = storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
+		store = storage.Observe(store, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	}
 	certs := &xep0257.Handler{Store: store, Now: fixedNow, Logger: cfg.Logger}
 	auth := &sasl.Authorizer{Store: db, Now: fixedNow}

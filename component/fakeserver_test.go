@@ -29,8 +29,11 @@ type fakeServer struct {
 	noAutoPing   bool
 	noCloseReply bool   // do not answer </stream:stream>
 	sessionsXML  string // payload answering <sessions/>; "" -> empty <sessions/>
-	attempts     int    // connections accepted
-	all          []*fakeConn
+	// sessionsError, if set, is the <error/> every connection answers
+	// <sessions/> queries with from now on.
+	sessionsError string
+	attempts      int // connections accepted
+	all           []*fakeConn
 }
 
 // node is a decoded element for assertions.
@@ -295,6 +298,13 @@ func (c *fakeConn) autoAnswer(n *node) bool {
 		c.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'/>", n.attr("id"), n.attr("to"), n.attr("from")))
 		return true
 	case n.child(NSPlugin, "sessions") != nil:
+		c.s.mu.Lock()
+		errXML := c.s.sessionsError
+		c.s.mu.Unlock()
+		if errXML != "" {
+			c.send(fmt.Sprintf("<iq type='error' id='%s' from='%s' to='%s'>%s</iq>", n.attr("id"), n.attr("to"), n.attr("from"), errXML))
+			return true
+		}
 		payload := c.sessionsXML
 		if payload == "" {
 			payload = "<sessions xmlns='" + NSPlugin + "'/>"

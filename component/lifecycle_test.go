@@ -3,6 +3,7 @@ package component
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -342,4 +343,41 @@ func TestReplyAfterReconnectGoesToTheNewStream(t *testing.T) {
 	fc := e.reconnect(t)
 	close(g.release)
 	innerOf(t, fc.expect(t), "o", "in", alicePhone)
+}
+
+// A reply that cannot be built (its reader fails, panics half-way, does not
+// close its elements, or is larger than Prosody accepts from a component,
+// which would make it close the link) is never half-written: the request gets the
+// fallback error and the link stays up.
+func TestUnsendableReply(t *testing.T) {
+	partial := func(last xml.TokenReader) xml.TokenReader {
+		return xmlstream.MultiReader(xmlstream.Token(xml.StartElement{Name: xml.Name{Space: xep0257.NS, Local: "items"}}), last)
+	}
+	for _, tc := range []struct {
+		name  string
+		reply func() xml.TokenReader
+	}{
+		{"reader fails", func() xml.TokenReader {
+			return partial(xmlstream.ReaderFunc(func() (xml.Token, error) { return nil, errors.New("boom") }))
+		}},
+		{"reader panics", func() xml.TokenReader {
+			return partial(xmlstream.ReaderFunc(func() (xml.Token, error) { panic("boom") }))
+		}},
+		{"unclosed element", func() xml.TokenReader { return partial(xmlstream.MultiReader()) }},
+		{"larger than Prosody accepts from a component", func() xml.TokenReader {
+			return partial(xmlstream.MultiReader(xmlstream.Token(xml.CharData(strings.Repeat("A", maxStanzaSize))),
+				xmlstream.Token(xml.EndElement{Name: xml.Name{Space: xep0257.NS, Local: "items"}})))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startFakeEnv(t, nil, fakeCerts(func(context.Context, jid.JID, xep0257.Request) (xml.TokenReader, error) {
+				return tc.reply(), nil
+			}), fakeAuth(func(context.Context, sasl.Request) (sasl.Grant, error) { return sasl.Grant{}, nil }))
+			checkError(t, e.fc.roundTrip(t, direct("u1", "get", alicePhone, itemsXML)), "u1", "wait", "internal-server-error")
+			checkResult(t, e.fc.roundTrip(t, direct("p", "get", alicePhone, "<ping xmlns='urn:xmpp:ping'/>")), "p", alicePhone)
+			if e.comp.Connects() != 1 || e.srv.accepted() != 1 {
+				t.Fatalf("%d connects, %d connections: the link was dropped", e.comp.Connects(), e.srv.accepted())
+			}
+		})
+	}
 }

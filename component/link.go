@@ -150,14 +150,29 @@ func (l *link) closeStream(served <-chan error) {
 }
 
 // write sends one complete stanza from a goroutine other than the stream's.
-// A write that fails or stalls for RequestTimeout leaves the stream in an
-// unknown state, so the connection is closed.
+// The stanza is read and checked first: if r fails or does not make
+// well-formed, balanced XML, nothing is written and an error wrapping
+// errUnsendable is returned (the stream is intact). A write that fails or
+// stalls for RequestTimeout leaves the stream in an unknown state, so the
+// connection is closed.
 func (l *link) write(r xml.TokenReader) error {
+	toks, err := readAll(r)
+	if err != nil {
+		l.c.log.Error("a stanza could not be built", "err", err)
+		return fmt.Errorf("%w: %w", errUnsendable, err)
+	}
+	if err := checkTokens(toks); err != nil {
+		return err
+	}
 	w := l.sess.TokenWriter() // holds the output lock until Close
 	// Every writer holds the output lock, so this deadline applies to this
 	// stanza only.
 	_ = l.conn.SetWriteDeadline(time.Now().Add(l.c.cfg.RequestTimeout))
-	_, err := xmlstream.Copy(w, r)
+	for _, tok := range toks {
+		if err = w.EncodeToken(tok); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = w.Flush()
 	}
@@ -171,6 +186,17 @@ func (l *link) write(r xml.TokenReader) error {
 		l.abort("write failed", err)
 	}
 	return err
+}
+
+// readAll reads a stanza the component built, turning a panic of a lazily
+// built reader into an error.
+func readAll(r xml.TokenReader) (toks []xml.Token, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic while building a stanza: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return xmlstream.ReadAll(r)
 }
 
 // dispatch runs work on its own goroutine, bounded by Config.MaxInFlight, with
@@ -196,7 +222,12 @@ func (l *link) dispatch(work func(ctx context.Context) xml.TokenReader, fallback
 			l.c.log.Warn("dropping a reply: not connected to the server")
 			return
 		}
-		if err := target.write(r); err != nil {
+		err := target.write(r)
+		if errors.Is(err, errUnsendable) {
+			l.c.log.Error("a reply could not be built; answering with the fallback", "err", err)
+			err = target.write(fallback())
+		}
+		if err != nil {
 			l.c.log.Warn("could not send a reply", "err", err)
 		}
 	}()
@@ -245,6 +276,44 @@ func (l *link) request(ctx context.Context, to jid.JID, typ stanza.IQType, paylo
 	case <-l.done:
 		return errLinkClosed
 	}
+}
+
+// post sends an IQ like request but returns as soon as it is written, so
+// that whatever the caller writes afterwards reaches the server after it:
+// the id and pending to wait on (the caller calls unwait(id) when it stops
+// waiting), or the write's error (the link is then being closed), or
+// errLinkClosed. If ctx ends before the IQ is written, the link's output is
+// stuck, so the connection is closed and ctx's error returned.
+func (l *link) post(ctx context.Context, to jid.JID, typ stanza.IQType, payload xml.TokenReader, handle func(start xml.StartElement, r xml.TokenReader) error) (string, *pending, error) {
+	id := newID()
+	p := &pending{to: to, handle: handle, done: make(chan error, 1)}
+	l.pmu.Lock()
+	l.pending[id] = p
+	l.pmu.Unlock()
+	iq := stanza.IQ{ID: id, From: l.c.cfg.JID, To: to, Type: typ}
+	written := make(chan error, 1)
+	go func() { written <- l.write(iq.Wrap(payload)) }()
+	var err error
+	select {
+	case err = <-written:
+	case <-ctx.Done():
+		err = ctx.Err()
+		l.abort("an IQ to the server could not be written in time", err)
+	case <-l.done:
+		err = errLinkClosed
+	}
+	if err != nil {
+		l.unwait(id)
+		return "", nil, err
+	}
+	return id, p, nil
+}
+
+// unwait forgets the pending IQ id: an answer to it is ignored from now on.
+func (l *link) unwait(id string) {
+	l.pmu.Lock()
+	delete(l.pending, id)
+	l.pmu.Unlock()
 }
 
 func (p *pending) finish(err error) {

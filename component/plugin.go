@@ -285,7 +285,16 @@ type sessionsReply struct {
 // on the stream goroutine, so notices that follow it in the stream are
 // applied after it.
 func (l *link) refreshSessions(ctx context.Context, server jid.JID) (int, error) {
-	n := 0
+	payload, handle, n := l.sessionsQuery(server)
+	err := l.request(ctx, server, stanza.GetIQ, payload, handle)
+	return *n, err
+}
+
+// sessionsQuery builds the <sessions/> query to server and the handler of
+// its answer, which replaces the registry's sessions of that domain and sets
+// *n to their number. The plugin empties its caches when it reads the query.
+func (l *link) sessionsQuery(server jid.JID) (xml.TokenReader, func(xml.StartElement, xml.TokenReader) error, *int) {
+	n := new(int)
 	// lookup='fingerprint': lookups may name the certificate by fingerprint.
 	query := xml.StartElement{
 		Name: xml.Name{Space: NSPlugin, Local: "sessions"},
@@ -295,7 +304,7 @@ func (l *link) refreshSessions(ctx context.Context, server jid.JID) (int, error)
 		query.Attr = append(query.Attr, xml.Attr{Name: xml.Name{Local: "cache-ttl"}, Value: strconv.FormatInt(ttl, 10)})
 	}
 	payload := xmlstream.Wrap(nil, query)
-	err := l.request(ctx, server, stanza.GetIQ, payload, func(start xml.StartElement, r xml.TokenReader) error {
+	return payload, func(start xml.StartElement, r xml.TokenReader) error {
 		var v sessionsReply
 		if start.Name.Local != "" {
 			if start.Name.Space != NSPlugin || start.Name.Local != "sessions" {
@@ -316,10 +325,9 @@ func (l *link) refreshSessions(ctx context.Context, server jid.JID) (int, error)
 			list = append(list, CertSession{JID: full, Fingerprint: fp})
 		}
 		l.c.reg.Replace(server.Domainpart(), list)
-		n = len(list)
+		*n = len(list)
 		return nil
-	})
-	return n, err
+	}, n
 }
 
 // afterConnect refreshes the session registry from every served domain, then
@@ -410,7 +418,9 @@ func (c *Component) NotifyRevoked(ctx context.Context, cert *storage.Cert) {
 			"account", account.String(), "fingerprint", cert.Fingerprint.String())
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	// Its own deadline, as for <changed/>: a revoke committed just before its
+	// request's deadline must still close the certificate's sessions.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 	defer cancel()
 	payload := xmlstream.Wrap(nil, xml.StartElement{
 		Name: xml.Name{Space: NSPlugin, Local: "revoked"},

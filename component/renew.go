@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"mellium.im/xmlstream"
@@ -67,7 +68,7 @@ func (c *Component) RunRenewal(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		notices, err := c.enroll.Sweep(ctx)
+		notices, err := c.sweepSafely(ctx)
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("renewal sweep failed; retrying at the next one", "err", err, "next_in", interval)
 		}
@@ -83,6 +84,19 @@ func (c *Component) RunRenewal(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// sweepSafely runs the enrollment's Sweep, turning a panic into an error:
+// a bug in one sweep must not take the process, and with it every login,
+// down.
+func (c *Component) sweepSafely(ctx context.Context) (notices []enroll.Notice, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("panic in the renewal sweep", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			notices, err = nil, fmt.Errorf("component: panic in the renewal sweep: %v", p)
+		}
+	}()
+	return c.enroll.Sweep(ctx)
 }
 
 // sendNotices sends each notice and returns those that could not be sent.

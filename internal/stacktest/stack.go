@@ -99,6 +99,9 @@ type Options struct {
 	NoComponent bool
 	// ExtraModules are added to Prosody's global modules_enabled.
 	ExtraModules []string
+	// WrapStore, if set, wraps the in-process component's store inside
+	// storage.Observe (e.g. to make its writes slow).
+	WrapStore func(storage.Store) storage.Store
 }
 
 // Stack is a running Prosody with the saslcert component.
@@ -290,7 +293,11 @@ func (c *Component) startInProcess() error {
 	// As in saslcert serve: every write tells the plugin which account to
 	// forget from its caches before it is acknowledged.
 	var comp *component.Component
-	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
+	var inner storage.Store = db
+	if o.WrapStore != nil {
+		inner = o.WrapStore(inner)
+	}
+	store := storage.Observe(inner, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	certs := &xep0257.Handler{
 		Store:   store,
 		Policy:  policy,
