@@ -67,6 +67,9 @@ type fakeComponent struct {
 	lookups []lookupReq
 	notices []notice
 	held    chan string // replies of Hold answers, to send with release
+
+	itemsPad   map[string]int // bytes of padding in the <items/> answer, by account (default 1800)
+	itemsAsked map[string]int // forwarded <items/> requests seen, by account
 }
 
 func startComponent(t testing.TB, s *prosodytest.Server) *fakeComponent {
@@ -83,11 +86,13 @@ func startComponent(t testing.TB, s *prosodytest.Server) *fakeComponent {
 		conn.Close()
 		t.Fatalf("component handshake: %v", err)
 	}
-	fc := &fakeComponent{t: t, s: s, sess: sess, conn: conn, done: make(chan error, 1), answers: map[string]answer{}, held: make(chan string, 16)}
+	fc := &fakeComponent{t: t, s: s, sess: sess, conn: conn, done: make(chan error, 1), answers: map[string]answer{}, held: make(chan string, 16),
+		itemsPad: map[string]int{}, itemsAsked: map[string]int{}}
 	m := mux.New(component.NSAccept,
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsPlugin, Local: "lookup"}, fc.handleLookup),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: nsPlugin, Local: "session"}, fc.handleSession),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsPlugin, Local: "notices"}, fc.handleNotices),
+		mux.IQFunc(stanza.SetIQ, xml.Name{Space: nsDelegation, Local: "delegation"}, fc.handleDelegation),
 	)
 	go func() { fc.done <- sess.Serve(m) }()
 	t.Cleanup(fc.Close)
