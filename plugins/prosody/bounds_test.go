@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/stacktest"
 )
 
@@ -92,7 +94,9 @@ func TestFailureLimit(t *testing.T) {
 // burst (here 3, refilled very slowly) a login gets temporary-auth-failure
 // without the component being asked.
 func TestLookupRateLimit(t *testing.T) {
-	s := startServerWith(t, "	saslcert_prefetch = false\n	saslcert_lookup_burst = 3\n	saslcert_lookup_rate = 0.001")
+	s := prosodytest.Start(t, prosodytest.Options{Plugin: true, PluginTimeout: time.Second, PluginLookupLimit: -1,
+		ExtraHost: "	saslcert_prefetch = false\n	saslcert_lookup_burst = 3\n	saslcert_lookup_rate = 0.001"})
+	s.Register(t, "alice", "alicepw")
 	fc := startComponent(t, s)
 	for i := range 4 {
 		cert := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
@@ -278,7 +282,7 @@ func TestItemsCacheBytes(t *testing.T) {
 	items("alice", 1) // still cached: four lists
 	items("u4", 1)    // the fifth: the oldest (alice) goes
 	items("alice", 2)
-	items("u4", 1)    // the newest stays
+	items("u4", 1) // the newest stays
 	items("big", 1)
 	items("big", 2) // never kept
 }

@@ -12,8 +12,8 @@
 --     saslcert_cache_size = 10000              -- entries per cache
 --     saslcert_cache_bytes = 4194304           -- bytes per cache (an entry over a quarter is not kept)
 --     saslcert_max_failures = 3                -- failed EXTERNAL attempts before the stream is closed
---     saslcert_lookup_burst = 20               -- lookups per client address at once ...
---     saslcert_lookup_rate = 2                 -- ... and per second after that
+--     saslcert_lookup_burst = 50               -- lookups per client address at once ...
+--     saslcert_lookup_rate = 5                 -- ... and per second after that
 --     saslcert_refusal_ttl = 10                -- seconds a refusal is remembered
 --
 -- and let c2s TLS ask for client certificates:
@@ -487,9 +487,9 @@ end
 -- (prefetch included; remembered answers cost nothing). IPv6 addresses
 -- share the bucket of their /64. At most saslcert_cache_size addresses are
 -- tracked; the oldest is forgotten first.
-local lookup_burst = math.max(1, module:get_option_number("saslcert_lookup_burst", 20));
-local lookup_rate = module:get_option_number("saslcert_lookup_rate", 2);
-if lookup_rate <= 0 then lookup_rate = 2; end
+local lookup_burst = math.max(1, module:get_option_number("saslcert_lookup_burst", 50));
+local lookup_rate = module:get_option_number("saslcert_lookup_rate", 5);
+if lookup_rate <= 0 then lookup_rate = 5; end
 local too_many_lookups = "Too many certificate logins from your address; try again later";
 local lookup_buckets = cache.new(cache_size);
 
