@@ -43,6 +43,11 @@ type answer struct {
 	Text                       string
 	Silent                     bool
 	Hold                       bool // do not answer now; the reply goes to fakeComponent.held
+	// A grant normally carries fingerprint and no-cert-management='false':
+	// NoFingerprint leaves fingerprint out; NCM, if set, is the value of
+	// no-cert-management ("-": left out).
+	NoFingerprint bool
+	NCM           string
 }
 
 type lookupReq struct {
@@ -177,8 +182,20 @@ func (fc *fakeComponent) handleLookup(iq stanza.IQ, t xmlstream.TokenReadEncoder
 		if a.Resource != "" {
 			res = fmt.Sprintf(` resource='%s'`, stacktest.Escape(a.Resource))
 		}
-		reply = fmt.Sprintf(head, "result") + fmt.Sprintf(`<lookup xmlns='%s' jid='%s' fingerprint='%s'%s no-cert-management='false'/></iq>`,
-			nsPlugin, stacktest.Escape(a.JID), stacktest.Escape(a.Fingerprint), res)
+		fp := fmt.Sprintf(` fingerprint='%s'`, stacktest.Escape(a.Fingerprint))
+		if a.NoFingerprint {
+			fp = ""
+		}
+		ncm := ` no-cert-management='false'`
+		switch a.NCM {
+		case "":
+		case "-":
+			ncm = ""
+		default:
+			ncm = fmt.Sprintf(` no-cert-management='%s'`, stacktest.Escape(a.NCM))
+		}
+		reply = fmt.Sprintf(head, "result") + fmt.Sprintf(`<lookup xmlns='%s' jid='%s'%s%s%s/></iq>`,
+			nsPlugin, stacktest.Escape(a.JID), fp, res, ncm)
 	} else {
 		reply = fmt.Sprintf(head, "error") + fmt.Sprintf(`<error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>`, a.ErrType, a.ErrCond)
 		if a.SASLCond != "" {

@@ -206,6 +206,11 @@ func TestExternal(t *testing.T) {
 		{"grant for another domain", "not-authorized", "", answer{JID: "alice@elsewhere.example"}},
 		{"grant of a full JID", "temporary-auth-failure", "", answer{JID: "alice@example.org/x"}},
 		{"grant for another certificate", "temporary-auth-failure", "", answer{JID: "alice@example.org", Fingerprint: "sha256:" + strings.Repeat("00", 32)}},
+		// Unknown is not allowed: a grant must name the certificate and say
+		// whether it may manage certificates.
+		{"grant without a fingerprint", "temporary-auth-failure", "", answer{JID: "alice@example.org", NoFingerprint: true}},
+		{"grant without no-cert-management", "temporary-auth-failure", "", answer{JID: "alice@example.org", NCM: "-"}},
+		{"grant with no-cert-management='yes'", "temporary-auth-failure", "", answer{JID: "alice@example.org", NCM: "yes"}},
 	}
 	for _, r := range refusals {
 		t.Run("refusal: "+r.name, func(t *testing.T) {
