@@ -57,6 +57,11 @@ type Options struct {
 	// PluginNoComponent leaves saslcert_component out of the config (to test
 	// the plugin's refusal to work without it).
 	PluginNoComponent bool
+	// PluginLookupLimit is the plugin's saslcert_lookup_burst and
+	// saslcert_lookup_rate (per second). 0: 100000 for both, so that tests
+	// that log many clients in from 127.0.0.1 are not limited; -1: the
+	// plugin's defaults (or what ExtraHost sets).
+	PluginLookupLimit int
 	// Delegation enables prosody-modules' mod_delegation for
 	// urn:xmpp:saslcert:1 to the component and turns the plugin's own
 	// forwarding off (saslcert_forward = false). Without it, mod_saslcert
@@ -295,6 +300,14 @@ func (s *Server) config(o Options, certFile, keyFile string) string {
 		}
 		if o.PluginTimeout > 0 {
 			w("	saslcert_timeout = %s", strconv.FormatFloat(o.PluginTimeout.Seconds(), 'f', -1, 64))
+		}
+		if o.PluginLookupLimit >= 0 {
+			limit := o.PluginLookupLimit
+			if limit == 0 {
+				limit = 100000
+			}
+			w("	saslcert_lookup_burst = %d", limit)
+			w("	saslcert_lookup_rate = %d", limit)
 		}
 		if o.Delegation {
 			w("	saslcert_forward = false -- mod_delegation carries XEP-0257 requests instead")

@@ -45,6 +45,11 @@ type answer struct {
 	NoCertManagement           bool // result: the grant's no-cert-management
 	Silent                     bool
 	Hold                       bool // do not answer now; the reply goes to fakeComponent.held
+	// A grant normally carries fingerprint and no-cert-management='false':
+	// NoFingerprint leaves fingerprint out; NCM, if set, is the value of
+	// no-cert-management ("-": left out).
+	NoFingerprint bool
+	NCM           string
 }
 
 type lookupReq struct {
@@ -71,6 +76,9 @@ type fakeComponent struct {
 	lookups []lookupReq
 	notices []notice
 	held    chan string // replies of Hold answers, to send with release
+
+	itemsPad   map[string]int // bytes of padding in the <items/> answer, by account (default 1800)
+	itemsAsked map[string]int // forwarded <items/> requests seen, by account
 }
 
 func startComponent(t testing.TB, s *prosodytest.Server) *fakeComponent {
@@ -87,11 +95,13 @@ func startComponent(t testing.TB, s *prosodytest.Server) *fakeComponent {
 		conn.Close()
 		t.Fatalf("component handshake: %v", err)
 	}
-	fc := &fakeComponent{t: t, s: s, sess: sess, conn: conn, done: make(chan error, 1), answers: map[string]answer{}, held: make(chan string, 16)}
+	fc := &fakeComponent{t: t, s: s, sess: sess, conn: conn, done: make(chan error, 1), answers: map[string]answer{}, held: make(chan string, 16),
+		itemsPad: map[string]int{}, itemsAsked: map[string]int{}}
 	fc.mux = mux.New(component.NSAccept,
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsPlugin, Local: "lookup"}, fc.handleLookup),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: nsPlugin, Local: "session"}, fc.handleSession),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: nsPlugin, Local: "notices"}, fc.handleNotices),
+		mux.IQFunc(stanza.SetIQ, xml.Name{Space: nsDelegation, Local: "delegation"}, fc.handleDelegation),
 	)
 	go func() { fc.done <- sess.Serve(xmpp.HandlerFunc(fc.serve)) }()
 	t.Cleanup(fc.Close)
@@ -283,8 +293,20 @@ func (fc *fakeComponent) handleLookup(iq stanza.IQ, t xmlstream.TokenReadEncoder
 		if a.Resource != "" {
 			res = fmt.Sprintf(` resource='%s'`, stacktest.Escape(a.Resource))
 		}
-		reply = fmt.Sprintf(head, "result") + fmt.Sprintf(`<lookup xmlns='%s' jid='%s' fingerprint='%s'%s no-cert-management='%v'/></iq>`,
-			nsPlugin, stacktest.Escape(a.JID), stacktest.Escape(a.Fingerprint), res, a.NoCertManagement)
+		fp := fmt.Sprintf(` fingerprint='%s'`, stacktest.Escape(a.Fingerprint))
+		if a.NoFingerprint {
+			fp = ""
+		}
+		ncm := fmt.Sprintf(` no-cert-management='%v'`, a.NoCertManagement)
+		switch a.NCM {
+		case "":
+		case "-":
+			ncm = ""
+		default:
+			ncm = fmt.Sprintf(` no-cert-management='%s'`, stacktest.Escape(a.NCM))
+		}
+		reply = fmt.Sprintf(head, "result") + fmt.Sprintf(`<lookup xmlns='%s' jid='%s'%s%s%s/></iq>`,
+			nsPlugin, stacktest.Escape(a.JID), fp, res, ncm)
 	} else {
 		reply = fmt.Sprintf(head, "error") + fmt.Sprintf(`<error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>`, a.ErrType, a.ErrCond)
 		if a.SASLCond != "" {

@@ -10,6 +10,11 @@
 --     saslcert_forward = true                  -- forward users' XEP-0257 requests
 --     saslcert_prefetch = true                 -- ask at stream features, before <auth/>
 --     saslcert_cache_size = 10000              -- entries per cache
+--     saslcert_cache_bytes = 4194304           -- bytes per cache (an entry over a quarter is not kept)
+--     saslcert_max_failures = 3                -- failed EXTERNAL attempts before the stream is closed
+--     saslcert_lookup_burst = 50               -- lookups per client address at once ...
+--     saslcert_lookup_rate = 5                 -- ... and per second after that
+--     saslcert_refusal_ttl = 10                -- seconds a refusal is remembered
 --
 -- and let c2s TLS ask for client certificates:
 --
@@ -39,6 +44,9 @@ local sm_make_authenticated = require "core.sessionmanager".make_authenticated;
 local usermanager = require "core.usermanager";
 local cache = require "util.cache";
 local hashes = require "util.hashes";
+local throttle = require "util.throttle";
+local net_pton = require "util.net".pton;
+local configmanager = require "core.configmanager";
 
 local base64_decode = encodings.base64.decode;
 local utf8_valid = encodings.utf8.valid;
@@ -48,6 +56,10 @@ local xmlns_plugin = "urn:x-saslcert:plugin:0";
 local xmlns_stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 local max_authzid = 3071; -- RFC 6120 §6.3.8 / RFC 7622: 3071 bytes for a JID
+-- The longest SASL data read: the base64 of the longest authzid and a little
+-- whitespace around it. Longer data is refused before anything else looks
+-- at it (no pattern ever runs on more than this).
+local max_sasl_data = 4 * math.ceil(max_authzid / 3) + 64;
 local revoked_text = "This client certificate has been revoked.";
 
 -- SASL conditions (RFC 6120 §6.5) the component may ask us to send.
@@ -76,6 +88,16 @@ if component then
 	end
 else
 	module:log("error", "saslcert_component is not set; SASL EXTERNAL is disabled");
+end
+-- The component gets client certificates and is believed: it must be an
+-- external component (XEP-0114) of this server, never a name that routing
+-- would send to another server (a typo with s2s on) nor a VirtualHost or an
+-- internal component. Read from the configuration, which is complete when
+-- modules load, whatever order the hosts are activated in.
+if component and configmanager.rawget(component, "component_module") ~= "component" then
+	module:log("error", "saslcert_component = %q is not a Component of this server with component_secret "
+		.. "(an external component); refusing to load", component);
+	error("saslcert_component " .. component .. " is not a local external component");
 end
 if not timeout or timeout <= 0 then
 	timeout = 5;
@@ -121,11 +143,15 @@ local function peer_certificate(session)
 end
 
 -- base64 of the DER: the PEM body without armour and whitespace (LuaSec 1.2
--- has no der()).
+-- has no der()). The certificate is the client's: plain searches and one
+-- single-class gsub, linear in its size.
 local function cert_der_base64(cert)
 	local pem = cert:pem();
 	if not pem then return nil; end
-	local b64 = pem:gsub("%-%-%-%-%-[%u%d ]+%-%-%-%-%-", ""):gsub("%s+", "");
+	local body = pem:find("\n", 1, true);
+	local armour_end = pem:find("-----END", 1, true);
+	if not body or not armour_end or armour_end <= body then return nil; end
+	local b64 = pem:sub(body + 1, armour_end - 1):gsub("%s+", "");
 	if b64 == "" then return nil; end
 	return b64;
 end
@@ -144,23 +170,49 @@ local function sasl_failure(condition, text)
 	return reply;
 end
 
+-- Failed EXTERNAL attempts a connection may make: the one that reaches
+-- the limit is answered and the stream closed (policy-violation), so that
+-- one connection cannot keep the component busy.
+local max_failures = math.max(1, math.floor(module:get_option_number("saslcert_max_failures", 3)));
+local too_many_failures = "Too many failed authentication attempts";
+
 local function fail(session, condition, text)
 	session.saslcert_await_response = nil;
 	module:fire_event("authentication-failure", { session = session, condition = condition, text = text });
 	session.send(sasl_failure(condition, text));
+	local failures = (session.saslcert_failures or 0) + 1;
+	session.saslcert_failures = failures;
+	if failures >= max_failures and not session.destroyed and session.close then
+		session.log("info", "Closing the stream after %d failed SASL EXTERNAL attempts", failures);
+		session:close({ condition = "policy-violation", text = too_many_failures });
+	end
 	return true;
 end
 
+local function is_space(byte)
+	return byte == 32 or (byte >= 9 and byte <= 13);
+end
+
 -- Decodes SASL data: nil/"" (empty element) and "=" are the empty string;
--- otherwise strict base64. Returns nil on bad encoding.
+-- otherwise strict base64 with optional whitespace around it. Returns nil
+-- and the SASL condition when the data is longer than max_sasl_data
+-- (malformed-request, checked first) or badly encoded (incorrect-encoding).
+-- Linear in the input: whitespace is trimmed byte by byte, and the one
+-- pattern is anchored with a single repetition.
 local function decode_sasl_data(text)
 	if text == nil then return ""; end
-	text = text:match("^%s*(.-)%s*$");
+	if #text > max_sasl_data then return nil, "malformed-request"; end
+	local first, last = 1, #text;
+	while first <= last and is_space(text:byte(first)) do first = first + 1; end
+	while last >= first and is_space(text:byte(last)) do last = last - 1; end
+	text = text:sub(first, last);
 	if text == "" or text == "=" then return ""; end
 	if #text % 4 ~= 0 or not text:match("^[A-Za-z0-9+/]+=?=?$") then
-		return nil;
+		return nil, "incorrect-encoding";
 	end
-	return base64_decode(text);
+	local decoded = base64_decode(text);
+	if decoded == nil then return nil, "incorrect-encoding"; end
+	return decoded;
 end
 
 -- Finds the SASL condition in an IQ error from the component.
@@ -200,6 +252,24 @@ local function next_id()
 	return id_prefix .. id_counter;
 end
 
+-- Whether the component's host is active here as a component (checked at
+-- load from the configuration; this is for hosts deactivated later):
+-- nothing is sent to its JID otherwise, so that routing never carries it
+-- to another server.
+local function component_local()
+	local host = component and prosody.hosts[component];
+	return host ~= nil and host.type == "component";
+end
+
+-- Whether origin is the component's own connection: an authenticated
+-- XEP-0114 session of the component's host. Not the host object itself,
+-- another component claiming its JID, a server-to-server stream or a
+-- client; only answers and requests on this session are believed.
+local function is_component_session(origin)
+	return component ~= nil and origin ~= nil and origin.type == "component" and origin.host == component
+		and origin ~= prosody.hosts[component] and origin.conn ~= nil and not origin.destroyed;
+end
+
 local function sweep()
 	local now, left = gettime(), false;
 	for rid, w in pairs(waiting) do
@@ -220,13 +290,18 @@ end
 -- is disconnected Prosody answers with an error at once (done may then run
 -- before request returns).
 local function request(iq, done)
+	if not component_local() then
+		module:log("warn", "%s is not an active component host; not sending", component or "?");
+		done(st.error_reply(iq, "wait", "service-unavailable"), nil);
+		return;
+	end
 	waiting[iq.attr.id] = { done = done, deadline = gettime() + timeout };
 	if not sweeping then
 		sweeping = true;
 		module:add_timer(sweep_interval, sweep);
 	end
 	local link = comp_link;
-	if link and not link.destroyed and link.type == "component" and link.send then
+	if is_component_session(link) and link.send then
 		-- Straight onto the component's stream: what routing would do.
 		iq.attr.xmlns = nil;
 		link.send(iq);
@@ -257,6 +332,16 @@ module:hook("iq/host", function (event)
 	if stanza.attr.from ~= component then
 		return; -- not an answer from the component: not ours to take
 	end
+	if not is_component_session(event.origin)
+		and not (typ == "error" and event.origin == prosody.hosts[component]) then
+		-- The component's JID, but not on its connection (another component
+		-- with validate_from_addresses = false, a module): not believed.
+		-- Errors from the component's host are Prosody's bounces while the
+		-- component is away (an error never grants anything).
+		module:log("warn", "Ignoring an answer from %s that did not come on its connection (%s)",
+			component, event.origin and event.origin.type or "?");
+		return true;
+	end
 	local w = waiting[rid];
 	if w then
 		waiting[rid] = nil;
@@ -275,12 +360,63 @@ end, 10);
 -- is remembered only if it came on that connection, was asked for on it, and
 -- nothing was forgotten while it was on its way (epoch).
 local cache_size = module:get_option_number("saslcert_cache_size", 10000);
+local cache_bytes = module:get_option_number("saslcert_cache_bytes", 4 * 1024 * 1024);
+local refusal_ttl = module:get_option_number("saslcert_refusal_ttl", 10);
 local epoch = 0;        -- bumped whenever anything is forgotten
+
+-- A cache bounded by entries (saslcert_cache_size) and by bytes
+-- (saslcert_cache_bytes): util.cache keeps the order and the count, and
+-- each entry is charged the size set gives it. Setting an entry evicts the
+-- oldest ones until the total fits; an entry over a quarter of the budget is
+-- not kept at all (set returns false). on_drop(key, value) runs whenever an
+-- entry leaves other than by clear. get, set(key, nil), clear as util.cache.
+local bounded_mt = {};
+bounded_mt.__index = bounded_mt;
+
+local function bounded_cache(on_drop)
+	local self = setmetatable({ bytes = 0, sizes = {}, on_drop = on_drop }, bounded_mt);
+	self.c = cache.new(cache_size, function (key, value)
+		self.bytes = self.bytes - (self.sizes[key] or 0);
+		self.sizes[key] = nil;
+		if self.on_drop then self.on_drop(key, value); end
+	end);
+	return self;
+end
+
+function bounded_mt:get(key)
+	return self.c:get(key);
+end
+
+function bounded_mt:set(key, value, size)
+	local old = self.c:get(key);
+	if old ~= nil then
+		self.c:set(key, nil);
+		self.bytes = self.bytes - (self.sizes[key] or 0);
+		self.sizes[key] = nil;
+		if self.on_drop then self.on_drop(key, old); end
+	end
+	if value == nil then return true; end
+	size = size + #key;
+	if size > cache_bytes / 4 then return false; end
+	while self.bytes + size > cache_bytes and self.c:count() > 0 do
+		self:set((self.c:tail()), nil);
+	end
+	self.c:set(key, value);
+	self.sizes[key] = size;
+	self.bytes = self.bytes + size;
+	return true;
+end
+
+function bounded_mt:clear()
+	self.c:clear();
+	self.sizes = {};
+	self.bytes = 0;
+end
 
 -- Positive lookups: fingerprint .. "\0" .. authzid -> grant, and an index of
 -- their keys by account so that an account can be forgotten at once.
 local login_keys = {}; -- account -> { [key] = true }
-local login_cache = cache.new(cache_size, function (key, grant)
+local login_cache = bounded_cache(function (key, grant)
 	local keys = login_keys[grant.account];
 	if keys then
 		keys[key] = nil;
@@ -288,17 +424,26 @@ local login_cache = cache.new(cache_size, function (key, grant)
 	end
 end);
 -- <items/> answers: account -> { items = <items/> without <users/>, fps = { fingerprint per <item/> }, expires }.
-local items_cache = cache.new(cache_size);
+local items_cache = bounded_cache();
+-- Refusals (SASL failures of type auth): fingerprint .. "\0" .. authzid ->
+-- { condition, text, expires }, for saslcert_refusal_ttl seconds at most, so
+-- that repeating a refused login does not ask the component each time.
+-- Emptied whole whenever anything is forgotten: a <changed/> names the
+-- account, not the certificate, and an upload right after a refusal must
+-- log in.
+local refusal_cache = bounded_cache();
 
 local function forget_all()
 	login_cache:clear();
 	login_keys = {};
 	items_cache:clear();
+	refusal_cache:clear();
 	epoch = epoch + 1;
 end
 
 local function forget(account)
 	epoch = epoch + 1;
+	refusal_cache:clear();
 	items_cache:set(account, nil);
 	local keys = login_keys[account];
 	if keys then
@@ -314,7 +459,7 @@ end
 local function link_alive()
 	local link = comp_link;
 	if link == nil then return false; end
-	if link.destroyed or link.type ~= "component" then
+	if not is_component_session(link) then
 		module:log("debug", "The component's connection is gone; forgetting the cache");
 		comp_link, cache_ttl, by_fingerprint = nil, 0, false;
 		forget_all();
@@ -339,6 +484,58 @@ end
 
 local function still_unauthenticated(session)
 	return not session.destroyed and session.type == "c2s_unauthed" and not session.username and session.conn ~= nil;
+end
+
+-- Lookups per client address: a token bucket of saslcert_lookup_burst
+-- tokens refilled at saslcert_lookup_rate per second, for every lookup sent
+-- (prefetch included; remembered answers cost nothing). IPv6 addresses
+-- share the bucket of their /64. At most saslcert_cache_size addresses are
+-- tracked; the oldest is forgotten first.
+local lookup_burst = math.max(1, module:get_option_number("saslcert_lookup_burst", 50));
+local lookup_rate = module:get_option_number("saslcert_lookup_rate", 5);
+if lookup_rate <= 0 then lookup_rate = 5; end
+local too_many_lookups = "Too many certificate logins from your address; try again later";
+local lookup_buckets = cache.new(cache_size);
+
+local function source_of(session)
+	local ip = session.ip;
+	local packed = ip and net_pton(ip);
+	if not packed then return ip or ""; end
+	if #packed == 16 and packed:sub(1, 12) ~= "\0\0\0\0\0\0\0\0\0\0\255\255" then
+		return packed:sub(1, 8); -- the /64
+	end
+	return packed:sub(-4);
+end
+
+-- Takes a token for one lookup from session's address; false if none is left.
+local function lookup_allowed(session)
+	local source = source_of(session);
+	local bucket = lookup_buckets:get(source);
+	if not bucket then
+		bucket = throttle.create(lookup_burst, lookup_burst / lookup_rate);
+		lookup_buckets:set(source, bucket);
+	end
+	return (bucket:poll(1));
+end
+
+-- Remembers the refusal of fingerprint with authzid, if the answer (sent
+-- at sent_epoch on sent_link, come on origin) may be remembered.
+local function remember_refusal(fingerprint, authzid, condition, text, sent_link, sent_epoch, origin)
+	if refusal_ttl <= 0 or not may_remember(sent_link, sent_epoch, origin) then return; end
+	local ttl = math.min(refusal_ttl, cache_ttl);
+	refusal_cache:set(fingerprint .. "\0" .. authzid,
+		{ condition = condition, text = text, expires = gettime() + ttl }, 128 + #(text or ""));
+end
+
+-- The remembered refusal of key ({ condition, text }), or nil.
+local function remembered_refusal(key)
+	if not caching() then return nil; end
+	local refusal = refusal_cache:get(key);
+	if refusal and refusal.expires <= gettime() then
+		refusal_cache:set(key, nil);
+		return nil;
+	end
+	return refusal;
 end
 
 -- The lookup IQ for cert: by fingerprint when the component accepts that
@@ -424,6 +621,10 @@ local function ask_component(session, cert, fingerprint, authzid)
 				session.log("warn", "Could not read the client certificate");
 				return nil, fail(session, "temporary-auth-failure");
 			end
+			if not lookup_allowed(session) then
+				session.log("info", "Certificate %s: too many lookups from %s", fingerprint, session.ip or "?");
+				return nil, fail(session, "temporary-auth-failure", too_many_lookups);
+			end
 			session.log("debug", "Asking %s about certificate %s", component, fingerprint);
 			pending_lookups[session] = lookup_state;
 			sent_link, sent_epoch = snapshot();
@@ -446,6 +647,7 @@ local function ask_component(session, cert, fingerprint, authzid)
 				sasl_cond = "not-authorized";
 			end
 			session.log("debug", "Component refused certificate %s: %s", fingerprint, sasl_cond);
+			remember_refusal(fingerprint, authzid, sasl_cond, text, sent_link, sent_epoch, origin);
 			return nil, fail(session, sasl_cond, text);
 		end
 		session.log("debug", "Certificate lookup failed (%s): %s", err_type or "?",
@@ -480,7 +682,7 @@ local function ask_component(session, cert, fingerprint, authzid)
 		session.log("debug", "Certificate %s was revoked during the lookup", fingerprint);
 		return nil, fail(session, "not-authorized", revoked_text);
 	end
-	if answer.attr.fingerprint and answer.attr.fingerprint:lower() ~= fingerprint then
+	if not answer.attr.fingerprint or answer.attr.fingerprint:lower() ~= fingerprint then
 		session.log("warn", "Component answered a lookup for another certificate");
 		return nil, fail(session, "temporary-auth-failure");
 	end
@@ -507,6 +709,12 @@ local function ask_component(session, cert, fingerprint, authzid)
 			return nil, fail(session, "not-authorized");
 		end
 	end
+	-- Unknown is not "may manage": the answer must say.
+	local ncm = answer.attr["no-cert-management"];
+	if ncm ~= "true" and ncm ~= "false" then
+		session.log("warn", "Component answered a lookup without no-cert-management='true|false'");
+		return nil, fail(session, "temporary-auth-failure");
+	end
 	local grant = {
 		account = answer_jid;
 		node = node;
@@ -525,9 +733,10 @@ end
 -- Asks the component about the certificate of session and answers the
 -- client. Runs inside the session's async runner.
 local function do_external(session, cert, message)
-	local authzid = decode_sasl_data(message);
+	local authzid, bad = decode_sasl_data(message);
 	if authzid == nil then
-		return fail(session, "incorrect-encoding");
+		return fail(session, bad or "incorrect-encoding",
+			bad == "malformed-request" and "The SASL data is too long" or nil);
 	end
 	if #authzid > max_authzid then
 		return fail(session, "invalid-authzid", "The authorization identity is too long");
@@ -543,11 +752,14 @@ local function do_external(session, cert, message)
 	end
 
 	local key = fingerprint .. "\0" .. authzid;
+	local refusal = remembered_refusal(key);
+	if refusal then
+		session.log("debug", "Certificate %s: remembered refusal %s", fingerprint, refusal.condition);
+		return fail(session, refusal.condition, refusal.text);
+	end
 	local grant = caching() and login_cache:get(key);
 	if grant and grant.expires <= gettime() then
 		login_cache:set(key, nil);
-		local keys = login_keys[grant.account];
-		if keys then keys[key] = nil; end
 		grant = nil;
 	end
 	if grant then
@@ -556,8 +768,7 @@ local function do_external(session, cert, message)
 		local ret;
 		grant, ret = ask_component(session, cert, fingerprint, authzid);
 		if not grant then return ret; end
-		if grant.max_age then
-			login_cache:set(key, grant);
+		if grant.max_age and login_cache:set(key, grant, 256 + #grant.account) then
 			local keys = login_keys[grant.account];
 			if not keys then
 				keys = {};
@@ -615,7 +826,10 @@ local prefetching = module:get_option_boolean("saslcert_prefetch", true);
 local function prefetch(session, cert)
 	if not prefetching or session.saslcert_prefetch then return; end
 	local fingerprint = cert_fingerprint(cert);
-	if not fingerprint or (caching() and login_cache:get(fingerprint .. "\0")) then return; end
+	if not fingerprint or (caching() and login_cache:get(fingerprint .. "\0")) or remembered_refusal(fingerprint .. "\0")
+		or not lookup_allowed(session) then
+		return;
+	end
 	local iq = lookup_iq(cert, fingerprint, "");
 	if not iq then return; end
 	local link, sent_epoch = snapshot();
@@ -898,7 +1112,8 @@ local function items_entry(items)
 		local der = b64 and base64_decode((b64:gsub("%s+", "")));
 		fps[i] = der and ("sha256:" .. sha256(der, true)) or false;
 	end
-	return { items = items, fps = fps };
+	-- Charged to saslcert_cache_bytes: the serialised list and the fingerprints.
+	return { items = items, fps = fps, bytes = #tostring(items) + 80 * #fps + 256 };
 end
 
 -- The answer to an <items/> request from entry, with the resources of the
@@ -977,7 +1192,9 @@ local function forward_request(event)
 			if items and may_remember(sent_link, sent_epoch, reply_origin) then
 				local entry = items_entry(items);
 				entry.expires = gettime() + cache_ttl;
-				items_cache:set(account, entry);
+				if not items_cache:set(account, entry, entry.bytes) then
+					module:log("debug", "Not caching the <items/> of %s: %d bytes", account, entry.bytes);
+				end
 			end
 		elseif typ == "set" then
 			forget(account);
@@ -1004,6 +1221,11 @@ local notice_queue = {};
 
 local function flush_notices()
 	if #notice_queue == 0 or not component then return; end
+	if not component_local() then
+		-- Not routed anywhere else; the <sessions/> query repairs the list.
+		notice_queue = {};
+		return;
+	end
 	local msg = st.message({ type = "normal", from = module.host, to = component })
 		:tag("notices", { xmlns = xmlns_plugin });
 	for _, n in ipairs(notice_queue) do
@@ -1059,12 +1281,49 @@ module:hook("resource-unbind", function (event)
 	end
 end);
 
+-- XEP-0198 resumption moves the connection of the new session (which
+-- authenticated) onto the resumed one and leaves the new one an empty
+-- shell. What the new connection proved decides from then on: a
+-- certificate login hands its grant (fingerprint, forced resource,
+-- no-cert-management) to the resumed session, so that revoking that
+-- certificate closes it for good (close revokes the resumption token:
+-- no hibernation, no second resumption), and a forced resource other than
+-- the resumed session's closes it. A password login resuming a certificate
+-- session leaves the old grant in place (its restrictions stay).
+module:hook("smacks-hibernation-end", function (event)
+	local new, resumed = event.origin, event.resumed;
+	local grant = new and new.saslcert;
+	if not grant or not resumed or resumed == new then return; end
+	new.saslcert = nil;
+	cert_sessions[new] = nil;
+	local old = resumed.saslcert;
+	if old and old.bound then
+		old.bound = nil;
+		fp_unbound(resumed, old.fingerprint);
+		if resumed.full_jid then notify("closed", resumed.full_jid, old.fingerprint); end
+	end
+	resumed.saslcert = grant;
+	cert_sessions[resumed] = true;
+	if grant.resource and resumed.resource ~= grant.resource then
+		resumed.log("info", "Closing resumed session: its certificate may only use resource %q", grant.resource);
+		cert_sessions[resumed] = nil;
+		resumed:close({ condition = "policy-violation",
+			text = "This client certificate may only use the resource " .. grant.resource });
+		return;
+	end
+	if resumed.full_jid then
+		grant.bound = true;
+		fp_bound(resumed, grant.fingerprint);
+		notify("bound", resumed.full_jid, grant.fingerprint);
+	end
+	resumed.log("debug", "Resumed by a login with certificate %s", grant.fingerprint);
+end);
+
 -- Plugin IQs from the component: only from the configured component JID on
 -- the component's own connection.
 local function from_component(event)
 	local origin, stanza = event.origin, event.stanza;
-	if component and origin.type == "component" and origin.host == component
-		and stanza.attr.from and jid_util.prep(stanza.attr.from) == component then
+	if is_component_session(origin) and stanza.attr.from and jid_util.prep(stanza.attr.from) == component then
 		return true;
 	end
 	module:log("debug", "Refusing plugin IQ from %s (%s)", stanza.attr.from or "?", origin.type or "?");

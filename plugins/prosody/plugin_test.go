@@ -212,6 +212,11 @@ func TestExternal(t *testing.T) {
 		{"grant of a JID stringprep changes (ß)", "not-authorized", "", answer{JID: "straße@example.org"}},
 		{"grant of a JID stringprep changes (case)", "not-authorized", "", answer{JID: "Alice@example.org"}},
 		{"grant of a resource stringprep changes", "not-authorized", "", answer{JID: "alice@example.org", Resource: "\ufb00"}},
+		// Unknown is not allowed: a grant must name the certificate and say
+		// whether it may manage certificates.
+		{"grant without a fingerprint", "temporary-auth-failure", "", answer{JID: "alice@example.org", NoFingerprint: true}},
+		{"grant without no-cert-management", "temporary-auth-failure", "", answer{JID: "alice@example.org", NCM: "-"}},
+		{"grant with no-cert-management='yes'", "temporary-auth-failure", "", answer{JID: "alice@example.org", NCM: "yes"}},
 	}
 	for _, r := range refusals {
 		t.Run("refusal: "+r.name, func(t *testing.T) {
