@@ -13,6 +13,7 @@ import (
 
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
+	"github.com/saslcert/saslcert/enroll/stepca"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
@@ -130,4 +131,30 @@ trusted_roots = [%q]
 		t.Fatalf("latest after the revoke: %+v; want only a note", latest)
 	}
 	t.Logf("Fetch my latest certificate after the revoke: %q", latest.Notes[0])
+}
+
+// newTrustedRootsStack starts the component with the embedded CA as issuer
+// and both the embedded CA and a fresh step-ca as trusted roots of the
+// domain (revocations read from step-ca's CRL at every login), and returns
+// the step-ca and a client for it (the organisation's own CA, issuing out of
+// band).
+func newTrustedRootsStack(t *testing.T) (*stack, *catest.StepCA, *stepca.Client) {
+	t.Helper()
+	st := newStack(t)
+	st.initCA(t)
+	s := catest.StartStepCA(t, catest.StepCAOptions{})
+	_, bundle := stepCAFiles(t, st, s)
+	st.startServe(t, st.baseConfig(t, fmt.Sprintf(`
+crl-max-age = "0s"
+
+[policy.%q]
+issuer = "embedded"
+trusted_roots = ["embedded", %q]
+crl_urls = [%q]
+`, st.S.Domain, bundle, s.CRLURL)))
+	org, err := stepca.New(stepca.Config{URL: s.URL, Provisioner: s.Provisioner, Key: s.Key, KeyID: s.KeyID, Root: s.Root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, s, org
 }

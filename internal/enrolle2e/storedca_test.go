@@ -1,7 +1,6 @@
 package enrolle2e
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
-	"github.com/saslcert/saslcert/enroll/stepca"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
@@ -23,28 +21,13 @@ import (
 // embedded CA) revokes it, the stored, still active certificate no longer
 // logs in. A self-signed upload is not affected.
 func TestEnrollStoredRevokedAtCA(t *testing.T) {
-	st := newStack(t)
-	st.initCA(t)
-	s := catest.StartStepCA(t, catest.StepCAOptions{})
-	_, bundle := stepCAFiles(t, st, s)
-	st.startServe(t, st.baseConfig(t, fmt.Sprintf(`
-crl-max-age = "0s"
-
-[policy.%q]
-issuer = "embedded"
-trusted_roots = ["embedded", %q]
-crl_urls = [%q]
-`, st.S.Domain, bundle, s.CRLURL)))
+	st, _, org := newTrustedRootsStack(t)
 	ctx, cancel := deadline()
 	defer cancel()
 
 	// carol's certificate from the organisation's step-ca, uploaded.
 	carol := st.Register(t, "carol")
 	carolPW := st.passwordLogin(t, "carol")
-	org, err := stepca.New(stepca.Config{URL: s.URL, Provisioner: s.Provisioner, Key: s.Key, KeyID: s.KeyID, Root: s.Root})
-	if err != nil {
-		t.Fatal(err)
-	}
 	carolKey := newKey(t)
 	orgCert, err := org.Issue(ctx, &enroll.IssueRequest{Account: carol, CSR: catest.NewCSR(t, catest.CSROptions{Key: carolKey}), Lifetime: 24 * time.Hour})
 	if err != nil {

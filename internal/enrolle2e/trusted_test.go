@@ -1,14 +1,12 @@
 package enrolle2e
 
 import (
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
-	"github.com/saslcert/saslcert/enroll/stepca"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
@@ -21,27 +19,12 @@ import (
 // list). Each works until it is revoked at its CA, then the next login is
 // refused. A certificate of an untrusted CA is refused throughout.
 func TestEnrollTrustedRoots(t *testing.T) {
-	st := newStack(t)
-	st.initCA(t)
-	s := catest.StartStepCA(t, catest.StepCAOptions{})
-	_, bundle := stepCAFiles(t, st, s)
-	st.startServe(t, st.baseConfig(t, fmt.Sprintf(`
-crl-max-age = "0s"
-
-[policy.%q]
-issuer = "embedded"
-trusted_roots = ["embedded", %q]
-crl_urls = [%q]
-`, st.S.Domain, bundle, s.CRLURL)))
+	st, _, org := newTrustedRootsStack(t)
 	ctx, cancel := deadline()
 	defer cancel()
 
 	// A certificate the organisation's step-ca issued to carol, out of band.
 	carol := st.Register(t, "carol")
-	org, err := stepca.New(stepca.Config{URL: s.URL, Provisioner: s.Provisioner, Key: s.Key, KeyID: s.KeyID, Root: s.Root})
-	if err != nil {
-		t.Fatal(err)
-	}
 	carolKey := newKey(t)
 	orgCert, err := org.Issue(ctx, &enroll.IssueRequest{Account: carol, CSR: catest.NewCSR(t, catest.CSROptions{Key: carolKey}), Lifetime: 24 * time.Hour})
 	if err != nil {
