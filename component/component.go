@@ -52,6 +52,7 @@ type Component struct {
 	// accounts revokes the certificates of deleted accounts (nil: no store).
 	accounts storage.Store
 	deleting sync.Map // bare JID -> struct{}: accounts whose certificates are being revoked
+	inflight inflight // numbers dispatched requests (accounts.go)
 	decode   func(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (xep0257.Request, error)
 	reg      *Registry
 	jitter   func() float64 // in [0, 1)
