@@ -142,6 +142,10 @@ func (c *Component) Connects() uint64 {
 	return c.connects
 }
 
+// InFlight returns how many requests read from the server are being
+// processed or answered.
+func (c *Component) InFlight() int { return c.work.count() }
+
 func (c *Component) current() *link {
 	c.mu.Lock()
 	defer c.mu.Unlock()
