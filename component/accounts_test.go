@@ -107,3 +107,32 @@ func TestReconcileAccounts(t *testing.T) {
 		}
 	}
 }
+
+// TestInflightWaitBefore: waitBefore(mark) waits for the requests numbered
+// below mark, and only for them.
+func TestInflightWaitBefore(t *testing.T) {
+	var f inflight
+	a, b := f.enter(), f.enter()
+	mark := f.mark()
+	later := f.enter()
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.waitBefore(dead, mark); err == nil {
+		t.Fatal("waitBefore returned while earlier requests run")
+	}
+	f.leave(a)
+	if err := f.waitBefore(dead, mark); err == nil {
+		t.Fatal("waitBefore returned while an earlier request runs")
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.waitBefore(context.Background(), mark) }()
+	f.leave(b)
+	if err := <-done; err != nil {
+		t.Fatalf("waitBefore: %v", err)
+	}
+	// The request that started after the mark does not hold it up.
+	if err := f.waitBefore(dead, mark); err != nil {
+		t.Fatalf("waitBefore with only a later request running: %v", err)
+	}
+	f.leave(later)
+}
