@@ -3,8 +3,8 @@ package component
 import (
 	"context"
 	"encoding/xml"
-	"fmt"
 	"strconv"
+	"sync"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
@@ -13,35 +13,39 @@ import (
 	"github.com/saslcert/saslcert/storage"
 )
 
+// Account deletion and re-registration (docs/PLUGIN-PROTOCOL.md, "account
+// deleted", "account created", "account reconciliation").
+//
+// A deleted account's certificates must never log in to whoever registers
+// the name next. The plugin sends <account-deleted/> (queued in Prosody's
+// storage until acknowledged); the component revokes every certificate of the
+// account and writes its tombstone in one store transaction
+// (Store.RevokeAccount), so that an append, enrollment or renewal racing the
+// deletion either commits before it (and is revoked by it) or is refused
+// (storage.ErrAccountDeleted). The tombstone is lifted by <account-created/>
+// (Prosody's user-registered event) or by the reconciliation, which also
+// finds accounts deleted while the component was away or by prosodyctl.
+
 // handleAccountDeleted revokes every certificate of an account the server
-// deleted (<account-deleted jid='alice@example.org'/>), so that whoever
-// registers the name next does not inherit them. The account is marked on the
-// stream goroutine, before any later lookup is read, and lookups for it are
-// refused until the revocations are committed; if they cannot be committed
-// the mark stays (fail closed) until the component restarts, and the error is
-// logged and answered.
+// deleted (<account-deleted jid='alice@example.org'/>) and writes its
+// tombstone. The account is marked on the stream goroutine, before any later
+// lookup is read, and lookups for it are refused until the revocations are
+// committed; if they cannot be committed the mark stays (fail closed) until
+// the component restarts, the error is logged and answered with a wait
+// error, and the plugin sends the notice again.
 func (l *link) handleAccountDeleted(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
-	var account jid.JID
-	var err error
-	for _, a := range start.Attr {
-		if a.Name.Local == "jid" {
-			account, err = jid.Parse(a.Value)
-		}
-	}
-	if err != nil || account.Localpart() == "" || account.Resourcepart() != "" {
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "jid must be a bare account JID")))
-	}
-	if account.Domainpart() != server.Domainpart() {
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Auth, stanza.Forbidden, "the account is not on "+server.Domainpart())))
+	account, se, ok := accountAttr(server, start)
+	if !ok {
+		return send(t, c.errorIQ(iq, se))
 	}
 	if c.accounts == nil {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "no store")))
 	}
 	key := account.String()
 	c.deleting.Store(key, struct{}{})
-	err = l.dispatch(func(ctx context.Context) xml.TokenReader {
-		n, err := c.revokeAccount(ctx, key, "server:"+server.String()+" (account deleted)")
+	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
+		n, err := c.deleteAccount(ctx, key, "server:"+server.String()+" (account deleted)")
 		if err != nil {
 			c.log.Error("could not revoke the certificates of a deleted account; its logins stay refused until restart",
 				"account", key, "err", err)
@@ -60,18 +64,81 @@ func (l *link) handleAccountDeleted(server jid.JID, iq stanza.IQ, t xmlstream.To
 	return nil
 }
 
-// revokeAccount revokes every active or disabled certificate of account.
-func (c *Component) revokeAccount(ctx context.Context, account, actor string) (int, error) {
-	certs, err := c.accounts.ListCerts(ctx, account, storage.StateActive, storage.StateDisabled)
-	if err != nil {
-		return 0, err
+// handleAccountCreated lifts the tombstone of an account the server has just
+// registered (<account-created jid='alice@example.org'/>), so that its new
+// owner may add certificates. It first waits until every request the
+// component read before this notice has finished: a write of the previous
+// owner that was still in flight must hit the tombstone, not the new
+// account. It answers <account-created cleared='true|false'/>; a wait error
+// if the store or the wait failed (the plugin sends the notice again).
+func (l *link) handleAccountCreated(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	c := l.c
+	account, se, ok := accountAttr(server, start)
+	if !ok {
+		return send(t, c.errorIQ(iq, se))
 	}
-	for _, rec := range certs {
-		if _, err := c.accounts.SetStateByFingerprint(ctx, rec.Fingerprint, storage.StateRevoked, actor); err != nil {
-			return 0, fmt.Errorf("revoke %s: %w", rec.Fingerprint, err)
+	if c.accounts == nil {
+		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "no store")))
+	}
+	key := account.String()
+	mark := c.inflight.mark() // on the stream goroutine: everything read before this notice
+	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
+		cleared, err := c.undeleteAccount(ctx, key, mark)
+		if err != nil {
+			c.log.Warn("could not lift the tombstone of a registered account", "account", key, "err", err)
+			return c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.InternalServerError, "the certificate store is busy; try again"))
+		}
+		c.log.Info("account registered", "account", key, "tombstone_lifted", cleared)
+		return c.resultIQ(iq, xmlstream.Wrap(nil, xml.StartElement{
+			Name: xml.Name{Space: NSPlugin, Local: "account-created"},
+			Attr: []xml.Attr{{Name: xml.Name{Local: "cleared"}, Value: strconv.FormatBool(cleared)}},
+		}))
+	}, func() xml.TokenReader { return c.errorIQ(iq, internalError()) })
+	if err != nil {
+		return send(t, c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "busy")))
+	}
+	return nil
+}
+
+// accountAttr reads the jid attribute of an account notice: a bare account
+// JID of server's domain.
+func accountAttr(server jid.JID, start *xml.StartElement) (jid.JID, stanza.Error, bool) {
+	var account jid.JID
+	var err error
+	seen := false
+	for _, a := range start.Attr {
+		if a.Name.Local == "jid" && a.Name.Space == "" {
+			if seen {
+				return jid.JID{}, stanzaErr(stanza.Modify, stanza.BadRequest, "jid is given twice"), false
+			}
+			seen = true
+			account, err = jid.Parse(a.Value)
 		}
 	}
-	return len(certs), nil
+	if !seen || err != nil || account.Localpart() == "" || account.Resourcepart() != "" {
+		return jid.JID{}, stanzaErr(stanza.Modify, stanza.BadRequest, "jid must be a bare account JID"), false
+	}
+	if account.Domainpart() != server.Domainpart() {
+		return jid.JID{}, stanzaErr(stanza.Auth, stanza.Forbidden, "the account is not on "+server.Domainpart()), false
+	}
+	return account, stanza.Error{}, true
+}
+
+// deleteAccount revokes every active or disabled certificate of account and
+// writes its tombstone, in one store transaction, and returns how many it
+// revoked.
+func (c *Component) deleteAccount(ctx context.Context, account, actor string) (int, error) {
+	revoked, err := c.accounts.RevokeAccount(ctx, account, storage.RevokeAccountOptions{Actor: actor, Deleted: true})
+	return len(revoked), err
+}
+
+// undeleteAccount waits until no request started before mark is still being
+// processed, then lifts account's tombstone.
+func (c *Component) undeleteAccount(ctx context.Context, account string, mark uint64) (bool, error) {
+	if err := c.inflight.waitBefore(ctx, mark); err != nil {
+		return false, err
+	}
+	return c.accounts.ClearTombstone(ctx, account)
 }
 
 // beingDeleted reports whether account's certificates are being revoked
@@ -79,4 +146,74 @@ func (c *Component) revokeAccount(ctx context.Context, account, actor string) (i
 func (c *Component) beingDeleted(account string) bool {
 	_, ok := c.deleting.Load(account)
 	return ok
+}
+
+// inflight numbers the requests dispatch runs, so that one can wait for
+// every request read before it (handleAccountCreated). The zero value is
+// ready to use.
+type inflight struct {
+	mu      sync.Mutex
+	next    uint64
+	running map[uint64]struct{}
+	changed chan struct{} // closed and replaced whenever a request ends
+}
+
+// enter registers a request and returns its number.
+func (f *inflight) enter() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.running == nil {
+		f.running = make(map[uint64]struct{})
+	}
+	n := f.next
+	f.next++
+	f.running[n] = struct{}{}
+	return n
+}
+
+// leave ends request n.
+func (f *inflight) leave(n uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.running, n)
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+}
+
+// mark returns the number the next request will get.
+func (f *inflight) mark() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.next
+}
+
+// waitBefore waits until every request numbered below mark has ended, or
+// ctx ends.
+func (f *inflight) waitBefore(ctx context.Context, mark uint64) error {
+	for {
+		f.mu.Lock()
+		busy := false
+		for n := range f.running {
+			if n < mark {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			f.mu.Unlock()
+			return nil
+		}
+		if f.changed == nil {
+			f.changed = make(chan struct{})
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

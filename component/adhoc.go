@@ -455,6 +455,8 @@ func (c *Component) enrollFailed(iq stanza.IQ, err error) xml.TokenReader {
 		se = stanzaErr(stanza.Modify, stanza.PolicyViolation, "you have as many active certificates as allowed; disable or revoke one first")
 	case errors.Is(err, storage.ErrNotFound):
 		se = stanzaErr(stanza.Cancel, stanza.ItemNotFound, "you have no active certificate of that name")
+	case errors.Is(err, storage.ErrAccountDeleted):
+		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "this account was deleted; certificates cannot be issued until the server confirms a new registration of the name (try again later)")
 	case errors.Is(err, enroll.ErrRejected):
 		c.log.Warn("the CA refused a certificate request", "from", iq.From.String(), "err", err)
 		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "the CA refused the request")

@@ -55,6 +55,7 @@ type Component struct {
 	// accounts revokes the certificates of deleted accounts (nil: no store).
 	accounts storage.Store
 	deleting sync.Map // bare JID -> struct{}: accounts whose certificates are being revoked
+	inflight inflight // numbers dispatched requests (accounts.go)
 	decode   func(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (xep0257.Request, error)
 	reg      *Registry
 	jitter   func() float64 // in [0, 1)
@@ -144,6 +145,10 @@ func (c *Component) Connects() uint64 {
 	defer c.mu.Unlock()
 	return c.connects
 }
+
+// InFlight returns how many requests read from the server are being
+// processed or answered.
+func (c *Component) InFlight() int { return c.work.count() }
 
 func (c *Component) current() *link {
 	c.mu.Lock()

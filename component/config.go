@@ -19,6 +19,7 @@ const (
 	DefaultPingInterval   = 60 * time.Second
 	DefaultMinBackoff     = 500 * time.Millisecond
 	DefaultMaxBackoff     = 30 * time.Second
+	DefaultReconcile      = 10 * time.Minute
 )
 
 // Config says where the component connects and how it behaves. Zero
@@ -48,6 +49,12 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the delay between reconnection
 	// attempts (capped exponential with jitter). Defaults 500 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// ReconcileInterval is how often, besides after every connect, the
+	// component asks the server plugin which accounts with certificates (or
+	// tombstones) still exist, to revoke the certificates of accounts
+	// deleted behind its back (prosodyctl deluser) and lift the tombstones
+	// of names registered again. Default 10 min.
+	ReconcileInterval time.Duration
 	// CacheTTL, if positive, lets the server plugin remember the component's
 	// answers for that long (whole seconds): positive SASL EXTERNAL lookups of
 	// stored certificates (never beyond the certificate's notAfter, never
@@ -114,6 +121,7 @@ func (c Config) withDefaults() (Config, map[string]jid.JID, error) {
 		{"PingInterval", &c.PingInterval, DefaultPingInterval},
 		{"MinBackoff", &c.MinBackoff, DefaultMinBackoff},
 		{"MaxBackoff", &c.MaxBackoff, DefaultMaxBackoff},
+		{"ReconcileInterval", &c.ReconcileInterval, DefaultReconcile},
 	} {
 		if *f.v < 0 {
 			return c, nil, fmt.Errorf("component: Config.%s is negative (%v)", f.name, *f.v)

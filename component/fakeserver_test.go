@@ -32,8 +32,11 @@ type fakeServer struct {
 	// sessionsError, if set, is the <error/> every connection answers
 	// <sessions/> queries with from now on.
 	sessionsError string
-	attempts      int // connections accepted
-	all           []*fakeConn
+	// accounts answers <accounts/> queries: exists= per account JID;
+	// accounts not in it exist ("true").
+	accounts map[string]string
+	attempts int // connections accepted
+	all      []*fakeConn
 }
 
 // node is a decoded element for assertions.
@@ -296,6 +299,21 @@ func (c *fakeConn) autoAnswer(n *node) bool {
 	switch {
 	case n.child("urn:xmpp:ping", "ping") != nil && !c.noAutoPing:
 		c.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'/>", n.attr("id"), n.attr("to"), n.attr("from")))
+		return true
+	case n.child(NSPlugin, "accounts") != nil:
+		var b strings.Builder
+		b.WriteString("<accounts xmlns='" + NSPlugin + "'>")
+		c.s.mu.Lock()
+		for _, a := range n.child(NSPlugin, "accounts").elements() {
+			exists, ok := c.s.accounts[a.attr("jid")]
+			if !ok {
+				exists = "true"
+			}
+			fmt.Fprintf(&b, "<account jid='%s' exists='%s'/>", a.attr("jid"), exists)
+		}
+		c.s.mu.Unlock()
+		b.WriteString("</accounts>")
+		c.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'>%s</iq>", n.attr("id"), n.attr("to"), n.attr("from"), b.String()))
 		return true
 	case n.child(NSPlugin, "sessions") != nil:
 		c.s.mu.Lock()

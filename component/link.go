@@ -208,11 +208,13 @@ func (l *link) dispatch(work func(ctx context.Context) xml.TokenReader, fallback
 	if err := l.c.work.acquire(); err != nil {
 		return err
 	}
+	seq := l.c.inflight.enter() // on the stream goroutine: in stream order
 	go func() {
 		defer l.c.work.release()
 		ctx, cancel := context.WithTimeout(l.workCtx, l.c.cfg.RequestTimeout)
 		defer cancel()
 		r := l.safely(ctx, work, fallback)
+		l.c.inflight.leave(seq)
 		l.c.work.worked()
 		// Answer on the current link: if the stream was re-established
 		// meanwhile and the server still waits for this id (mod_delegation

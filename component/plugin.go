@@ -45,7 +45,10 @@ func (l *link) handlePlugin(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *x
 		return send(t, l.handleSessionNotice(server, iq, start))
 	case start.Name.Local == "account-deleted" && iq.Type == stanza.SetIQ:
 		return l.handleAccountDeleted(server, iq, t, start)
-	case start.Name.Local == "lookup" || start.Name.Local == "session" || start.Name.Local == "account-deleted":
+	case start.Name.Local == "account-created" && iq.Type == stanza.SetIQ:
+		return l.handleAccountCreated(server, iq, t, start)
+	case start.Name.Local == "lookup" || start.Name.Local == "session" || start.Name.Local == "account-deleted" ||
+		start.Name.Local == "account-created":
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "wrong IQ type for <"+start.Name.Local+"/>")))
 	}
 	return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "")))
@@ -357,6 +360,7 @@ func (l *link) afterConnect() {
 		}
 	}
 	l.sweepRevoked(servers)
+	l.reconcileLoop(servers)
 }
 
 // sweepRevoked notifies the plugin of live sessions whose certificate is

@@ -3,8 +3,8 @@ package storage
 import "context"
 
 // Observe returns a Store that behaves as s and, after every committed change
-// to an account's certificates (AddCert, SetState, SetStateByFingerprint, RevokeKey that
-// return no error), calls changed with the account's bare JID before the call
+// to an account's certificates (AddCert, SetState, SetStateByFingerprint,
+// RevokeKey, RevokeAccount that return no error), calls changed with the account's bare JID before the call
 // returns. A failed call changes nothing and calls nothing. changed runs on
 // the caller's goroutine with the caller's context; it should be quick or
 // bounded by ctx, because the change is acknowledged only when it returns.
@@ -54,4 +54,13 @@ func (o observed) RevokeKey(ctx context.Context, account, name, actor string) ([
 	}
 	o.changed(ctx, account)
 	return cs, nil
+}
+
+func (o observed) RevokeAccount(ctx context.Context, account string, opts RevokeAccountOptions) ([]*Cert, error) {
+	certs, err := o.Store.RevokeAccount(ctx, account, opts)
+	if err != nil {
+		return certs, err
+	}
+	o.changed(ctx, account)
+	return certs, nil
 }

@@ -124,6 +124,16 @@ type AddOptions struct {
 	Renews Fingerprint
 }
 
+// RevokeAccountOptions qualify Store.RevokeAccount.
+type RevokeAccountOptions struct {
+	// Actor is recorded in the audit log (and with the tombstone).
+	Actor string
+	// Deleted writes the account's tombstone: the server deleted the
+	// account, so no certificate may be added for it until the name is
+	// registered again (ClearTombstone).
+	Deleted bool
+}
+
 // Errors returned by Store methods. Backends wrap them (test with errors.Is),
 // adding detail; they never return a driver error that is not wrapped in one
 // of these or in a plain error describing an internal failure.
@@ -141,6 +151,10 @@ var (
 	// ErrInvalid: the record or argument breaks a precondition (empty account or
 	// name, unknown state, DER whose fingerprint does not match, ...).
 	ErrInvalid = errors.New("storage: invalid record")
+	// ErrAccountDeleted: the account is marked deleted (a tombstone written
+	// by RevokeAccount with Deleted set): no certificate may be added for it
+	// until ClearTombstone.
+	ErrAccountDeleted = errors.New("storage: account deleted")
 	// ErrUnavailable: the store cannot serve now (locked beyond the busy
 	// timeout, disk full, I/O error, closed). Nothing was changed; the caller
 	// may retry later. Protocols map it to a "wait" error or
@@ -158,15 +172,16 @@ var (
 // means in ID order. An empty actor is allowed.
 //
 // When several errors apply to one AddCert, ErrInvalid is reported before
-// ErrDuplicate, ErrDuplicate before ErrNameTaken, and ErrNameTaken before
+// ErrAccountDeleted, ErrAccountDeleted before ErrDuplicate, ErrDuplicate before ErrNameTaken, and ErrNameTaken before
 // ErrLimit. A cancelled ctx gives an error wrapping context.Canceled; an
 // expired deadline gives one wrapping both context.DeadlineExceeded and
 // ErrUnavailable. Either way nothing was changed.
 type Store interface {
 	// AddCert inserts c as a new active record and records ActionAdd in the
 	// audit log, in one transaction. It sets c.ID, c.State, c.Created and
-	// c.Changed. Errors: ErrInvalid, ErrNameTaken, ErrDuplicate, ErrLimit,
-	// ErrUnavailable.
+	// c.Changed. The account's tombstone (see RevokeAccount) is checked in
+	// the same transaction. Errors: ErrInvalid, ErrAccountDeleted,
+	// ErrNameTaken, ErrDuplicate, ErrLimit, ErrUnavailable.
 	AddCert(ctx context.Context, c *Cert, opts AddOptions) error
 
 	// FindCertByFingerprint returns the record with fingerprint fp, whatever
@@ -214,6 +229,26 @@ type Store interface {
 	// grow with every entry, so a reader can follow the log by passing the
 	// last ID it has seen. Errors: ErrUnavailable.
 	AuditSince(ctx context.Context, afterID int64, limit int) ([]AuditEntry, error)
+
+	// RevokeAccount moves every active or disabled record of account to
+	// StateRevoked (auditing each as ActionRevoke by opts.Actor) and, if
+	// opts.Deleted, writes the account's tombstone, all in one transaction:
+	// an AddCert for the account commits either before it (and its record is
+	// revoked here) or after it (and, with a tombstone, fails with
+	// ErrAccountDeleted). It returns the records it revoked, as they are now,
+	// oldest first (empty if there were none; writing the tombstone still
+	// happens). Writing a tombstone that exists keeps the first one. Errors:
+	// ErrInvalid (empty account), ErrUnavailable.
+	RevokeAccount(ctx context.Context, account string, opts RevokeAccountOptions) ([]*Cert, error)
+
+	// ClearTombstone removes the account's tombstone, because the name was
+	// registered again; it reports whether there was one. Errors: ErrInvalid
+	// (empty account), ErrUnavailable.
+	ClearTombstone(ctx context.Context, account string) (bool, error)
+
+	// Tombstones returns the accounts that have a tombstone, in ascending
+	// (byte-wise) order. Errors: ErrUnavailable.
+	Tombstones(ctx context.Context) ([]string, error)
 
 	// WalkCerts calls fn for every record, in ID order, stopping at and
 	// returning the first error fn returns. Errors: ErrUnavailable.

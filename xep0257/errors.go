@@ -28,6 +28,7 @@ import (
 //	certificate stored already (storage.ErrDuplicate,
 //	  whichever account has it)                      cancel  conflict                 no account
 //	over Limits.MaxPerAccount (storage.ErrLimit)     modify  policy-violation         the limit
+//	account deleted (storage.ErrAccountDeleted)      cancel  not-allowed              why
 //	no active certificate of that name (ErrNotFound) cancel  item-not-found           the name
 //	the server did not vouch for the session, its
 //	  grant or certificate has <no-cert-management/>,
@@ -58,6 +59,7 @@ var domainErrors = []mapping{
 	{is(storage.ErrLimit), stanza.Modify, stanza.PolicyViolation, func(_ error, c errContext) string {
 		return fmt.Sprintf("at most %d active certificates per account; disable or revoke one first", c.limits.MaxPerAccount)
 	}, false},
+	{is(storage.ErrAccountDeleted), stanza.Cancel, stanza.NotAllowed, fixed(textAccountDeleted), false},
 	{is(storage.ErrNotFound), stanza.Cancel, stanza.ItemNotFound, func(_ error, c errContext) string {
 		return fmt.Sprintf("no active certificate named %q", c.name)
 	}, false},
@@ -76,9 +78,13 @@ var (
 const (
 	textBusy       = "the certificate store is busy; try again"
 	textNotVouched = "the server did not say how this session logged in, so it may not manage certificates (is the saslcert server plugin loaded on its host?)"
-	textInternal   = "internal error"
-	textBadBase64  = "x509cert is not valid base64"
-	textPEM        = "x509cert holds PEM; send the base64 of the DER certificate without the -----BEGIN/END----- lines"
+	// textAccountDeleted answers a write for an account the server deleted
+	// (storage.ErrAccountDeleted); the same name registered again may add
+	// certificates once the component has learnt of the new registration.
+	textAccountDeleted = "this account was deleted; certificates cannot be added until the server confirms a new registration of the name (try again later)"
+	textInternal       = "internal error"
+	textBadBase64      = "x509cert is not valid base64"
+	textPEM            = "x509cert holds PEM; send the base64 of the DER certificate without the -----BEGIN/END----- lines"
 )
 
 // errContext is what an error text may mention.

@@ -152,13 +152,24 @@ func (e *env) certSetState(c *cli.Context, to storage.State) error {
 		return err
 	}
 	defer db.Close()
-	if all {
-		// --all: every active certificate; revoke also takes the disabled ones.
-		from := []storage.State{storage.StateActive}
-		if to == storage.StateRevoked {
-			from = append(from, storage.StateDisabled)
+	if all && to == storage.StateRevoked {
+		// revoke --all: every active and disabled certificate, in one
+		// transaction (the store method account deletion uses, without
+		// its tombstone: the account lives on and may add new ones).
+		recs, err := db.RevokeAccount(c.Context, account.String(), storage.RevokeAccountOptions{Actor: adminActor})
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitFailure)
 		}
-		recs, err := db.ListCerts(c.Context, account.String(), from...)
+		if len(recs) == 0 {
+			fmt.Fprintf(e.stdout, "%s has no certificates to %s\n", account, c.Command.Name)
+			return nil
+		}
+		for _, r := range recs {
+			fmt.Fprintf(e.stdout, "%s %q of %s (%s)\n", to, r.Name, r.Account, r.Fingerprint)
+		}
+	} else if all {
+		// disable --all: every active certificate.
+		recs, err := db.ListCerts(c.Context, account.String(), storage.StateActive)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitFailure)
 		}

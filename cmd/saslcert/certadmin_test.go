@@ -204,4 +204,13 @@ func TestCertRevokeAllTakesDisabled(t *testing.T) {
 			t.Errorf("%s is %s after revoke --all", name, s)
 		}
 	}
+	// The account lives on: no tombstone, it may add certificates again.
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, DBFile), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if ts, err := db.Tombstones(context.Background()); err != nil || len(ts) != 0 {
+		t.Errorf("tombstones after revoke --all: %v %v, want none", ts, err)
+	}
 }

@@ -160,6 +160,8 @@ func refusalText(err error) string {
 		return "a certificate with that name already exists for the account; choose another --name"
 	case errors.Is(err, storage.ErrLimit):
 		return "the account has as many active certificates as allowed (--max-certs); disable or revoke one first"
+	case errors.Is(err, storage.ErrAccountDeleted):
+		return "the server deleted this account; a running component lifts this once the name is registered again"
 	}
 	s := err.Error()
 	for _, p := range []string{enroll.ErrBadRequest.Error() + ": ", "enroll: "} {

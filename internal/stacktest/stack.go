@@ -102,6 +102,9 @@ type Options struct {
 	// WrapStore, if set, wraps the in-process component's store inside
 	// storage.Observe (e.g. to make its writes slow).
 	WrapStore func(storage.Store) storage.Store
+	// ExtraGlobal is added to Prosody's global section (Lua), e.g.
+	// "allow_registration = true".
+	ExtraGlobal string
 }
 
 // Stack is a running Prosody with the saslcert component.
@@ -143,6 +146,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 		PluginTimeout: opts.PluginTimeout,
 		ExtraModules:  opts.ExtraModules,
 	}
+	po.ExtraGlobal = opts.ExtraGlobal
 	var rogueJID, rogueSecret string
 	if opts.Rogue {
 		rogueJID, rogueSecret = "rogue."+opts.Domain, randomHex(tb, 16)
@@ -155,7 +159,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 		// Prosody adds installer_plugin_path to its plugin paths; setting
 		// it (rather than plugin_paths again) avoids a duplicate option,
 		// on which Prosody 0.12's config reader fails for long paths.
-		po.ExtraGlobal = fmt.Sprintf("installer_plugin_path = %q", dir)
+		po.ExtraGlobal += fmt.Sprintf("\ninstaller_plugin_path = %q", dir)
 		po.ExtraModules = append(append([]string(nil), po.ExtraModules...), "stacktest_forge")
 	}
 	if opts.Rogue {

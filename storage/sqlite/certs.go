@@ -313,7 +313,7 @@ func (db *DB) write(ctx context.Context, op string, fn func(*sql.Tx) error) erro
 func hasSentinel(err error) bool {
 	for _, s := range []error{
 		storage.ErrNotFound, storage.ErrNameTaken, storage.ErrDuplicate, storage.ErrLimit,
-		storage.ErrTransition, storage.ErrInvalid, storage.ErrUnavailable,
+		storage.ErrTransition, storage.ErrInvalid, storage.ErrUnavailable, storage.ErrAccountDeleted,
 	} {
 		if errors.Is(err, s) {
 			return true
@@ -324,9 +324,9 @@ func hasSentinel(err error) bool {
 
 // inserter writes cert and audit rows inside one transaction.
 type inserter struct {
-	ctx                    context.Context
-	tx                     *sql.Tx
-	cert, audits, fpExists *sql.Stmt
+	ctx                          context.Context
+	tx                           *sql.Tx
+	cert, audits, fpExists, tomb *sql.Stmt
 }
 
 func newInserter(ctx context.Context, tx *sql.Tx, st *statements) *inserter {
@@ -336,6 +336,7 @@ func newInserter(ctx context.Context, tx *sql.Tx, st *statements) *inserter {
 		cert:     tx.StmtContext(ctx, st.insertCert),
 		audits:   tx.StmtContext(ctx, st.insertAudit),
 		fpExists: tx.StmtContext(ctx, st.fpExists),
+		tomb:     tx.StmtContext(ctx, st.tombExists),
 	}
 }
 
@@ -343,7 +344,18 @@ func newInserter(ctx context.Context, tx *sql.Tx, st *statements) *inserter {
 // now, and returns its ID. A unique-index violation is told apart by
 // looking for the fingerprint in the same transaction: found means
 // ErrDuplicate, otherwise the active-name index fired: ErrNameTaken.
+//
+// An account with a tombstone gets ErrAccountDeleted: read in the same
+// transaction as the insert, so that an add racing RevokeAccount either
+// commits first (and is revoked by it) or sees the tombstone.
 func (in *inserter) insert(c *storage.Cert, state storage.State, created, changed, now time.Time, actor string) (int64, error) {
+	var deleted bool
+	if err := in.tomb.QueryRowContext(in.ctx, c.Account).Scan(&deleted); err != nil {
+		return 0, err
+	}
+	if deleted {
+		return 0, fmt.Errorf("%w: %s", storage.ErrAccountDeleted, c.Account)
+	}
 	res, err := in.cert.ExecContext(in.ctx, c.Account, c.Name, c.DER, c.Fingerprint[:], string(state),
 		c.NoCertManagement, c.Resource, micro(c.NotBefore), micro(c.NotAfter), c.Issuer, string(c.Source),
 		micro(created), micro(changed), sqlKeyHash(c.DER))

@@ -24,6 +24,10 @@ type statements struct {
 	setByID      *sql.Stmt
 	keyOf        *sql.Stmt
 	revokeKey    *sql.Stmt
+	tombExists   *sql.Stmt
+	tombInsert   *sql.Stmt
+	tombDelete   *sql.Stmt
+	revokeAll    *sql.Stmt
 
 	// Read pool.
 	find         *sql.Stmt
@@ -32,6 +36,7 @@ type statements struct {
 	auditAccount *sql.Stmt
 	auditSince   *sql.Stmt
 	walkPage     *sql.Stmt
+	tombList     *sql.Stmt
 }
 
 func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
@@ -56,6 +61,12 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&s.keyOf, w, `SELECT key_hash FROM certs WHERE id = ?`},
 		{&s.revokeKey, w, `UPDATE certs SET state = 'revoked', changed = ?
 			WHERE account = ? AND key_hash = ? AND state <> 'revoked' AND id <> ? RETURNING ` + certCols},
+		{&s.tombExists, w, `SELECT EXISTS (SELECT 1 FROM tombstones WHERE account = ?)`},
+		{&s.tombInsert, w, `INSERT INTO tombstones (account, deleted, actor) VALUES (?, ?, ?)
+			ON CONFLICT (account) DO NOTHING`},
+		{&s.tombDelete, w, `DELETE FROM tombstones WHERE account = ?`},
+		{&s.revokeAll, w, `UPDATE certs SET state = 'revoked', changed = ?
+			WHERE account = ? AND state IN ('active', 'disabled') RETURNING ` + certCols},
 
 		{&s.find, r, `SELECT ` + certCols + ` FROM certs WHERE fingerprint = ?`},
 		{&s.list, r, `SELECT ` + certCols + ` FROM certs WHERE account = ? ORDER BY id`},
@@ -64,6 +75,7 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&s.auditAccount, r, `SELECT ` + auditCols + ` FROM audit WHERE account = ? ORDER BY id DESC LIMIT ?`},
 		{&s.auditSince, r, `SELECT ` + auditCols + ` FROM audit WHERE id > ? ORDER BY id LIMIT ?`},
 		{&s.walkPage, r, `SELECT ` + certCols + ` FROM certs WHERE id > ? ORDER BY id LIMIT ?`},
+		{&s.tombList, r, `SELECT account FROM tombstones ORDER BY account`},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -77,8 +89,8 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 func (s *statements) close() {
 	for _, st := range []*sql.Stmt{
 		s.insertCert, s.insertAudit, s.countActive, s.fpExists, s.findForWrite, s.setByName, s.setByID,
-		s.keyOf, s.revokeKey,
-		s.find, s.list, s.auditAll, s.auditAccount, s.auditSince, s.walkPage,
+		s.keyOf, s.revokeKey, s.tombExists, s.tombInsert, s.tombDelete, s.revokeAll,
+		s.find, s.list, s.auditAll, s.auditAccount, s.auditSince, s.walkPage, s.tombList,
 	} {
 		if st != nil {
 			st.Close()

@@ -33,6 +33,9 @@ func calls(e *env, c *storage.Cert) map[string]error {
 	_, errs["SetStateByFingerprint"] = e.s.SetStateByFingerprint(e.ctx, c.Fingerprint, storage.StateRevoked, "x")
 	_, errs["Audit"] = e.s.Audit(e.ctx, "", 0)
 	errs["WalkCerts"] = e.s.WalkCerts(e.ctx, func(*storage.Cert) error { return nil })
+	_, errs["RevokeAccount"] = e.s.RevokeAccount(e.ctx, c.Account, storage.RevokeAccountOptions{Actor: "x", Deleted: true})
+	_, errs["ClearTombstone"] = e.s.ClearTombstone(e.ctx, c.Account)
+	_, errs["Tombstones"] = e.s.Tombstones(e.ctx)
 	return errs
 }
 

@@ -76,6 +76,11 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 		{"Audit", testAudit},
 		{"AuditLimitAndAccount", testAuditLimitAndAccount},
 		{"AuditSince", testAuditSince},
+		{"RevokeAccount", testRevokeAccount},
+		{"RevokeAccountNoTombstone", testRevokeAccountNoTombstone},
+		{"Tombstone", testTombstone},
+		{"TombstoneErrorOrder", testTombstoneErrorOrder},
+		{"ConcurrentRevokeAccount", testConcurrentRevokeAccount},
 		{"WalkCerts", testWalkCerts},
 		{"WalkCertsStop", testWalkCertsStop},
 		{"Close", testClose},
@@ -216,13 +221,23 @@ func (e *env) setState(account, name string, to storage.State) *storage.Cert {
 // snapshot is everything a store holds, to show that a failed call changed
 // nothing.
 type snapshot struct {
-	certs []*storage.Cert
-	audit []storage.AuditEntry
+	certs      []*storage.Cert
+	audit      []storage.AuditEntry
+	tombstones []string
 }
 
 func (e *env) snapshot() snapshot {
 	e.t.Helper()
-	return snapshot{certs: e.walk(), audit: e.audit("", 0)}
+	return snapshot{certs: e.walk(), audit: e.audit("", 0), tombstones: e.tombstones()}
+}
+
+func (e *env) tombstones() []string {
+	e.t.Helper()
+	ts, err := e.s.Tombstones(e.ctx)
+	if err != nil {
+		e.t.Fatalf("Tombstones: %v", err)
+	}
+	return ts
 }
 
 func (e *env) unchanged(before snapshot, what string) {
@@ -231,6 +246,9 @@ func (e *env) unchanged(before snapshot, what string) {
 	if len(after.certs) != len(before.certs) || len(after.audit) != len(before.audit) {
 		e.t.Fatalf("%s changed the store: %d records, %d audit entries before; %d, %d after",
 			what, len(before.certs), len(before.audit), len(after.certs), len(after.audit))
+	}
+	if strings.Join(after.tombstones, "\n") != strings.Join(before.tombstones, "\n") {
+		e.t.Fatalf("%s changed the tombstones: %q before, %q after", what, before.tombstones, after.tombstones)
 	}
 	for i := range before.certs {
 		if d := diffCert(after.certs[i], before.certs[i]); d != "" {

@@ -1,0 +1,217 @@
+package component
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"github.com/saslcert/saslcert/storage"
+)
+
+// reconcileBatch is how many accounts one <accounts/> query asks about.
+const reconcileBatch = 100
+
+// accountsReply is the payload of the plugin's answer to <accounts/>.
+type accountsReply struct {
+	Accounts []struct {
+		JID    string `xml:"jid,attr"`
+		Exists string `xml:"exists,attr"`
+	} `xml:"urn:x-saslcert:plugin:0 account"`
+}
+
+// reconcileLoop runs the account reconciliation now and then every
+// Config.ReconcileInterval until the link ends.
+func (l *link) reconcileLoop(servers []jid.JID) {
+	t := time.NewTicker(l.c.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		l.reconcileAccounts(servers)
+		select {
+		case <-l.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// reconcileAccounts finds accounts the server no longer has, although the
+// store has active or disabled certificates for them (deleted while the
+// component was away, or by prosodyctl in another process, which fires no
+// event), and revokes their certificates and writes their tombstones, as
+// <account-deleted/> would; and accounts with a tombstone that the server
+// has again (registered where no event reached the component), whose
+// tombstones it lifts, as <account-created/> would. It asks each served
+// domain's plugin about the accounts in batches; only an explicit
+// exists='false' revokes, only an explicit exists='true' lifts: an unknown
+// answer, an error or no answer changes nothing.
+func (l *link) reconcileAccounts(servers []jid.JID) {
+	c := l.c
+	if c.accounts == nil {
+		return
+	}
+	// Everything below ends when the link does.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-l.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	withCerts := make(map[string]bool)
+	err := c.accounts.WalkCerts(ctx, func(r *storage.Cert) error {
+		if r.State == storage.StateActive || r.State == storage.StateDisabled {
+			withCerts[r.Account] = true
+		}
+		return nil
+	})
+	if err != nil {
+		c.log.Warn("account reconciliation: cannot read the store", "err", err)
+		return
+	}
+	tombs, err := c.accounts.Tombstones(ctx)
+	if err != nil {
+		c.log.Warn("account reconciliation: cannot read the tombstones", "err", err)
+		return
+	}
+	tombstoned := make(map[string]bool, len(tombs))
+	for _, a := range tombs {
+		tombstoned[a] = true
+	}
+	for _, server := range servers {
+		var ask []string
+		for a := range withCerts {
+			if domainOf(a) == server.Domainpart() {
+				ask = append(ask, a)
+			}
+		}
+		for a := range tombstoned {
+			if domainOf(a) == server.Domainpart() && !withCerts[a] {
+				ask = append(ask, a)
+			}
+		}
+		slices.Sort(ask)
+		for batch := range slices.Chunk(ask, reconcileBatch) {
+			answers, err := l.askAccounts(ctx, server, batch)
+			if err != nil {
+				var se stanza.Error
+				if errors.As(err, &se) {
+					c.log.Warn("account reconciliation: the server plugin refused the query; is it up to date?",
+						"domain", server.String(), "err", err)
+				} else if ctx.Err() == nil {
+					c.log.Warn("account reconciliation: no answer", "domain", server.String(), "err", err)
+				}
+				break
+			}
+			for _, a := range batch {
+				switch answers[a] {
+				case "false":
+					if withCerts[a] {
+						l.reconcileDeleted(ctx, server, a)
+					}
+				case "true":
+					if tombstoned[a] {
+						l.reconcileCreated(ctx, a)
+					}
+				}
+			}
+		}
+	}
+}
+
+// reconcileDeleted revokes the certificates of account, which the server
+// says does not exist, writes its tombstone, and closes live sessions that
+// logged in with them (prosodyctl deluser leaves them open).
+func (l *link) reconcileDeleted(ctx context.Context, server jid.JID, account string) {
+	c := l.c
+	c.deleting.Store(account, struct{}{})
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	revoked, err := c.accounts.RevokeAccount(sctx, account, storage.RevokeAccountOptions{
+		Actor: "server:" + server.String() + " (account not found)", Deleted: true,
+	})
+	cancel()
+	if err != nil {
+		// The mark stays: logins to the account are refused until the
+		// next reconciliation manages it or the component restarts.
+		c.log.Error("account reconciliation: could not revoke the certificates of a deleted account", "account", account, "err", err)
+		return
+	}
+	c.deleting.Delete(account)
+	c.log.Info("account reconciliation: the server has no such account; certificates revoked", "account", account, "revoked", len(revoked))
+	for _, r := range revoked {
+		c.NotifyRevoked(ctx, r)
+	}
+}
+
+// reconcileCreated lifts the tombstone of account, which the server has
+// again, once the requests read before now have finished.
+func (l *link) reconcileCreated(ctx context.Context, account string) {
+	c := l.c
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	cleared, err := c.undeleteAccount(sctx, account, c.inflight.mark())
+	if err != nil {
+		c.log.Warn("account reconciliation: could not lift a tombstone", "account", account, "err", err)
+		return
+	}
+	if cleared {
+		c.log.Info("account reconciliation: the account exists again; tombstone lifted", "account", account)
+	}
+}
+
+// askAccounts asks server's plugin whether the accounts exist and returns
+// its answers by account ("true", "false" or anything else for unknown).
+// Answers about accounts it did not ask about are ignored.
+func (l *link) askAccounts(ctx context.Context, server jid.JID, accounts []string) (map[string]string, error) {
+	var toks []xml.TokenReader
+	for _, a := range accounts {
+		toks = append(toks, xmlstream.Wrap(nil, xml.StartElement{
+			Name: xml.Name{Space: NSPlugin, Local: "account"},
+			Attr: []xml.Attr{{Name: xml.Name{Local: "jid"}, Value: a}},
+		}))
+	}
+	payload := xmlstream.Wrap(xmlstream.MultiReader(toks...), xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "accounts"}})
+	asked := make(map[string]bool, len(accounts))
+	for _, a := range accounts {
+		asked[a] = true
+	}
+	answers := make(map[string]string, len(accounts))
+	rctx, cancel := context.WithTimeout(ctx, l.c.cfg.RequestTimeout)
+	defer cancel()
+	err := l.request(rctx, server, stanza.GetIQ, payload, func(start xml.StartElement, r xml.TokenReader) error {
+		if start.Name.Space != NSPlugin || start.Name.Local != "accounts" {
+			return errors.New("component: unexpected payload <" + start.Name.Local + "/> in the answer to <accounts/>")
+		}
+		var v accountsReply
+		if err := decodeElement(start, r, &v); err != nil {
+			return err
+		}
+		for _, a := range v.Accounts {
+			if !asked[a.JID] {
+				continue
+			}
+			if _, dup := answers[a.JID]; dup {
+				answers[a.JID] = "" // contradicting or repeated answers: unknown
+				continue
+			}
+			answers[a.JID] = a.Exists
+		}
+		return nil
+	})
+	return answers, err
+}
+
+// domainOf is the domainpart of a stored account (a normalised bare JID).
+func domainOf(account string) string {
+	_, d, _ := strings.Cut(account, "@")
+	return d
+}
