@@ -65,6 +65,13 @@ func prosodyCommand(e *env) *cli.Command {
 }
 
 // prosodyConfig is what `saslcert prosody config` prints.
+// The plugin's defaults for saslcert_lookup_burst and saslcert_lookup_rate
+// (mod_saslcert.lua), printed so that admins see and can raise them.
+const (
+	defaultLookupBurst = 50
+	defaultLookupRate  = 5
+)
+
 type prosodyConfig struct {
 	Domains            []string
 	Component          string
@@ -138,6 +145,10 @@ func (pc prosodyConfig) String() string {
 		w("\tmodules_enabled = { \"saslcert\" }")
 		w("\tsaslcert_component = %s", q(pc.Component))
 		w("\tsaslcert_timeout = %s", strconv.FormatFloat(pc.Timeout.Seconds(), 'f', -1, 64))
+		w("\t-- certificate lookups per client address (IPv6: per /64): this many at once, then this many a second;")
+		w("\t-- raise them if many users share one address (NAT, a proxy)")
+		w("\tsaslcert_lookup_burst = %d", defaultLookupBurst)
+		w("\tsaslcert_lookup_rate = %d", defaultLookupRate)
 		if pc.Delegation {
 			w("\t-- unmodified XEP-0257 clients send their requests to their own account or the server: mod_saslcert")
 			w("\t-- forwards them to the component (XEP-0355 wire format; mod_delegation is not needed)")

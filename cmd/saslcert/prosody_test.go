@@ -38,7 +38,7 @@ func TestProsodyConfig(t *testing.T) {
 		{
 			name:    "ok/two-domains-no-delegation",
 			args:    []string{"--domain", "a.example,b.example", "--component", "certs.example", "--no-delegation", "--timeout", "2500ms"},
-			want:    []string{`VirtualHost "a.example"`, `VirtualHost "b.example"`, `modules_enabled = { "saslcert" }`, "saslcert_timeout = 2.5", "saslcert_forward = false"},
+			want:    []string{`VirtualHost "a.example"`, `VirtualHost "b.example"`, `modules_enabled = { "saslcert" }`, "saslcert_timeout = 2.5", "saslcert_lookup_burst = 50", "saslcert_lookup_rate = 5", "saslcert_forward = false"},
 			notWant: []string{"delegations", `"delegation"`},
 		},
 		{name: "error/missing-component", args: []string{"--domain", "example.org"}, wantCode: exitUsage, wantErr: "component"},
