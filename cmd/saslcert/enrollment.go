@@ -24,6 +24,7 @@ import (
 	"github.com/saslcert/saslcert/enroll/est"
 	"github.com/saslcert/saslcert/enroll/localca"
 	"github.com/saslcert/saslcert/enroll/stepca"
+	"github.com/saslcert/saslcert/internal/httpserve"
 	"github.com/saslcert/saslcert/storage"
 )
 
@@ -478,19 +479,10 @@ func (en *enrollment) serveCRL(ctx context.Context, e *env) (stop func(), err er
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", en.ca.CRLHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			e.log.Warn("CRL server stopped", "err", err)
-		}
-	}()
+	srv, err := httpserve.Start(ln, mux, httpserve.DefaultLimits(), e.log.With("part", "crl"))
+	if err != nil {
+		return nil, err
+	}
 	e.log.Info("serving the embedded CA's CRL", "addr", ln.Addr().String(), "crl_url", en.settings.crlURL)
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-done
-	}, nil
+	return func() { srv.Stop(2 * time.Second) }, nil
 }
