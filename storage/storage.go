@@ -109,6 +109,14 @@ type AuditEntry struct {
 	Fingerprint Fingerprint
 }
 
+// PassedOnMark says how far one watcher (a running component) has passed
+// the audit log on to the server, and when it last said so.
+type PassedOnMark struct {
+	Watcher string
+	AuditID int64     // every entry with an ID up to this one was passed on
+	Seen    time.Time // set by the store from its clock
+}
+
 // AddOptions qualify Store.AddCert.
 type AddOptions struct {
 	// Actor is recorded in the audit log.
@@ -194,6 +202,17 @@ type Store interface {
 	// grow with every entry, so a reader can follow the log by passing the
 	// last ID it has seen. Errors: ErrUnavailable.
 	AuditSince(ctx context.Context, afterID int64, limit int) ([]AuditEntry, error)
+
+	// MarkPassedOn records that the watcher (a running component, named by
+	// its JID) has passed on every audit entry up to auditID to the server,
+	// and that it was alive now: the mark's Seen is set from the store's
+	// clock. The stored AuditID never goes back: a smaller auditID only
+	// refreshes Seen. Errors: ErrInvalid (empty watcher), ErrUnavailable.
+	MarkPassedOn(ctx context.Context, watcher string, auditID int64) error
+
+	// PassedOn returns every watcher's mark, ordered by watcher name.
+	// Errors: ErrUnavailable.
+	PassedOn(ctx context.Context) ([]PassedOnMark, error)
 
 	// WalkCerts calls fn for every record, in ID order, stopping at and
 	// returning the first error fn returns. Errors: ErrUnavailable.

@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 		{"Audit", testAudit},
 		{"AuditLimitAndAccount", testAuditLimitAndAccount},
 		{"AuditSince", testAuditSince},
+		{"PassedOn", testPassedOn},
 		{"WalkCerts", testWalkCerts},
 		{"WalkCertsStop", testWalkCertsStop},
 		{"Close", testClose},
