@@ -124,8 +124,8 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if c.String("data-dir") == "" {
 		return sc, errors.New("--data-dir must not be empty")
 	}
-	if w := c.Duration("admin-watch-interval"); w < 0 || (w > 0 && w < 100*time.Millisecond) {
-		return sc, fmt.Errorf("--admin-watch-interval %v: want 0 (off) or at least 100ms", w)
+	if w := c.Duration("admin-watch-interval"); w < 0 || (w > 0 && w < 100*time.Millisecond) || w > watcherAlive/3 {
+		return sc, fmt.Errorf("--admin-watch-interval %v: want 0 (off) or between 100ms and %v", w, watcherAlive/3)
 	}
 	sc.adminWatch = c.Duration("admin-watch-interval")
 	if ttl := c.Duration("plugin-cache-ttl"); ttl < 0 || (ttl > 0 && ttl < time.Second) || ttl > 24*time.Hour {

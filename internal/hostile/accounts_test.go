@@ -272,11 +272,39 @@ func TestIntegrationAdminRevokeWhileServing(t *testing.T) {
 		t.Fatalf("items before: %v", got)
 	}
 
-	out, err := exec.Command(stacktest.Binary(t), "cert", "revoke", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--all").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), `revoked "hat" of osric@`+domain) {
+	// A second certificate, to be disabled: its live session stays, its
+	// next login (remembered by the plugin) is refused.
+	cap := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"osric@" + domain}})
+	if err := xep0257.AppendCert(ctxT(t), owner.Session, jid.JID{}, "cap", cap.DER, false); err != nil {
+		t.Fatal(err)
+	}
+	capLive, err := st.RawLoginCert(ctxT(t), cap, "")
+	if err != nil {
+		t.Fatalf("EXTERNAL login with cap: %v", err)
+	}
+	defer capLive.Close()
+	if r := tryLogin(st, "osric", cap); !r.ok {
+		t.Fatalf("second login with cap (now remembered by the plugin): %+v", r)
+	}
+	out, err := exec.Command(stacktest.Binary(t), "cert", "disable", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--name", "cap").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `disabled "cap" of osric@`+domain) || !strings.Contains(string(out), "passed on to the server by "+st.ComponentJID) {
+		t.Fatalf("saslcert cert disable: %v\n%s", err, out)
+	}
+	t.Logf("saslcert cert disable:\n%s", out)
+	// Right after the command returned, without waiting: the change is at
+	// the plugin, so the remembered answer is gone.
+	if r := tryLogin(st, "osric", cap); r.ok || r.condition != "not-authorized" {
+		t.Fatalf("login right after the admin disable: %+v, want not-authorized", r)
+	}
+
+	out, err = exec.Command(stacktest.Binary(t), "cert", "revoke", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--all").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `revoked "hat" of osric@`+domain) || !strings.Contains(string(out), "passed on to the server by "+st.ComponentJID) {
 		t.Fatalf("saslcert cert revoke: %v\n%s", err, out)
 	}
 	t.Logf("saslcert cert revoke --all:\n%s", out)
+	if r := tryLogin(st, "osric", cert); r.ok || r.condition != "not-authorized" {
+		t.Fatalf("login right after the admin revoke: %+v, want not-authorized", r)
+	}
 
 	closed, err := live.WaitClosed(time.Minute)
 	if err != nil || closed.Outcome() != "stream-error reset: This client certificate has been revoked." {

@@ -99,6 +99,9 @@ type Options struct {
 	NoComponent bool
 	// ExtraModules are added to Prosody's global modules_enabled.
 	ExtraModules []string
+	// ServeFlags are added to the child process's "saslcert serve" flags
+	// (Options.Process), e.g. {"--admin-watch-interval", "5s"}.
+	ServeFlags []string
 }
 
 // Stack is a running Prosody with the saslcert component.
