@@ -53,7 +53,9 @@ func waitPassedOn(ctx context.Context, db passedOnStore, account string, wait ti
 		return cli.Exit(fmt.Sprintf("the change is recorded, but its audit entry cannot be read to wait for the running component: %v", err), exitNotPassedOn)
 	}
 	id := newest[0].ID
-	deadline := now().Add(wait)
+	// The deadline runs on the real clock: now is the (possibly fixed) clock
+	// the store and its marks use.
+	deadline := time.Now().Add(wait)
 	for {
 		marks, err := db.PassedOn(ctx)
 		if err != nil {
@@ -78,7 +80,7 @@ func waitPassedOn(ctx context.Context, db passedOnStore, account string, wait ti
 		case len(behind) == 0:
 			fmt.Fprintf(w, "passed on to the server by %s (audit entry %d): no login with it succeeds any more\n", strings.Join(alive, ", "), id)
 			return nil
-		case !now().Before(deadline):
+		case !time.Now().Before(deadline):
 			return cli.Exit(fmt.Sprintf("the change is recorded (audit entry %d), but the running component %s did not pass it on within %s: "+
 				"logins with the certificate may still succeed until it does; check its log, or restart it", id, strings.Join(behind, ", "), wait), exitNotPassedOn)
 		}
