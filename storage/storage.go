@@ -124,6 +124,30 @@ type AddOptions struct {
 	// MaxActive, if > 0, is the number of active records the account may have
 	// after the insert; checked in the same transaction as the insert.
 	MaxActive int
+	// MaxHistory, if > 0, is the number of disabled and revoked records the
+	// account may keep when a record is added. In the same transaction,
+	// before counting, the account's disabled and revoked records that
+	// expired before ExpiredBefore are deleted (an expired certificate can
+	// neither log in nor be stored again, so its fingerprint need not stay
+	// taken); if more than MaxHistory remain, the add fails with
+	// ErrHistoryFull. Records that have not expired are never deleted: a
+	// revoked fingerprint stays taken while it could still be used.
+	MaxHistory    int
+	ExpiredBefore time.Time
+}
+
+// PruneOptions say what Store.Prune deletes.
+type PruneOptions struct {
+	// ExpiredBefore: disabled and revoked records whose NotAfter is before
+	// it are deleted (zero: none).
+	ExpiredBefore time.Time
+	// AuditBefore: audit entries older than it are deleted (zero: none).
+	AuditBefore time.Time
+}
+
+// PruneResult counts what Store.Prune deleted.
+type PruneResult struct {
+	Certs, Audit int64
 }
 
 // Errors returned by Store methods. Backends wrap them (test with errors.Is),
@@ -138,6 +162,9 @@ var (
 	ErrDuplicate = errors.New("storage: certificate already stored")
 	// ErrLimit: the insert would exceed AddOptions.MaxActive.
 	ErrLimit = errors.New("storage: too many certificates")
+	// ErrHistoryFull: the account keeps more than AddOptions.MaxHistory
+	// disabled or revoked records that have not expired.
+	ErrHistoryFull = errors.New("storage: too many disabled or revoked certificates kept")
 	// ErrTransition: the requested state change is not allowed (e.g. revoked -> disabled).
 	ErrTransition = errors.New("storage: state change not allowed")
 	// ErrInvalid: the record or argument breaks a precondition (empty account or
@@ -160,15 +187,15 @@ var (
 // means in ID order. An empty actor is allowed.
 //
 // When several errors apply to one AddCert, ErrInvalid is reported before
-// ErrDuplicate, ErrDuplicate before ErrNameTaken, and ErrNameTaken before
-// ErrLimit. A cancelled ctx gives an error wrapping context.Canceled; an
+// ErrDuplicate, ErrDuplicate before ErrNameTaken, ErrNameTaken before
+// ErrLimit, and ErrLimit before ErrHistoryFull. A cancelled ctx gives an error wrapping context.Canceled; an
 // expired deadline gives one wrapping both context.DeadlineExceeded and
 // ErrUnavailable. Either way nothing was changed.
 type Store interface {
 	// AddCert inserts c as a new active record and records ActionAdd in the
 	// audit log, in one transaction. It sets c.ID, c.State, c.Created and
 	// c.Changed. Errors: ErrInvalid, ErrNameTaken, ErrDuplicate, ErrLimit,
-	// ErrUnavailable.
+	// ErrHistoryFull, ErrUnavailable.
 	AddCert(ctx context.Context, c *Cert, opts AddOptions) error
 
 	// FindCertByFingerprint returns the record with fingerprint fp, whatever
@@ -213,6 +240,12 @@ type Store interface {
 	// PassedOn returns every watcher's mark, ordered by watcher name.
 	// Errors: ErrUnavailable.
 	PassedOn(ctx context.Context) ([]PassedOnMark, error)
+
+	// Prune deletes, in one transaction, what opts names: expired disabled
+	// and revoked records (never active ones) and old audit entries. It
+	// bounds what the store keeps over time; run it periodically. Errors:
+	// ErrUnavailable.
+	Prune(ctx context.Context, opts PruneOptions) (PruneResult, error)
 
 	// WalkCerts calls fn for every record, in ID order, stopping at and
 	// returning the first error fn returns. Errors: ErrUnavailable.

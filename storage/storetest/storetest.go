@@ -76,6 +76,8 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 		{"AuditLimitAndAccount", testAuditLimitAndAccount},
 		{"AuditSince", testAuditSince},
 		{"PassedOn", testPassedOn},
+		{"HistoryLimit", testHistoryLimit},
+		{"Prune", testPrune},
 		{"WalkCerts", testWalkCerts},
 		{"WalkCertsStop", testWalkCertsStop},
 		{"Close", testClose},

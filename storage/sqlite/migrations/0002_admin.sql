@@ -9,3 +9,9 @@ CREATE TABLE watchers (
 	audit_id INTEGER NOT NULL,
 	seen     INTEGER NOT NULL
 ) STRICT;
+
+-- Prune deletes audit entries older than the retention (storage.Store.Prune);
+-- expired disabled and revoked records are deleted too, so rows of certs are
+-- no longer kept forever (an expired certificate can neither log in nor be
+-- stored again).
+CREATE INDEX audit_time ON audit (time);
