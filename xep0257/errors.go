@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"mellium.im/xmpp/stanza"
 
@@ -28,6 +29,8 @@ import (
 //	certificate stored already (storage.ErrDuplicate,
 //	  whichever account has it)                      cancel  conflict                 no account
 //	over Limits.MaxPerAccount (storage.ErrLimit)     modify  policy-violation         the limit
+//	over Limits.MaxHistory (storage.ErrHistoryFull)  modify  policy-violation         the limit
+//	over Handler.AppendRate                          wait    resource-constraint      when to retry
 //	no active certificate of that name (ErrNotFound) cancel  item-not-found           the name
 //	session's certificate has <no-cert-management/>
 //	  (or is not on record)                          auth    forbidden                why
@@ -52,6 +55,14 @@ var domainErrors = []mapping{
 	{is(storage.ErrLimit), stanza.Modify, stanza.PolicyViolation, func(_ error, c errContext) string {
 		return fmt.Sprintf("at most %d active certificates per account; disable or revoke one first", c.limits.MaxPerAccount)
 	}, false},
+	{is(storage.ErrHistoryFull), stanza.Modify, stanza.PolicyViolation, func(_ error, c errContext) string {
+		return fmt.Sprintf("this account keeps more than %d disabled or revoked certificates that have not expired; they are removed a day after they expire, or ask the administrator", c.limits.MaxHistory)
+	}, false},
+	{isRate, stanza.Wait, stanza.ResourceConstraint, func(err error, _ errContext) string {
+		var re *rateError
+		errors.As(err, &re)
+		return fmt.Sprintf("too many certificate uploads for this account; try again in %s", re.wait.Round(time.Second))
+	}, false},
 	{is(storage.ErrNotFound), stanza.Cancel, stanza.ItemNotFound, func(_ error, c errContext) string {
 		return fmt.Sprintf("no active certificate named %q", c.name)
 	}, false},
@@ -66,6 +77,19 @@ var (
 	errNoCertManagement   = errors.New("xep0257: session's certificate has no-cert-management")
 	errSessionCertUnknown = errors.New("xep0257: session's certificate is not in the store")
 )
+
+// rateError: Handler.AppendRate refused an append; wait is when a token is
+// there again.
+type rateError struct{ wait time.Duration }
+
+func (e *rateError) Error() string {
+	return fmt.Sprintf("xep0257: append rate exceeded; retry in %s", e.wait)
+}
+
+func isRate(err error) bool {
+	var re *rateError
+	return errors.As(err, &re)
+}
 
 // Texts used in more than one place.
 const (

@@ -37,6 +37,9 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "min-rsa-bits", Value: 2048, Usage: "smallest RSA key accepted", EnvVars: []string{"SASLCERT_MIN_RSA_BITS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-certs", Value: xep0257.DefaultLimits().MaxPerAccount, Usage: "active certificates per account", EnvVars: []string{"SASLCERT_MAX_CERTS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-cert-size", Value: xep0257.DefaultLimits().MaxCertSize, Usage: "bytes of base64 in <x509cert>", EnvVars: []string{"SASLCERT_MAX_CERT_SIZE"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-history", Value: xep0257.DefaultLimits().MaxHistory, Usage: "disabled and revoked certificates that have not expired an account may keep when it uploads one (expired ones are deleted a day after notAfter)", EnvVars: []string{"SASLCERT_MAX_HISTORY"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-appends-per-hour", Value: defaultAppendsPerHour, Usage: "XEP-0257 uploads per account and hour (all at once, then spread over the hour)", EnvVars: []string{"SASLCERT_MAX_APPENDS_PER_HOUR"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "audit-retention", Value: defaultAuditRetention, Usage: "how long audit entries are kept (pruned hourly; at least 24h)", EnvVars: []string{"SASLCERT_AUDIT_RETENTION"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-name-len", Value: xep0257.DefaultLimits().MaxNameLen, Usage: "characters in a certificate's <name>", EnvVars: []string{"SASLCERT_MAX_NAME_LEN"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: component.DefaultRequestTimeout, Usage: "bound on one request (store call, plugin round trip)", EnvVars: []string{"SASLCERT_REQUEST_TIMEOUT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: 5 * time.Second, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
@@ -87,7 +90,14 @@ type serveConfig struct {
 	// adminWatch is how often the audit log is read for the admin
 	// commands' changes (component.WatchAudit); 0: never.
 	adminWatch time.Duration
+	// appendsPerHour limits XEP-0257 appends per account.
+	appendsPerHour int
+	// auditRetention: audit entries older than this are pruned.
+	auditRetention time.Duration
 }
+
+// defaultAppendsPerHour is --max-appends-per-hour's default.
+const defaultAppendsPerHour = 30
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	var sc serveConfig
@@ -116,7 +126,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if c.Int("min-rsa-bits") < 2048 {
 		return sc, fmt.Errorf("--min-rsa-bits %d: at least 2048", c.Int("min-rsa-bits"))
 	}
-	for _, name := range []string{"max-certs", "max-cert-size", "max-name-len", "max-in-flight"} {
+	for _, name := range []string{"max-certs", "max-cert-size", "max-name-len", "max-in-flight", "max-history", "max-appends-per-hour"} {
 		if c.Int(name) < 1 {
 			return sc, fmt.Errorf("--%s %d: want a positive number", name, c.Int(name))
 		}
@@ -143,7 +153,12 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	}
 	sc.dataDir = c.String("data-dir")
 	sc.policy = sasl.Policy{ClockSkew: c.Duration("clock-skew"), MinRSABits: c.Int("min-rsa-bits")}
-	sc.limits = xep0257.Limits{MaxCertSize: c.Int("max-cert-size"), MaxPerAccount: c.Int("max-certs"), MaxNameLen: c.Int("max-name-len")}
+	sc.limits = xep0257.Limits{MaxCertSize: c.Int("max-cert-size"), MaxPerAccount: c.Int("max-certs"), MaxNameLen: c.Int("max-name-len"),
+		MaxHistory: c.Int("max-history")}
+	sc.appendsPerHour = c.Int("max-appends-per-hour")
+	if sc.auditRetention = c.Duration("audit-retention"); sc.auditRetention < minAuditRetention {
+		return sc, fmt.Errorf("--audit-retention %v: want at least %v", sc.auditRetention, minAuditRetention)
+	}
 	sc.busy = c.Duration("busy-timeout")
 	if sc.enroll, err = enrollSettingsFrom(c); err != nil {
 		return sc, err
@@ -199,12 +214,13 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	var comp *component.Component
 	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	certs := &xep0257.Handler{
-		Store:   store,
-		Policy:  sc.policy,
-		Limits:  sc.limits,
-		Now:     e.now,
-		Logger:  e.log.With("part", "xep0257"),
-		Timeout: sc.comp.RequestTimeout,
+		Store:      store,
+		Policy:     sc.policy,
+		Limits:     sc.limits,
+		Now:        e.now,
+		Logger:     e.log.With("part", "xep0257"),
+		Timeout:    sc.comp.RequestTimeout,
+		AppendRate: xep0257.NewRateLimit(sc.appendsPerHour, time.Hour/time.Duration(sc.appendsPerHour), e.now),
 	}
 	auth := &sasl.Authorizer{Store: db, Now: e.now, ClockSkew: sc.policy.ClockSkew}
 	sc.comp.Logger = e.log.With("part", "component")
@@ -261,6 +277,16 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 			<-watchDone
 		}()
 	}
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruneDone := make(chan struct{})
+	go func() {
+		defer close(pruneDone)
+		runPrune(pruneCtx, db, sc.auditRetention, e.now, e.log.With("part", "prune"))
+	}()
+	defer func() {
+		stopPrune()
+		<-pruneDone
+	}()
 	e.log.Info("saslcert serving", "component", sc.comp.JID.String(), "server", sc.comp.Addr,
 		"domains", strings.Join(sc.comp.ServerDomains, ","), "db", dbPath, "startup", e.now().Sub(started).String())
 	if err := comp.Run(ctx); err != nil {
@@ -295,6 +321,8 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 	fmt.Fprintf(w, "min-rsa-bits:  %d\n", sc.policy.MinRSABits)
 	fmt.Fprintf(w, "limits:        %d certificates per account, %d bytes of base64, %d characters per name\n",
 		sc.limits.MaxPerAccount, sc.limits.MaxCertSize, sc.limits.MaxNameLen)
+	fmt.Fprintf(w, "history:       %d disabled or revoked per account, %d uploads per account and hour, audit kept %s\n",
+		sc.limits.MaxHistory, sc.appendsPerHour, sc.auditRetention)
 	fmt.Fprintln(w, "settings OK")
 	return nil
 }
