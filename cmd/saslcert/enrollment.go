@@ -121,6 +121,9 @@ func enrollSettingsFrom(c *cli.Context) (enrollSettings, error) {
 		return es, fmt.Errorf("--%v", err)
 	}
 	es.renewBefore = rb
+	if rb.Duration > 0 && rb.Duration >= es.lifetime {
+		return es, fmt.Errorf("--renew-before %s is not shorter than --cert-lifetime %s: every certificate would be renewed at every sweep", rb.Duration, es.lifetime)
+	}
 	if es.renewInterval < time.Second {
 		return es, fmt.Errorf("--renew-interval %s: want at least 1s", es.renewInterval)
 	}
@@ -258,6 +261,9 @@ func openEnrollment(ctx context.Context, e *env, sc serveConfig, db storage.Stor
 				lt, err := time.ParseDuration(*t.Lifetime)
 				if err != nil {
 					return nil, fmt.Errorf("--config: [policy.%q] lifetime %q: %v", d, *t.Lifetime, err)
+				}
+				if es.renewBefore.Duration > 0 && es.renewBefore.Duration >= lt {
+					return nil, fmt.Errorf("--config: [policy.%q] lifetime %s is not longer than --renew-before %s: every certificate would be renewed at every sweep", d, lt, es.renewBefore.Duration)
 				}
 				p.Lifetime = lt
 			}

@@ -62,7 +62,14 @@ func serveCommand(e *env) *cli.Command {
 			"each domain's issuer, lifetime, whether self-signed uploads are allowed and which CAs' certificates may log in " +
 			"without an upload (docs/ENROLLMENT.md).",
 		Flags:  flags,
-		Before: altsrc.InitInputSourceWithContext(flags, altsrc.NewTomlSourceFromFlagFunc("config")),
+		Before: func(c *cli.Context) error {
+			if path := c.String("config"); path != "" {
+				if err := checkConfigKeys(path, flags); err != nil {
+					return usageErrorf("serve: %v", err)
+				}
+			}
+			return altsrc.InitInputSourceWithContext(flags, altsrc.NewTomlSourceFromFlagFunc("config"))(c)
+		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageErrorf("serve takes no arguments, got %q", c.Args().First())
@@ -152,6 +159,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		CacheTTL:       c.Duration("plugin-cache-ttl"),
 	}
 	sc.dataDir = c.String("data-dir")
+	if skew := c.Duration("clock-skew"); skew < 0 || skew > maxClockSkew {
+		return sc, fmt.Errorf("--clock-skew %v: want between 0 and %v", skew, maxClockSkew)
+	}
 	sc.policy = sasl.Policy{ClockSkew: c.Duration("clock-skew"), MinRSABits: c.Int("min-rsa-bits")}
 	sc.limits = xep0257.Limits{MaxCertSize: c.Int("max-cert-size"), MaxPerAccount: c.Int("max-certs"), MaxNameLen: c.Int("max-name-len"),
 		MaxHistory: c.Int("max-history")}
@@ -198,6 +208,9 @@ func readSecret(file string) ([]byte, error) {
 // serve opens the store and runs the component until ctx is done.
 func serve(ctx context.Context, e *env, sc serveConfig) error {
 	started := e.now()
+	if err := checkPermissions(sc.dataDir); err != nil {
+		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+	}
 	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
 		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
 	}
@@ -300,6 +313,9 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 // the database opens, and the effective settings are printed; the secret is
 // never printed, only its length.
 func checkServe(ctx context.Context, e *env, sc serveConfig) error {
+	if err := checkPermissions(sc.dataDir); err != nil {
+		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+	}
 	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
 		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
 	}
@@ -309,6 +325,11 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 		return cli.Exit(fmt.Sprintf("open %s: %v", dbPath, err), exitFailure)
 	}
 	defer db.Close()
+	// Everything serve builds before it connects: policies, CAs, keys.
+	en, err := openEnrollment(ctx, e, sc, db)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("serve: enrollment: %v", err), exitFailure)
+	}
 	w := e.stdout
 	fmt.Fprintf(w, "server-addr:   %s\n", sc.comp.Addr)
 	fmt.Fprintf(w, "component:     %s\n", sc.comp.JID)
@@ -323,6 +344,11 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 		sc.limits.MaxPerAccount, sc.limits.MaxCertSize, sc.limits.MaxNameLen)
 	fmt.Fprintf(w, "history:       %d disabled or revoked per account, %d uploads per account and hour, audit kept %s\n",
 		sc.limits.MaxHistory, sc.appendsPerHour, sc.auditRetention)
+	if en != nil {
+		fmt.Fprintf(w, "enrollment:    issuers %s (policies and CAs loaded)\n", strings.Join(en.issuers, ", "))
+	} else {
+		fmt.Fprintln(w, "enrollment:    off")
+	}
 	fmt.Fprintln(w, "settings OK")
 	return nil
 }
