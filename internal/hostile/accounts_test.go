@@ -332,7 +332,8 @@ func TestIntegrationLoginInAdminWindowClosed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full-stack test (-short)")
 	}
-	st := stacktest.Start(t, stacktest.Options{Domain: domain, Process: true, ServeFlags: []string{"--admin-watch-interval", "10s"}})
+	st := stacktest.Start(t, stacktest.Options{Domain: domain, Process: true, LogLevel: slog.LevelDebug,
+		ServeFlags: []string{"--admin-watch-interval", "10s"}})
 	st.Register(t, "osric")
 	owner, err := st.LoginPassword(ctxT(t), "osric")
 	if err != nil {
@@ -352,6 +353,14 @@ func TestIntegrationLoginInAdminWindowClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer before.Close()
+		// The component must know that session before the disable (its
+		// bound notice is batched), or it is closed too (it errs that way).
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(st.Comp().Log(), before.Bound); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the component never logged the session notice of %s", before.Bound)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		out, err := exec.Command(stacktest.Binary(t), "cert", "disable", "--wait", "0", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--name", name).CombinedOutput()
 		if err != nil {
 			t.Fatalf("saslcert cert disable --wait 0: %v\n%s", err, out)
