@@ -61,9 +61,10 @@ func TestIdleKeepAliveClosed(t *testing.T) {
 		}
 		conns, readers = append(conns, c), append(readers, r)
 	}
+	// One generous bound for all: the server must close them itself.
+	deadline := time.Now().Add(30 * time.Second)
 	for i, c := range conns {
-		// Generous bound: the server must close the connection itself.
-		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_ = c.SetReadDeadline(deadline)
 		if _, err := readers[i].ReadByte(); !errors.Is(err, io.EOF) {
 			t.Errorf("idle conn %d: read gave %v, want EOF (closed by the server)", i, err)
 		}
