@@ -33,7 +33,7 @@ func testPassedOn(e *env) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	want := []storage.PassedOnMark{{"certs.a.example", 3, t1}, {"certs.b.example", 7, t2}}
+	want := []storage.PassedOnMark{{Watcher: "certs.a.example", AuditID: 3, Seen: t1}, {Watcher: "certs.b.example", AuditID: 7, Seen: t2}}
 	if len(got) != len(want) {
 		e.t.Fatalf("PassedOn = %+v, want %+v", got, want)
 	}
