@@ -246,6 +246,7 @@ func (l *link) applySessionNotice(server, from jid.JID, start xml.StartElement) 
 			return bad("fingerprint must be sha256:<64 hex digits>")
 		}
 		c.reg.Bound(full, fp)
+		c.checkBound(full, fp)
 	case "closed":
 		c.reg.Closed(full)
 	default:

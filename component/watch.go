@@ -13,6 +13,7 @@ type AuditReader interface {
 	Audit(ctx context.Context, account string, limit int) ([]storage.AuditEntry, error)
 	AuditSince(ctx context.Context, afterID int64, limit int) ([]storage.AuditEntry, error)
 	FindCertByFingerprint(ctx context.Context, fp storage.Fingerprint) (*storage.Cert, error)
+	MarkPassedOn(ctx context.Context, watcher string, auditID int64) error
 }
 
 // watchPage bounds the audit entries read per poll.
@@ -31,6 +32,11 @@ const watchPage = 500
 // connect anyway (the plugin starts with empty caches, and the revocation
 // sweep closes sessions of revoked certificates). A failed read is logged
 // and retried at the next poll. It returns when ctx is done.
+//
+// After every poll it records in the store (MarkPassedOn, named by the
+// component's JID) the newest audit ID it has passed on, which also says
+// that it is alive: the administrator's commands wait for it to reach the
+// entry they wrote before they report a change as done.
 func (c *Component) WatchAudit(ctx context.Context, store AuditReader, interval time.Duration, revoked func(context.Context, *storage.Cert), actors ...string) {
 	if store == nil || interval <= 0 || len(actors) == 0 {
 		return
@@ -49,6 +55,7 @@ func (c *Component) WatchAudit(ctx context.Context, store AuditReader, interval 
 			return
 		}
 	}
+	c.markPassedOn(ctx, store, last)
 	for sleepCtx(ctx, interval) {
 		for {
 			entries, err := store.AuditSince(ctx, last, watchPage)
@@ -66,6 +73,14 @@ func (c *Component) WatchAudit(ctx context.Context, store AuditReader, interval 
 				break
 			}
 		}
+		c.markPassedOn(ctx, store, last)
+	}
+}
+
+// markPassedOn records that every audit entry up to last was passed on.
+func (c *Component) markPassedOn(ctx context.Context, store AuditReader, last int64) {
+	if err := store.MarkPassedOn(ctx, c.cfg.JID.String(), last); err != nil && ctx.Err() == nil {
+		c.log.Warn("audit watch: cannot record how far the audit log was passed on", "err", err)
 	}
 }
 

@@ -109,6 +109,14 @@ type AuditEntry struct {
 	Fingerprint Fingerprint
 }
 
+// PassedOnMark says how far one watcher (a running component) has passed
+// the audit log on to the server, and when it last said so.
+type PassedOnMark struct {
+	Watcher string
+	AuditID int64     // every entry with an ID up to this one was passed on
+	Seen    time.Time // set by the store from its clock
+}
+
 // AddOptions qualify Store.AddCert.
 type AddOptions struct {
 	// Actor is recorded in the audit log.
@@ -122,6 +130,16 @@ type AddOptions struct {
 	// same transaction, so that a certificate disabled or revoked while
 	// its renewal was being issued is not renewed (ErrTransition).
 	Renews Fingerprint
+	// MaxHistory, if > 0, is the number of disabled and revoked records the
+	// account may keep when a record is added. In the same transaction,
+	// before counting, the account's disabled and revoked records that
+	// expired before ExpiredBefore are deleted (an expired certificate can
+	// neither log in nor be stored again, so its fingerprint need not stay
+	// taken); if more than MaxHistory remain, the add fails with
+	// ErrHistoryFull. Records that have not expired are never deleted: a
+	// revoked fingerprint stays taken while it could still be used.
+	MaxHistory    int
+	ExpiredBefore time.Time
 }
 
 // RevokeAccountOptions qualify Store.RevokeAccount.
@@ -132,6 +150,20 @@ type RevokeAccountOptions struct {
 	// account, so no certificate may be added for it until the name is
 	// registered again (ClearTombstone).
 	Deleted bool
+}
+
+// PruneOptions say what Store.Prune deletes.
+type PruneOptions struct {
+	// ExpiredBefore: disabled and revoked records whose NotAfter is before
+	// it are deleted (zero: none).
+	ExpiredBefore time.Time
+	// AuditBefore: audit entries older than it are deleted (zero: none).
+	AuditBefore time.Time
+}
+
+// PruneResult counts what Store.Prune deleted.
+type PruneResult struct {
+	Certs, Audit int64
 }
 
 // Errors returned by Store methods. Backends wrap them (test with errors.Is),
@@ -146,6 +178,9 @@ var (
 	ErrDuplicate = errors.New("storage: certificate already stored")
 	// ErrLimit: the insert would exceed AddOptions.MaxActive.
 	ErrLimit = errors.New("storage: too many certificates")
+	// ErrHistoryFull: the account keeps more than AddOptions.MaxHistory
+	// disabled or revoked records that have not expired.
+	ErrHistoryFull = errors.New("storage: too many disabled or revoked certificates kept")
 	// ErrTransition: the requested state change is not allowed (e.g. revoked -> disabled).
 	ErrTransition = errors.New("storage: state change not allowed")
 	// ErrInvalid: the record or argument breaks a precondition (empty account or
@@ -172,8 +207,8 @@ var (
 // means in ID order. An empty actor is allowed.
 //
 // When several errors apply to one AddCert, ErrInvalid is reported before
-// ErrAccountDeleted, ErrAccountDeleted before ErrDuplicate, ErrDuplicate before ErrNameTaken, and ErrNameTaken before
-// ErrLimit. A cancelled ctx gives an error wrapping context.Canceled; an
+// ErrAccountDeleted, ErrAccountDeleted before ErrDuplicate, ErrDuplicate before ErrNameTaken, ErrNameTaken before
+// ErrLimit, and ErrLimit before ErrHistoryFull. A cancelled ctx gives an error wrapping context.Canceled; an
 // expired deadline gives one wrapping both context.DeadlineExceeded and
 // ErrUnavailable. Either way nothing was changed.
 type Store interface {
@@ -181,7 +216,7 @@ type Store interface {
 	// audit log, in one transaction. It sets c.ID, c.State, c.Created and
 	// c.Changed. The account's tombstone (see RevokeAccount) is checked in
 	// the same transaction. Errors: ErrInvalid, ErrAccountDeleted,
-	// ErrNameTaken, ErrDuplicate, ErrLimit, ErrUnavailable.
+	// ErrNameTaken, ErrDuplicate, ErrLimit, ErrHistoryFull, ErrUnavailable.
 	AddCert(ctx context.Context, c *Cert, opts AddOptions) error
 
 	// FindCertByFingerprint returns the record with fingerprint fp, whatever
@@ -249,6 +284,23 @@ type Store interface {
 	// Tombstones returns the accounts that have a tombstone, in ascending
 	// (byte-wise) order. Errors: ErrUnavailable.
 	Tombstones(ctx context.Context) ([]string, error)
+
+	// MarkPassedOn records that the watcher (a running component, named by
+	// its JID) has passed on every audit entry up to auditID to the server,
+	// and that it was alive now: the mark's Seen is set from the store's
+	// clock. The stored AuditID never goes back: a smaller auditID only
+	// refreshes Seen. Errors: ErrInvalid (empty watcher), ErrUnavailable.
+	MarkPassedOn(ctx context.Context, watcher string, auditID int64) error
+
+	// PassedOn returns every watcher's mark, ordered by watcher name.
+	// Errors: ErrUnavailable.
+	PassedOn(ctx context.Context) ([]PassedOnMark, error)
+
+	// Prune deletes, in one transaction, what opts names: expired disabled
+	// and revoked records (never active ones) and old audit entries. It
+	// bounds what the store keeps over time; run it periodically. Errors:
+	// ErrUnavailable.
+	Prune(ctx context.Context, opts PruneOptions) (PruneResult, error)
 
 	// WalkCerts calls fn for every record, in ID order, stopping at and
 	// returning the first error fn returns. Errors: ErrUnavailable.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"mellium.im/xmpp/stanza"
 
@@ -29,6 +30,8 @@ import (
 //	  whichever account has it)                      cancel  conflict                 no account
 //	over Limits.MaxPerAccount (storage.ErrLimit)     modify  policy-violation         the limit
 //	account deleted (storage.ErrAccountDeleted)      cancel  not-allowed              why
+//	over Limits.MaxHistory (storage.ErrHistoryFull)  modify  policy-violation         the limit
+//	over Handler.AppendRate                          wait    resource-constraint      when to retry
 //	no active certificate of that name (ErrNotFound) cancel  item-not-found           the name
 //	the server did not vouch for the session, its
 //	  grant or certificate has <no-cert-management/>,
@@ -60,6 +63,14 @@ var domainErrors = []mapping{
 		return fmt.Sprintf("at most %d active certificates per account; disable or revoke one first", c.limits.MaxPerAccount)
 	}, false},
 	{is(storage.ErrAccountDeleted), stanza.Cancel, stanza.NotAllowed, fixed(textAccountDeleted), false},
+	{is(storage.ErrHistoryFull), stanza.Modify, stanza.PolicyViolation, func(_ error, c errContext) string {
+		return fmt.Sprintf("this account keeps more than %d disabled or revoked certificates that have not expired; they are removed a day after they expire, or ask the administrator", c.limits.MaxHistory)
+	}, false},
+	{isRate, stanza.Wait, stanza.ResourceConstraint, func(err error, _ errContext) string {
+		var re *rateError
+		errors.As(err, &re)
+		return fmt.Sprintf("too many certificate uploads for this account; try again in %s", re.wait.Round(time.Second))
+	}, false},
 	{is(storage.ErrNotFound), stanza.Cancel, stanza.ItemNotFound, func(_ error, c errContext) string {
 		return fmt.Sprintf("no active certificate named %q", c.name)
 	}, false},
@@ -73,6 +84,19 @@ var (
 	errNotAccount   = errors.New("xep0257: sender is not a user account")
 	errAccountForms = errors.New("xep0257: sender's account has two forms")
 )
+
+// rateError: Handler.AppendRate refused an append; wait is when a token is
+// there again.
+type rateError struct{ wait time.Duration }
+
+func (e *rateError) Error() string {
+	return fmt.Sprintf("xep0257: append rate exceeded; retry in %s", e.wait)
+}
+
+func isRate(err error) bool {
+	var re *rateError
+	return errors.As(err, &re)
+}
 
 // Texts used in more than one place.
 const (

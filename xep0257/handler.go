@@ -34,10 +34,20 @@ type Limits struct {
 	MaxCertSize   int // bytes of base64 in <x509cert>; default 16 KiB
 	MaxPerAccount int // active certificates per account; default 10
 	MaxNameLen    int // characters in <name>; default 64
+	// MaxHistory is how many disabled and revoked certificates that have
+	// not expired an account may keep when it appends one (expired ones are
+	// deleted then); default 50. It bounds, with MaxPerAccount and
+	// MaxCertSize, what one account can make the store keep.
+	MaxHistory int
 }
 
+// DefaultExpiredGrace is Handler.ExpiredGrace's default.
+const DefaultExpiredGrace = 24 * time.Hour
+
 // DefaultLimits returns the default limits.
-func DefaultLimits() Limits { return Limits{MaxCertSize: 16 << 10, MaxPerAccount: 10, MaxNameLen: 64} }
+func DefaultLimits() Limits {
+	return Limits{MaxCertSize: 16 << 10, MaxPerAccount: 10, MaxNameLen: 64, MaxHistory: 50}
+}
 
 // withDefaults returns l with its zero (or negative) fields set to the defaults.
 func (l Limits) withDefaults() Limits {
@@ -50,6 +60,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxNameLen <= 0 {
 		l.MaxNameLen = d.MaxNameLen
+	}
+	if l.MaxHistory <= 0 {
+		l.MaxHistory = d.MaxHistory
 	}
 	return l
 }
@@ -92,6 +105,14 @@ type Handler struct {
 	// any other error is an internal one.
 	CheckAppend func(ctx context.Context, account jid.JID, up *sasl.Upload) error
 	Logger      *slog.Logger
+	// AppendRate, if set, limits appends per account (the limit is taken
+	// before the certificate is checked); over it the request gets
+	// wait/resource-constraint.
+	AppendRate *RateLimit
+	// ExpiredGrace is how long after its notAfter a disabled or revoked
+	// record is kept at least (it must outlast every clock skew allowed
+	// anywhere); default 24h.
+	ExpiredGrace time.Duration
 	// Timeout bounds the store work of one request in HandleIQ (which has no
 	// caller context). Process uses the caller's context only.
 	Timeout time.Duration
@@ -201,6 +222,11 @@ func (h *Handler) process(ctx context.Context, from jid.JID, auth Auth, req Requ
 }
 
 func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, log *slog.Logger) error {
+	if h.AppendRate != nil {
+		if ok, wait := h.AppendRate.Allow(account.String()); !ok {
+			return &rateError{wait: wait}
+		}
+	}
 	up, err := sasl.CheckUpload(a.Cert, account, h.now(), h.policy())
 	if err != nil {
 		return err
@@ -211,7 +237,12 @@ func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, 
 		}
 	}
 	c := up.Record(a.Name, a.NoCertManagement, storage.SourceUpload)
-	err = h.Store.AddCert(ctx, c, storage.AddOptions{Actor: from.String(), MaxActive: h.limits().MaxPerAccount})
+	grace := h.ExpiredGrace
+	if grace <= 0 {
+		grace = DefaultExpiredGrace
+	}
+	err = h.Store.AddCert(ctx, c, storage.AddOptions{Actor: from.String(), MaxActive: h.limits().MaxPerAccount,
+		MaxHistory: h.limits().MaxHistory, ExpiredBefore: h.now().Add(-grace)})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,12 @@ server within its --admin-watch-interval (default 1s): Prosody forgets what it
 cached about the account, and live sessions of a revoked certificate are
 closed. With --admin-watch-interval 0, restart the component instead.`
 
+// waitHint says what the commands that change a certificate wait for.
+const waitHint = `The command returns once every running component has passed the change on
+(at most --wait, default 15s); then no login with the certificate succeeds any
+more. Without a running component nothing logs in with a certificate, and the
+component reads the store when it starts.`
+
 const certListDescription = `Lists the certificates stored for the account --jid, oldest first: name,
 state, fingerprint, validity, forced resource, source and no-cert-management.
 With --active only the active ones.
@@ -38,8 +44,11 @@ records it in the audit log with the actor "cli".
 
 ` + runningHint + `
 
+` + waitHint + `
+
 Exit status: 0 done; 1 no such active certificate, or the database cannot be
-written; 2 wrong usage.`
+written; 2 wrong usage; 3 recorded, but a running component did not confirm
+within --wait that it passed the change on.`
 
 func certListCommand(e *env) *cli.Command {
 	return &cli.Command{
@@ -79,6 +88,7 @@ func certStateCommand(e *env, verb string, to storage.State, usage, effect strin
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID)", Required: true},
 			&cli.StringFlag{Name: "name", Usage: "the certificate's name"},
 			&cli.BoolFlag{Name: "all", Usage: "every active certificate of the account"},
+			&cli.DurationFlag{Name: "wait", Value: defaultPassOnWait, Usage: "how long to wait for the running component to pass the change on (0: do not wait)"},
 		},
 		Action: func(c *cli.Context) error { return e.certSetState(c, to) },
 	}
@@ -194,6 +204,9 @@ func (e *env) certSetState(c *cli.Context, to storage.State) error {
 		}
 		fmt.Fprintf(e.stdout, "%s %q of %s (%s)\n", to, r.Name, r.Account, r.Fingerprint)
 	}
-	fmt.Fprintf(e.stderr, "recorded in %s\n%s\n", dbPath, runningHint)
+	fmt.Fprintf(e.stderr, "recorded in %s\n", dbPath)
+	if err := waitPassedOn(c.Context, db, account.String(), c.Duration("wait"), e.now, e.stderr); err != nil {
+		return err
+	}
 	return nil
 }

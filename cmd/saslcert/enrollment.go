@@ -24,6 +24,7 @@ import (
 	"github.com/saslcert/saslcert/enroll/est"
 	"github.com/saslcert/saslcert/enroll/localca"
 	"github.com/saslcert/saslcert/enroll/stepca"
+	"github.com/saslcert/saslcert/internal/httpserve"
 	"github.com/saslcert/saslcert/storage"
 )
 
@@ -129,6 +130,9 @@ func enrollSettingsFrom(c *cli.Context) (enrollSettings, error) {
 		return es, fmt.Errorf("--%v", err)
 	}
 	es.renewBefore = rb
+	if rb.Duration > 0 && rb.Duration >= es.lifetime {
+		return es, fmt.Errorf("--renew-before %s is not shorter than --cert-lifetime %s: every certificate would be renewed at every sweep", rb.Duration, es.lifetime)
+	}
 	if es.renewInterval < time.Second {
 		return es, fmt.Errorf("--renew-interval %s: want at least 1s", es.renewInterval)
 	}
@@ -275,6 +279,9 @@ func openEnrollment(ctx context.Context, e *env, sc serveConfig, db storage.Stor
 				lt, err := time.ParseDuration(*t.Lifetime)
 				if err != nil {
 					return nil, fmt.Errorf("--config: [policy.%q] lifetime %q: %v", d, *t.Lifetime, err)
+				}
+				if es.renewBefore.Duration > 0 && es.renewBefore.Duration >= lt {
+					return nil, fmt.Errorf("--config: [policy.%q] lifetime %s is not longer than --renew-before %s: every certificate would be renewed at every sweep", d, lt, es.renewBefore.Duration)
 				}
 				p.Lifetime = lt
 			}
@@ -498,19 +505,10 @@ func (en *enrollment) serveCRL(ctx context.Context, e *env) (stop func(), err er
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", en.ca.CRLHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			e.log.Warn("CRL server stopped", "err", err)
-		}
-	}()
+	srv, err := httpserve.Start(ln, mux, httpserve.DefaultLimits(), e.log.With("part", "crl"))
+	if err != nil {
+		return nil, err
+	}
 	e.log.Info("serving the embedded CA's CRL", "addr", ln.Addr().String(), "crl_url", en.settings.crlURL)
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-done
-	}, nil
+	return func() { srv.Stop(2 * time.Second) }, nil
 }

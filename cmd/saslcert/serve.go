@@ -36,6 +36,9 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "min-rsa-bits", Value: 2048, Usage: "smallest RSA key accepted", EnvVars: []string{"SASLCERT_MIN_RSA_BITS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-certs", Value: xep0257.DefaultLimits().MaxPerAccount, Usage: "active certificates per account", EnvVars: []string{"SASLCERT_MAX_CERTS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-cert-size", Value: xep0257.DefaultLimits().MaxCertSize, Usage: "bytes of base64 in <x509cert>", EnvVars: []string{"SASLCERT_MAX_CERT_SIZE"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-history", Value: xep0257.DefaultLimits().MaxHistory, Usage: "disabled and revoked certificates that have not expired an account may keep when it uploads one (expired ones are deleted a day after notAfter)", EnvVars: []string{"SASLCERT_MAX_HISTORY"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-appends-per-hour", Value: defaultAppendsPerHour, Usage: "XEP-0257 uploads per account and hour (all at once, then spread over the hour)", EnvVars: []string{"SASLCERT_MAX_APPENDS_PER_HOUR"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "audit-retention", Value: defaultAuditRetention, Usage: "how long audit entries are kept (pruned hourly; at least 24h)", EnvVars: []string{"SASLCERT_AUDIT_RETENTION"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-name-len", Value: xep0257.DefaultLimits().MaxNameLen, Usage: "characters in a certificate's <name>", EnvVars: []string{"SASLCERT_MAX_NAME_LEN"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: component.DefaultRequestTimeout, Usage: "bound on one request (store call, plugin round trip)", EnvVars: []string{"SASLCERT_REQUEST_TIMEOUT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: 5 * time.Second, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
@@ -58,7 +61,14 @@ func serveCommand(e *env) *cli.Command {
 			"each domain's issuer, lifetime, whether self-signed uploads are allowed and which CAs' certificates may log in " +
 			"without an upload (docs/ENROLLMENT.md).",
 		Flags:  flags,
-		Before: altsrc.InitInputSourceWithContext(flags, altsrc.NewTomlSourceFromFlagFunc("config")),
+		Before: func(c *cli.Context) error {
+			if path := c.String("config"); path != "" {
+				if err := checkConfigKeys(path, flags); err != nil {
+					return usageErrorf("serve: %v", err)
+				}
+			}
+			return altsrc.InitInputSourceWithContext(flags, altsrc.NewTomlSourceFromFlagFunc("config"))(c)
+		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageErrorf("serve takes no arguments, got %q", c.Args().First())
@@ -86,7 +96,14 @@ type serveConfig struct {
 	// adminWatch is how often the audit log is read for the admin
 	// commands' changes (component.WatchAudit); 0: never.
 	adminWatch time.Duration
+	// appendsPerHour limits XEP-0257 appends per account.
+	appendsPerHour int
+	// auditRetention: audit entries older than this are pruned.
+	auditRetention time.Duration
 }
+
+// defaultAppendsPerHour is --max-appends-per-hour's default.
+const defaultAppendsPerHour = 30
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	var sc serveConfig
@@ -117,7 +134,7 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if c.Int("min-rsa-bits") < 2048 {
 		return sc, fmt.Errorf("--min-rsa-bits %d: at least 2048", c.Int("min-rsa-bits"))
 	}
-	for _, name := range []string{"max-certs", "max-cert-size", "max-name-len", "max-in-flight"} {
+	for _, name := range []string{"max-certs", "max-cert-size", "max-name-len", "max-in-flight", "max-history", "max-appends-per-hour"} {
 		if c.Int(name) < 1 {
 			return sc, fmt.Errorf("--%s %d: want a positive number", name, c.Int(name))
 		}
@@ -125,8 +142,8 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if c.String("data-dir") == "" {
 		return sc, errors.New("--data-dir must not be empty")
 	}
-	if w := c.Duration("admin-watch-interval"); w < 0 || (w > 0 && w < 100*time.Millisecond) {
-		return sc, fmt.Errorf("--admin-watch-interval %v: want 0 (off) or at least 100ms", w)
+	if w := c.Duration("admin-watch-interval"); w < 0 || (w > 0 && w < 100*time.Millisecond) || w > watcherAlive/3 {
+		return sc, fmt.Errorf("--admin-watch-interval %v: want 0 (off) or between 100ms and %v", w, watcherAlive/3)
 	}
 	sc.adminWatch = c.Duration("admin-watch-interval")
 	if ttl := c.Duration("plugin-cache-ttl"); ttl < 0 || (ttl > 0 && ttl < time.Second) || ttl > 24*time.Hour {
@@ -143,8 +160,16 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		CacheTTL:       c.Duration("plugin-cache-ttl"),
 	}
 	sc.dataDir = c.String("data-dir")
+	if skew := c.Duration("clock-skew"); skew < 0 || skew > maxClockSkew {
+		return sc, fmt.Errorf("--clock-skew %v: want between 0 and %v", skew, maxClockSkew)
+	}
 	sc.policy = sasl.Policy{ClockSkew: c.Duration("clock-skew"), MinRSABits: c.Int("min-rsa-bits")}
-	sc.limits = xep0257.Limits{MaxCertSize: c.Int("max-cert-size"), MaxPerAccount: c.Int("max-certs"), MaxNameLen: c.Int("max-name-len")}
+	sc.limits = xep0257.Limits{MaxCertSize: c.Int("max-cert-size"), MaxPerAccount: c.Int("max-certs"), MaxNameLen: c.Int("max-name-len"),
+		MaxHistory: c.Int("max-history")}
+	sc.appendsPerHour = c.Int("max-appends-per-hour")
+	if sc.auditRetention = c.Duration("audit-retention"); sc.auditRetention < minAuditRetention {
+		return sc, fmt.Errorf("--audit-retention %v: want at least %v", sc.auditRetention, minAuditRetention)
+	}
 	sc.busy = c.Duration("busy-timeout")
 	if sc.enroll, err = enrollSettingsFrom(c); err != nil {
 		return sc, err
@@ -184,6 +209,9 @@ func readSecret(file string) ([]byte, error) {
 // serve opens the store and runs the component until ctx is done.
 func serve(ctx context.Context, e *env, sc serveConfig) error {
 	started := e.now()
+	if err := checkPermissions(sc.dataDir); err != nil {
+		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+	}
 	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
 		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
 	}
@@ -200,12 +228,13 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	var comp *component.Component
 	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
 	certs := &xep0257.Handler{
-		Store:   store,
-		Policy:  sc.policy,
-		Limits:  sc.limits,
-		Now:     e.now,
-		Logger:  e.log.With("part", "xep0257"),
-		Timeout: sc.comp.RequestTimeout,
+		Store:      store,
+		Policy:     sc.policy,
+		Limits:     sc.limits,
+		Now:        e.now,
+		Logger:     e.log.With("part", "xep0257"),
+		Timeout:    sc.comp.RequestTimeout,
+		AppendRate: xep0257.NewRateLimit(sc.appendsPerHour, time.Hour/time.Duration(sc.appendsPerHour), e.now),
 	}
 	auth := &sasl.Authorizer{Store: db, Now: e.now, ClockSkew: sc.policy.ClockSkew}
 	sc.comp.Logger = e.log.With("part", "component")
@@ -263,6 +292,16 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 			<-watchDone
 		}()
 	}
+	pruneCtx, stopPrune := context.WithCancel(ctx)
+	pruneDone := make(chan struct{})
+	go func() {
+		defer close(pruneDone)
+		runPrune(pruneCtx, db, sc.auditRetention, e.now, e.log.With("part", "prune"))
+	}()
+	defer func() {
+		stopPrune()
+		<-pruneDone
+	}()
 	e.log.Info("saslcert serving", "component", sc.comp.JID.String(), "server", sc.comp.Addr,
 		"domains", strings.Join(sc.comp.ServerDomains, ","), "db", dbPath, "startup", e.now().Sub(started).String())
 	if err := comp.Run(ctx); err != nil {
@@ -276,6 +315,9 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 // the database opens, and the effective settings are printed; the secret is
 // never printed, only its length.
 func checkServe(ctx context.Context, e *env, sc serveConfig) error {
+	if err := checkPermissions(sc.dataDir); err != nil {
+		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+	}
 	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
 		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
 	}
@@ -285,6 +327,11 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 		return cli.Exit(fmt.Sprintf("open %s: %v", dbPath, err), exitFailure)
 	}
 	defer db.Close()
+	// Everything serve builds before it connects: policies, CAs, keys.
+	en, err := openEnrollment(ctx, e, sc, db)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("serve: enrollment: %v", err), exitFailure)
+	}
 	w := e.stdout
 	fmt.Fprintf(w, "server-addr:   %s\n", sc.comp.Addr)
 	fmt.Fprintf(w, "component:     %s\n", sc.comp.JID)
@@ -297,6 +344,13 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 	fmt.Fprintf(w, "min-rsa-bits:  %d\n", sc.policy.MinRSABits)
 	fmt.Fprintf(w, "limits:        %d certificates per account, %d bytes of base64, %d characters per name\n",
 		sc.limits.MaxPerAccount, sc.limits.MaxCertSize, sc.limits.MaxNameLen)
+	fmt.Fprintf(w, "history:       %d disabled or revoked per account, %d uploads per account and hour, audit kept %s\n",
+		sc.limits.MaxHistory, sc.appendsPerHour, sc.auditRetention)
+	if en != nil {
+		fmt.Fprintf(w, "enrollment:    issuers %s (policies and CAs loaded)\n", strings.Join(en.issuers, ", "))
+	} else {
+		fmt.Fprintln(w, "enrollment:    off")
+	}
 	fmt.Fprintln(w, "settings OK")
 	return nil
 }

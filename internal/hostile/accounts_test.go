@@ -272,11 +272,39 @@ func TestIntegrationAdminRevokeWhileServing(t *testing.T) {
 		t.Fatalf("items before: %v", got)
 	}
 
-	out, err := exec.Command(stacktest.Binary(t), "cert", "revoke", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--all").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), `revoked "hat" of osric@`+domain) {
+	// A second certificate, to be disabled: its live session stays, its
+	// next login (remembered by the plugin) is refused.
+	cap := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"osric@" + domain}})
+	if err := xep0257.AppendCert(ctxT(t), owner.Session, jid.JID{}, "cap", cap.DER, false); err != nil {
+		t.Fatal(err)
+	}
+	capLive, err := st.RawLoginCert(ctxT(t), cap, "")
+	if err != nil {
+		t.Fatalf("EXTERNAL login with cap: %v", err)
+	}
+	defer capLive.Close()
+	if r := tryLogin(st, "osric", cap); !r.ok {
+		t.Fatalf("second login with cap (now remembered by the plugin): %+v", r)
+	}
+	out, err := exec.Command(stacktest.Binary(t), "cert", "disable", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--name", "cap").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `disabled "cap" of osric@`+domain) || !strings.Contains(string(out), "passed on to the server by "+st.ComponentJID) {
+		t.Fatalf("saslcert cert disable: %v\n%s", err, out)
+	}
+	t.Logf("saslcert cert disable:\n%s", out)
+	// Right after the command returned, without waiting: the change is at
+	// the plugin, so the remembered answer is gone.
+	if r := tryLogin(st, "osric", cap); r.ok || r.condition != "not-authorized" {
+		t.Fatalf("login right after the admin disable: %+v, want not-authorized", r)
+	}
+
+	out, err = exec.Command(stacktest.Binary(t), "cert", "revoke", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--all").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `revoked "hat" of osric@`+domain) || !strings.Contains(string(out), "passed on to the server by "+st.ComponentJID) {
 		t.Fatalf("saslcert cert revoke: %v\n%s", err, out)
 	}
 	t.Logf("saslcert cert revoke --all:\n%s", out)
+	if r := tryLogin(st, "osric", cert); r.ok || r.condition != "not-authorized" {
+		t.Fatalf("login right after the admin revoke: %+v, want not-authorized", r)
+	}
 
 	closed, err := live.WaitClosed(time.Minute)
 	if err != nil || closed.Outcome() != "stream-error reset: This client certificate has been revoked." {
@@ -291,4 +319,66 @@ func TestIntegrationAdminRevokeWhileServing(t *testing.T) {
 	if log := st.Comp().Log(); !strings.Contains(log, "passing on a change made outside the component") {
 		t.Errorf("the component did not log the change it passed on:\n%s", log)
 	}
+}
+
+// TestIntegrationLoginInAdminWindowClosed: a login that uses the plugin's
+// remembered answer after "saslcert cert disable" was committed but before
+// the component passed the change on (here: the command does not wait, and
+// the component polls the audit log only every 10 s) is closed as soon as
+// its bind reaches the component, which finds the certificate disabled in the
+// store. The session that bound before the disable stays (XEP-0257 <disable/>
+// semantics).
+func TestIntegrationLoginInAdminWindowClosed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("full-stack test (-short)")
+	}
+	st := stacktest.Start(t, stacktest.Options{Domain: domain, Process: true, LogLevel: slog.LevelDebug,
+		ServeFlags: []string{"--admin-watch-interval", "10s"}})
+	st.Register(t, "osric")
+	owner, err := st.LoginPassword(ctxT(t), "osric")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	// The component's audit poll may fall into the window by chance; then
+	// the login is refused outright (also fine) and the next try is made.
+	for try := 0; try < 3; try++ {
+		name := "window" + strconv.Itoa(try)
+		cert := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"osric@" + domain}})
+		if err := xep0257.AppendCert(ctxT(t), owner.Session, jid.JID{}, name, cert.DER, false); err != nil {
+			t.Fatal(err)
+		}
+		before, err := st.RawLoginCert(ctxT(t), cert, "") // bound before the disable; remembered by the plugin
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer before.Close()
+		// The component must know that session before the disable (its
+		// bound notice is batched), or it is closed too (it errs that way).
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(st.Comp().Log(), before.Bound); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the component never logged the session notice of %s", before.Bound)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		out, err := exec.Command(stacktest.Binary(t), "cert", "disable", "--wait", "0", "--data-dir", st.DataDir, "--jid", "osric@"+domain, "--name", name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("saslcert cert disable --wait 0: %v\n%s", err, out)
+		}
+		late, err := st.RawLoginCert(ctxT(t), cert, "")
+		if err != nil {
+			t.Logf("try %d: the change was passed on before the login (%v); again", try, err)
+			continue
+		}
+		defer late.Close()
+		closed, err := late.WaitClosed(time.Minute)
+		if err != nil || closed.Outcome() != "stream-error reset: This client certificate has been disabled." {
+			t.Fatalf("the session that logged in after the disable: %v %v", closed.Outcome(), err)
+		}
+		if n, err := before.IQ("get", "", "<ping xmlns='urn:xmpp:ping'/>"); err != nil || n.Attr("type") != "result" {
+			t.Errorf("the session bound before the disable did not stay: %v %v", n, err)
+		}
+		return
+	}
+	t.Fatal("the component's audit poll fell into the window three times")
 }

@@ -121,7 +121,7 @@ func (st *Stack) ServeArgs() []string {
 	if o.Limits.MaxNameLen > 0 {
 		args = append(args, "--max-name-len", strconv.Itoa(o.Limits.MaxNameLen))
 	}
-	return args
+	return append(args, o.ServeFlags...)
 }
 
 // startProcess starts "saslcert args..." under Options.Wrapper, its output

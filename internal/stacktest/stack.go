@@ -105,6 +105,9 @@ type Options struct {
 	// ExtraGlobal is added to Prosody's global section (Lua), e.g.
 	// "allow_registration = true".
 	ExtraGlobal string
+	// ServeFlags are added to the child process's "saslcert serve" flags
+	// (Options.Process), e.g. {"--admin-watch-interval", "5s"}.
+	ServeFlags []string
 }
 
 // Stack is a running Prosody with the saslcert component.

@@ -1534,6 +1534,43 @@ module:hook("iq-set/host/" .. xmlns_plugin .. ":revoked", function (event)
 	return true;
 end);
 
+-- A session bound with a certificate that was disabled before the bind's
+-- notice reached the component: it logged in with an answer given (or
+-- cached) before the change reached us. Close that one session (other
+-- sessions of a disabled certificate stay, as with XEP-0257 <disable/>).
+local disabled_text = "This client certificate has been disabled.";
+module:hook("iq-set/host/" .. xmlns_plugin .. ":disabled", function (event)
+	if not from_component(event) then return true; end
+	local stanza = event.stanza;
+	local payload = stanza:get_child("disabled", xmlns_plugin);
+	local full = payload.attr.jid and jid_util.prep(payload.attr.jid);
+	local fingerprint = payload.attr.fingerprint and payload.attr.fingerprint:lower();
+	local node, host, res;
+	if full then
+		node, host, res = jid_util.split(full);
+	end
+	if not node or not res or host ~= module.host or not fingerprint then
+		event.origin.send(st.error_reply(stanza, "modify", "bad-request",
+			"disabled needs the full JID of a session on " .. module.host .. " and a fingerprint"));
+		return true;
+	end
+	forget(jid_util.join(node, host));
+	local doomed;
+	for session in pairs(cert_sessions) do
+		local grant = session.saslcert;
+		if grant and not session.destroyed and session.full_jid == full and grant.fingerprint == fingerprint then
+			doomed = session;
+		end
+	end
+	if doomed then
+		cert_sessions[doomed] = nil;
+		doomed.log("info", "Closing session: it logged in with a certificate disabled before its bind was known");
+		doomed:close({ condition = "reset", text = disabled_text });
+	end
+	event.origin.send(st.reply(stanza):tag("disabled", { xmlns = xmlns_plugin, closed = doomed and "1" or "0" }));
+	return true;
+end);
+
 -- The component changed certificates of an account (appended, disabled,
 -- revoked, issued, renewed): forget what is cached about it. Sent before the
 -- change is acknowledged to anyone.

@@ -36,15 +36,17 @@ func (db *DB) AddCert(ctx context.Context, c *storage.Cert, opts storage.AddOpti
 		if id, err = ins.insert(c, storage.StateActive, now, now, now, opts.Actor); err != nil {
 			return err
 		}
-		if opts.MaxActive <= 0 {
-			return nil
+		if opts.MaxActive > 0 {
+			var n int
+			if err := tx.StmtContext(ctx, db.st.countActive).QueryRowContext(ctx, c.Account).Scan(&n); err != nil {
+				return err
+			}
+			if n > opts.MaxActive {
+				return fmt.Errorf("%w: account %s may have %d active certificates", storage.ErrLimit, c.Account, opts.MaxActive)
+			}
 		}
-		var n int
-		if err := tx.StmtContext(ctx, db.st.countActive).QueryRowContext(ctx, c.Account).Scan(&n); err != nil {
-			return err
-		}
-		if n > opts.MaxActive {
-			return fmt.Errorf("%w: account %s may have %d active certificates", storage.ErrLimit, c.Account, opts.MaxActive)
+		if opts.MaxHistory > 0 {
+			return checkHistory(ctx, tx, c.Account, opts)
 		}
 		return nil
 	})
@@ -247,8 +249,8 @@ const walkPageSize = 256
 
 // WalkCerts implements storage.Store. Each page is read in its own
 // statement, so records added during the walk may or may not be visited;
-// every record that existed before the walk began and is never deleted (none
-// is) is visited exactly once.
+// every record that existed before the walk began and is not deleted (Prune
+// deletes only expired history) is visited exactly once.
 func (db *DB) WalkCerts(ctx context.Context, fn func(*storage.Cert) error) error {
 	const op = "walk certs"
 	var after int64
@@ -312,7 +314,7 @@ func (db *DB) write(ctx context.Context, op string, fn func(*sql.Tx) error) erro
 
 func hasSentinel(err error) bool {
 	for _, s := range []error{
-		storage.ErrNotFound, storage.ErrNameTaken, storage.ErrDuplicate, storage.ErrLimit,
+		storage.ErrNotFound, storage.ErrNameTaken, storage.ErrDuplicate, storage.ErrLimit, storage.ErrHistoryFull,
 		storage.ErrTransition, storage.ErrInvalid, storage.ErrUnavailable, storage.ErrAccountDeleted,
 	} {
 		if errors.Is(err, s) {

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/xep0257"
+)
+
+// pruneInterval is how often serve prunes the store.
+const pruneInterval = time.Hour
+
+// Bounds of --audit-retention.
+const (
+	defaultAuditRetention = 90 * 24 * time.Hour
+	minAuditRetention     = 24 * time.Hour
+)
+
+// runPrune deletes, now and every pruneInterval until ctx ends, disabled and
+// revoked records that expired more than xep0257.DefaultExpiredGrace ago and
+// audit entries older than retention. Failures are logged and retried at the
+// next run.
+func runPrune(ctx context.Context, db storage.Store, retention time.Duration, now func() time.Time, log *slog.Logger) {
+	for {
+		t := now()
+		r, err := db.Prune(ctx, storage.PruneOptions{ExpiredBefore: t.Add(-xep0257.DefaultExpiredGrace), AuditBefore: t.Add(-retention)})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("prune: could not delete expired history and old audit entries", "err", err)
+		case err == nil && (r.Certs > 0 || r.Audit > 0):
+			log.Info("prune: deleted expired history and old audit entries", "certs", r.Certs, "audit", r.Audit)
+		}
+		if !sleepFor(ctx, pruneInterval) {
+			return
+		}
+	}
+}
+
+// sleepFor waits d; false if ctx ended first.
+func sleepFor(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
