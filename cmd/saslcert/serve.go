@@ -60,7 +60,7 @@ func serveCommand(e *env) *cli.Command {
 			"they expire and revokes them at the CA when they are revoked; [policy.\"<domain>\"] tables in --config set " +
 			"each domain's issuer, lifetime, whether self-signed uploads are allowed and which CAs' certificates may log in " +
 			"without an upload (docs/ENROLLMENT.md).",
-		Flags:  flags,
+		Flags: flags,
 		Before: func(c *cli.Context) error {
 			if path := c.String("config"); path != "" {
 				if err := checkConfigKeys(path, flags); err != nil {
