@@ -108,6 +108,9 @@ func CanonicalJID(j jid.JID) error {
 // samePart checks one part: stringprep of the given and of the normalised
 // form must both be the normalised form.
 func samePart(s, part, given, normalised string) error {
+	if given == normalised && stableASCII(part, given) {
+		return nil
+	}
 	profile := nodeprep
 	switch part {
 	case "domainpart":
@@ -131,6 +134,29 @@ func samePart(s, part, given, normalised string) error {
 		}
 	}
 	return nil
+}
+
+// stableASCII reports whether stringprep leaves the part v unchanged
+// without running it: for the localpart and the domainpart, ASCII lower-case
+// letters, digits, '.', '-' and '_' (nodeprep and nameprep only case-fold
+// ASCII and prohibit none of these); for the resourcepart, printable ASCII
+// (resourceprep maps no ASCII and prohibits only control characters). It is
+// the fast path of every login's authzid and owner check; anything else takes
+// the full profiles.
+func stableASCII(part, v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if part == "resourcepart" {
+			if c < 0x20 || c > 0x7e {
+				return false
+			}
+			continue
+		}
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // serverForm is how a refusal names the server's form of the part.
