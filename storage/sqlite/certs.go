@@ -46,7 +46,7 @@ func (db *DB) AddCert(ctx context.Context, c *storage.Cert, opts storage.AddOpti
 			}
 		}
 		if opts.MaxHistory > 0 {
-			return checkHistory(ctx, tx, c.Account, opts)
+			return db.checkHistory(ctx, tx, c.Account, opts)
 		}
 		return nil
 	})

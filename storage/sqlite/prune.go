@@ -11,15 +11,14 @@ import (
 // checkHistory deletes the account's expired disabled and revoked records
 // (NotAfter before opts.ExpiredBefore) and fails with ErrHistoryFull if more
 // than opts.MaxHistory of them remain. It runs inside AddCert's transaction.
-func checkHistory(ctx context.Context, tx *sql.Tx, account string, opts storage.AddOptions) error {
+func (db *DB) checkHistory(ctx context.Context, tx *sql.Tx, account string, opts storage.AddOptions) error {
 	if !opts.ExpiredBefore.IsZero() {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM certs WHERE account = ? AND state <> 'active' AND not_after < ?`,
-			account, micro(opts.ExpiredBefore)); err != nil {
+		if _, err := tx.StmtContext(ctx, db.st.histExpired).ExecContext(ctx, account, micro(opts.ExpiredBefore)); err != nil {
 			return err
 		}
 	}
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM certs WHERE account = ? AND state <> 'active'`, account).Scan(&n); err != nil {
+	if err := tx.StmtContext(ctx, db.st.histCount).QueryRowContext(ctx, account).Scan(&n); err != nil {
 		return err
 	}
 	if n > opts.MaxHistory {

@@ -28,6 +28,8 @@ type statements struct {
 	tombInsert   *sql.Stmt
 	tombDelete   *sql.Stmt
 	revokeAll    *sql.Stmt
+	histExpired  *sql.Stmt
+	histCount    *sql.Stmt
 
 	// Read pool.
 	find         *sql.Stmt
@@ -67,6 +69,9 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&s.tombDelete, w, `DELETE FROM tombstones WHERE account = ?`},
 		{&s.revokeAll, w, `UPDATE certs SET state = 'revoked', changed = ?
 			WHERE account = ? AND state IN ('active', 'disabled') RETURNING ` + certCols},
+		// An account's history (disabled and revoked records), for AddOptions.MaxHistory.
+		{&s.histExpired, w, `DELETE FROM certs WHERE account = ? AND state <> 'active' AND not_after < ?`},
+		{&s.histCount, w, `SELECT count(*) FROM certs WHERE account = ? AND state <> 'active'`},
 
 		{&s.find, r, `SELECT ` + certCols + ` FROM certs WHERE fingerprint = ?`},
 		{&s.list, r, `SELECT ` + certCols + ` FROM certs WHERE account = ? ORDER BY id`},
@@ -89,7 +94,7 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 func (s *statements) close() {
 	for _, st := range []*sql.Stmt{
 		s.insertCert, s.insertAudit, s.countActive, s.fpExists, s.findForWrite, s.setByName, s.setByID,
-		s.keyOf, s.revokeKey, s.tombExists, s.tombInsert, s.tombDelete, s.revokeAll,
+		s.keyOf, s.revokeKey, s.tombExists, s.tombInsert, s.tombDelete, s.revokeAll, s.histExpired, s.histCount,
 		s.find, s.list, s.auditAll, s.auditAccount, s.auditSince, s.walkPage, s.tombList,
 	} {
 		if st != nil {

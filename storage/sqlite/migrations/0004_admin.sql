@@ -1,4 +1,4 @@
--- 0002: how far each running component has passed the audit log on (so
+-- 0004: how far each running component has passed the audit log on (so
 -- that the administrator's commands can wait for it).
 --
 -- A component (watcher, named by its JID) writes its row after every poll of
