@@ -58,6 +58,7 @@ func startEnrollEnv(t *testing.T, policy *enroll.Policy) (*env, *enroll.Service)
 	if err != nil {
 		t.Fatal(err)
 	}
+	wire(comp, certs)
 	comp.EnableEnrollment(svc)
 	e := &env{srv: srv, comp: comp, db: db, certs: certs, log: buf}
 	e.stop = run(t, comp)

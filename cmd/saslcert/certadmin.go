@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"mellium.im/xmpp/jid"
 
+	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 )
@@ -162,11 +163,15 @@ func (e *env) certSetState(c *cli.Context, to storage.State) error {
 		return err
 	}
 	defer db.Close()
+	// Changes go through the life-cycle owner, as the component's do. It
+	// has no side effects here: the running component's audit watch
+	// passes them on (waitPassedOn below).
+	certs := lifecycle.New(db, e.log)
 	if all && to == storage.StateRevoked {
 		// revoke --all: every active and disabled certificate, in one
 		// transaction (the store method account deletion uses, without
 		// its tombstone: the account lives on and may add new ones).
-		recs, err := db.RevokeAccount(c.Context, account.String(), storage.RevokeAccountOptions{Actor: adminActor})
+		recs, err := certs.RevokeAll(c.Context, account.String(), adminActor)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitFailure)
 		}
@@ -188,14 +193,14 @@ func (e *env) certSetState(c *cli.Context, to storage.State) error {
 			return nil
 		}
 		for _, rec := range recs {
-			r, err := db.SetStateByFingerprint(c.Context, rec.Fingerprint, to, adminActor)
+			r, err := certs.SetStateByFingerprint(c.Context, rec.Fingerprint, to, adminActor)
 			if err != nil {
 				return cli.Exit(fmt.Sprintf("%s: %q: %v", name, rec.Name, err), exitFailure)
 			}
 			fmt.Fprintf(e.stdout, "%s %q of %s (%s)\n", to, rec.Name, r.Account, r.Fingerprint)
 		}
 	} else {
-		r, err := db.SetState(c.Context, account.String(), certName, to, adminActor)
+		r, err := certs.SetState(c.Context, account.String(), certName, to, adminActor)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			return cli.Exit(fmt.Sprintf("%s: %s has no active certificate named %q (see 'saslcert cert list --jid %s')", name, account, certName, account), exitFailure)

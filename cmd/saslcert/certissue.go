@@ -16,6 +16,7 @@ import (
 
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 )
@@ -104,7 +105,7 @@ func (e *env) certIssue(c *cli.Context) error {
 	}
 	defer db.Close()
 	svc, err := enroll.NewService(enroll.ServiceConfig{
-		Store:         db,
+		Store:         lifecycle.New(db, e.log),
 		Issuers:       map[string]enroll.Issuer{enroll.EmbeddedIssuer: ca},
 		Policies:      enroll.Policies{account.Domainpart(): {Issuer: enroll.EmbeddedIssuer, Lifetime: lifetime, AllowSelfSigned: true}},
 		MaxPerAccount: c.Int("max-certs"),

@@ -22,7 +22,7 @@ import (
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
-	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
@@ -100,7 +100,8 @@ type Options struct {
 	// ExtraModules are added to Prosody's global modules_enabled.
 	ExtraModules []string
 	// WrapStore, if set, wraps the in-process component's store inside
-	// storage.Observe (e.g. to make its writes slow).
+	// its life-cycle owner (server.Deps.WrapStore; e.g. to make its writes
+	// slow).
 	WrapStore func(storage.Store) storage.Store
 	// ExtraGlobal is added to Prosody's global section (Lua), e.g.
 	// "allow_registration = true".
@@ -273,11 +274,10 @@ type Component struct {
 	log *LogBuffer
 
 	// in-process
-	comp      *component.Component
-	db        *sqlite.DB
-	cancel    context.CancelFunc
-	done      chan error
-	watchDone chan struct{} // closed when WatchAudit has returned
+	comp   *component.Component
+	db     *sqlite.DB
+	cancel context.CancelFunc
+	done   chan error
 
 	// child process
 	proc *process
@@ -296,48 +296,33 @@ func (c *Component) startInProcess() error {
 	if err != nil {
 		return fmt.Errorf("sqlite.Open(%s): %w", st.DBPath, err)
 	}
-	policy := sasl.DefaultPolicy()
-	// As in saslcert serve: every write tells the plugin which account to
-	// forget from its caches before it is acknowledged.
-	var comp *component.Component
-	var inner storage.Store = db
-	if o.WrapStore != nil {
-		inner = o.WrapStore(inner)
-	}
-	store := storage.Observe(inner, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
-	certs := &xep0257.Handler{
-		Store:   store,
-		Policy:  policy,
-		Limits:  o.Limits,
-		Logger:  log.With("part", "xep0257"),
-		Timeout: o.RequestTimeout,
-	}
-	auth := &sasl.Authorizer{Store: db, ClockSkew: policy.ClockSkew}
-	comp, err = component.New(component.Config{
-		Addr:           st.S.ComponentAddr,
-		JID:            jid.MustParse(st.ComponentJID),
-		Secret:         []byte(st.S.ComponentSecret),
-		ServerDomains:  []string{st.Domain},
-		RequestTimeout: o.RequestTimeout,
-		MaxInFlight:    o.MaxInFlight,
-		MinBackoff:     o.MinBackoff,
-		MaxBackoff:     o.MaxBackoff,
-		CacheTTL:       PluginCacheTTL,
-		Logger:         log.With("part", "component"),
-	}, certs, auth)
+	// Built as saslcert serve builds it: every write tells the plugin which
+	// account to forget from its caches before it is acknowledged, and the
+	// admin commands' changes reach the plugin through the audit watch.
+	svc, err := server.New(server.Config{
+		Component: component.Config{
+			Addr:           st.S.ComponentAddr,
+			JID:            jid.MustParse(st.ComponentJID),
+			Secret:         []byte(st.S.ComponentSecret),
+			ServerDomains:  []string{st.Domain},
+			RequestTimeout: o.RequestTimeout,
+			MaxInFlight:    o.MaxInFlight,
+			MinBackoff:     o.MinBackoff,
+			MaxBackoff:     o.MaxBackoff,
+			CacheTTL:       PluginCacheTTL,
+		},
+		Limits:     o.Limits,
+		AdminWatch: AdminWatchInterval,
+	}, server.Deps{Store: db, Logger: log, WrapStore: o.WrapStore})
 	if err != nil {
 		db.Close()
 		return err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	c.comp, c.db, c.cancel, c.done = comp, db, stop, make(chan error, 1)
-	c.watchDone = make(chan struct{})
-	go func() { c.done <- comp.Run(runCtx) }()
-	// As in saslcert serve: changes by the admin commands reach the plugin.
-	go func() {
-		defer close(c.watchDone)
-		comp.WatchAudit(runCtx, db, AdminWatchInterval, certs.Revoked, "cli")
-	}()
+	c.comp, c.db, c.cancel, c.done = svc.Component, db, stop, make(chan error, 1)
+	// Run returns once the component and its jobs (the audit watch) have
+	// stopped.
+	go func() { c.done <- svc.Run(runCtx) }()
 	return nil
 }
 
@@ -430,7 +415,6 @@ func (c *Component) Stop() error {
 		case <-time.After(ConnectTimeout):
 			c.stopErr = fmt.Errorf("component.Run did not return within %v of the cancellation", ConnectTimeout)
 		}
-		<-c.watchDone
 		if err := c.db.Close(); err != nil {
 			c.stopErr = errors.Join(c.stopErr, fmt.Errorf("closing the store: %w", err))
 		}
