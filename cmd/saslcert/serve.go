@@ -94,7 +94,7 @@ type serveConfig struct {
 	busy    time.Duration
 	enroll  enrollSettings
 	// adminWatch is how often the audit log is read for the admin
-	// commands' changes (component.WatchAudit); 0: never.
+	// commands' changes (lifecycle.Manager.Watch); 0: never.
 	adminWatch time.Duration
 	// appendsPerHour limits XEP-0257 appends per account.
 	appendsPerHour int
