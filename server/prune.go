@@ -14,6 +14,8 @@ import (
 // audit entries older than retention. Failures are logged and retried at the
 // next run.
 func Prune(ctx context.Context, db storage.Store, retention time.Duration, now func() time.Time, log *slog.Logger) {
+	tick := time.NewTicker(PruneInterval)
+	defer tick.Stop()
 	for {
 		t := now()
 		r, err := db.Prune(ctx, storage.PruneOptions{ExpiredBefore: t.Add(-xep0257.DefaultExpiredGrace), AuditBefore: t.Add(-retention)})
@@ -23,20 +25,10 @@ func Prune(ctx context.Context, db storage.Store, retention time.Duration, now f
 		case err == nil && (r.Certs > 0 || r.Audit > 0):
 			log.Info("prune: deleted expired history and old audit entries", "certs", r.Certs, "audit", r.Audit)
 		}
-		if !sleepFor(ctx, PruneInterval) {
+		select {
+		case <-ctx.Done():
 			return
+		case <-tick.C:
 		}
-	}
-}
-
-// sleepFor waits d; false if ctx ended first.
-func sleepFor(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
