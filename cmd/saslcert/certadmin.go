@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,7 +11,7 @@ import (
 
 	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/storage"
-	"github.com/saslcert/saslcert/storage/sqlite"
+	"github.com/saslcert/saslcert/storage/backend"
 )
 
 // adminActor is the audit actor of the administrator's commands.
@@ -59,6 +57,7 @@ func certListCommand(e *env) *cli.Command {
 		Description: certListDescription,
 		Flags: []cli.Flag{
 			dataDirFlag(),
+			storeFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID)", Required: true},
 			&cli.BoolFlag{Name: "active", Usage: "only active certificates"},
 		},
@@ -86,6 +85,7 @@ func certStateCommand(e *env, verb string, to storage.State, usage, effect strin
 		Description: fmt.Sprintf(certStateDescription, to, effect),
 		Flags: []cli.Flag{
 			dataDirFlag(),
+			storeFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID)", Required: true},
 			&cli.StringFlag{Name: "name", Usage: "the certificate's name"},
 			&cli.BoolFlag{Name: "all", Usage: "every active certificate of the account"},
@@ -97,7 +97,7 @@ func certStateCommand(e *env, verb string, to storage.State, usage, effect strin
 
 // openAdminStore checks the common arguments and opens the data directory's
 // database, which must exist already.
-func (e *env) openAdminStore(c *cli.Context) (jid.JID, *sqlite.DB, string, error) {
+func (e *env) openAdminStore(c *cli.Context) (jid.JID, storage.Store, string, error) {
 	name := c.Command.HelpName
 	if c.Args().Present() {
 		return jid.JID{}, nil, "", usageErrorf("%s: unexpected argument %q; see '%s --help'", name, c.Args().First(), name)
@@ -106,17 +106,18 @@ func (e *env) openAdminStore(c *cli.Context) (jid.JID, *sqlite.DB, string, error
 	if err != nil {
 		return jid.JID{}, nil, "", usageErrorf("%s: %v", name, err)
 	}
-	dbPath := filepath.Join(c.String("data-dir"), DBFile)
-	if _, err := os.Stat(dbPath); err != nil {
-		// Opening would create an empty database: a mistyped --data-dir
-		// must not look like an account without certificates.
-		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: no database at %s (is --data-dir right?): %v", name, dbPath, err), exitFailure)
+	// Opening must not create an empty database: a mistyped --data-dir
+	// must not look like an account without certificates.
+	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, true)
+	switch {
+	case errors.Is(err, backend.ErrNotExist):
+		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: no database at %s (is --data-dir right?): %v", name, target, err), exitFailure)
+	case err != nil && target == (backend.Target{}):
+		return jid.JID{}, nil, "", usageErrorf("%s: --store: %v", name, err)
+	case err != nil:
+		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: open %s: %v", name, target, err), exitFailure)
 	}
-	db, err := sqlite.Open(c.Context, dbPath, sqlite.Options{Now: e.now, Logger: e.log})
-	if err != nil {
-		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: open %s: %v", name, dbPath, err), exitFailure)
-	}
-	return account, db, dbPath, nil
+	return account, db, target.String(), nil
 }
 
 func (e *env) certList(c *cli.Context) error {

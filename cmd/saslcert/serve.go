@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,12 +14,10 @@ import (
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/server"
+	"github.com/saslcert/saslcert/storage/backend"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
 )
-
-// DBFile is the SQLite database's name inside the data directory.
-const DBFile = "saslcert.db"
 
 // serveCommand is "saslcert serve": run the component.
 func serveCommand(e *env) *cli.Command {
@@ -41,7 +38,8 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "audit-retention", Value: server.DefaultAuditRetention, Usage: "how long audit entries are kept (pruned hourly; at least 24h)", EnvVars: []string{"SASLCERT_AUDIT_RETENTION"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-name-len", Value: xep0257.DefaultLimits().MaxNameLen, Usage: "characters in a certificate's <name>", EnvVars: []string{"SASLCERT_MAX_NAME_LEN"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: component.DefaultRequestTimeout, Usage: "bound on one request (store call, plugin round trip)", EnvVars: []string{"SASLCERT_REQUEST_TIMEOUT"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: 5 * time.Second, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "store", Usage: storeUsage, EnvVars: []string{"SASLCERT_STORE"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: sqlite.DefaultBusyTimeout, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: component.DefaultMaxInFlight, Usage: "requests processed at once", EnvVars: []string{"SASLCERT_MAX_IN_FLIGHT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "plugin-cache-ttl", Value: 60 * time.Second, Usage: "how long the server plugin may reuse a login decision or an <items/> list; every change made through this component reaches the plugin before it is acknowledged (0: no caching; use 0 if anything else writes the store)", EnvVars: []string{"SASLCERT_PLUGIN_CACHE_TTL"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "admin-watch-interval", Value: server.DefaultAdminWatch, Usage: "how often the audit log is read for changes made by 'saslcert cert' commands, which are then passed on to the server (forget cached answers, close sessions of revoked certificates); 0: never", EnvVars: []string{"SASLCERT_ADMIN_WATCH_INTERVAL"}}),
@@ -89,10 +87,12 @@ func serveCommand(e *env) *cli.Command {
 type serveConfig struct {
 	comp    component.Config
 	dataDir string
-	policy  sasl.Policy
-	limits  xep0257.Limits
-	busy    time.Duration
-	enroll  enrollSettings
+	// store is the --store URL ("": sqlite: in dataDir).
+	store  string
+	policy sasl.Policy
+	limits xep0257.Limits
+	busy   time.Duration
+	enroll enrollSettings
 	// adminWatch is how often the audit log is read for the admin
 	// commands' changes (lifecycle.Manager.Watch); 0: never.
 	adminWatch time.Duration
@@ -157,6 +157,10 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		CacheTTL:       c.Duration("plugin-cache-ttl"),
 	}
 	sc.dataDir = c.String("data-dir")
+	sc.store = c.String("store")
+	if _, err := backend.Parse(sc.store, sc.dataDir); err != nil {
+		return sc, fmt.Errorf("--store: %w", err)
+	}
 	if skew := c.Duration("clock-skew"); skew < 0 || skew > maxClockSkew {
 		return sc, fmt.Errorf("--clock-skew %v: want between 0 and %v", skew, maxClockSkew)
 	}
@@ -212,12 +216,12 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
 		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
 	}
-	dbPath := filepath.Join(sc.dataDir, DBFile)
-	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Now: e.now, Logger: e.log, BusyTimeout: sc.busy})
+	db, target, err := e.openStore(ctx, sc.store, sc.dataDir, sc.busy, false)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("open %s: %v", dbPath, err), exitFailure)
+		return cli.Exit(fmt.Sprintf("open %s: %v", target, err), exitFailure)
 	}
 	defer db.Close()
+	dbPath := target.String()
 
 	// The settings are checked (policies, CAs, keys) before anything runs;
 	// the service builds its own enrolment over its life-cycle owner.
@@ -269,12 +273,12 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
 		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
 	}
-	dbPath := filepath.Join(sc.dataDir, DBFile)
-	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Now: e.now, Logger: e.log, BusyTimeout: sc.busy})
+	db, target, err := e.openStore(ctx, sc.store, sc.dataDir, sc.busy, false)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("open %s: %v", dbPath, err), exitFailure)
+		return cli.Exit(fmt.Sprintf("open %s: %v", target, err), exitFailure)
 	}
 	defer db.Close()
+	dbPath := target.String()
 	// Everything serve builds before it connects: policies, CAs, keys.
 	en, err := openEnrollment(ctx, e, sc, db)
 	if err != nil {
