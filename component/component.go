@@ -16,6 +16,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
@@ -58,9 +59,9 @@ type Component struct {
 	inflight inflight // numbers dispatched requests (accounts.go)
 	decode   func(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (xep0257.Request, error)
 	reg      *Registry
-	jitter   func() float64 // in [0, 1)
-	enroll   Enrollment     // nil: no ad-hoc commands (adhoc.go)
-	adhoc    adhocSessions
+	jitter   func() float64     // in [0, 1)
+	enroll   Enrollment         // nil: no ad-hoc commands, no renewal
+	commands *enrollcmd.Handler // the ad-hoc commands (commands.go), with enroll
 
 	work      tracker
 	drainOnce sync.Once

@@ -16,10 +16,11 @@
 //     certificate;
 //   - disco#info (with the nodes mod_delegation asks for) and XEP-0199 pings;
 //   - with EnableEnrollment, the XEP-0050 ad-hoc commands "Request a
-//     certificate" (NodeEnroll: a CSR, or the name of an uploaded
-//     self-signed certificate, in; the issued chain out) and "Fetch my
-//     latest certificate" (NodeLatest), served by an enroll.Service for the
-//     bare JID of the server-stamped from (adhoc.go, docs/ENROLLMENT.md);
+//     certificate" (a CSR, or the name of an uploaded self-signed
+//     certificate, in; the issued chain out) and "Fetch my latest
+//     certificate", decided by package enrollcmd and served by an
+//     enroll.Service for the bare JID of the server-stamped from
+//     (commands.go routes them; docs/ENROLLMENT.md);
 //     RunRenewal renews enrolled certificates and tells their owners with a
 //     <message/> (SendMessage).
 //
