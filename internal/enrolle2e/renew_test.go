@@ -22,6 +22,7 @@ import (
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/server"
@@ -134,21 +135,21 @@ func newRenewalStack(t *testing.T) *renewalStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compJID := jid.MustParse(st.S.ComponentJID)
+	compJID := jid.MustParse(st.S.ComponentJID())
 	// As saslcert serve builds it (package server).
 	svc, err := server.New(server.Config{
 		Component: component.Config{
-			Addr:           st.S.ComponentAddr,
+			Addr:           st.S.ComponentAddr(),
 			JID:            compJID,
-			Secret:         []byte(st.S.ComponentSecret),
-			ServerDomains:  []string{st.S.Domain},
+			Secret:         []byte(st.S.ComponentSecret()),
+			ServerDomains:  []string{st.S.Domain()},
 			RequestTimeout: 15 * time.Second,
 			CacheTTL:       time.Minute,
 		},
 		Policy: sasl.Policy{ClockSkew: 5 * time.Minute, MinRSABits: sasl.DefaultPolicy().MinRSABits},
 		Enroll: &enroll.ServiceConfig{
 			Issuers:     map[string]enroll.Issuer{enroll.EmbeddedIssuer: ca},
-			Policies:    enroll.Policies{st.S.Domain: {Issuer: enroll.EmbeddedIssuer, Lifetime: lifetime, AllowSelfSigned: true}},
+			Policies:    enroll.Policies{st.S.Domain(): {Issuer: enroll.EmbeddedIssuer, Lifetime: lifetime, AllowSelfSigned: true}},
 			RenewBefore: enroll.DefaultRenewBefore,
 		},
 		RenewInterval: 100 * time.Millisecond,
@@ -187,11 +188,11 @@ func TestEnrollRenewal(t *testing.T) {
 	erin := st.Register(t, "erin")
 	mc := st.messageClient(t, "erin")
 	key := newKey(t)
-	res, err := requestCert(t, mc.Session, compJID, map[string]string{component.FieldCSR: csrPEM(t, key, "", ""), component.FieldName: "tablet"})
+	res, err := requestCert(t, mc.Session, compJID, map[string]string{enrollcmd.FieldCSR: csrPEM(t, key, "", ""), enrollcmd.FieldName: "tablet"})
 	if err != nil {
 		t.Fatalf("Request a certificate: %v", err)
 	}
-	text, _ := res.Form.value(component.FieldChain)
+	text, _ := res.Form.value(enrollcmd.FieldChain)
 	first := pemChain(t, text)
 	old := checkIssued(t, first, erin, key, lifetime, ca.Cert(), ca.Root(), clk.now())
 
@@ -216,9 +217,9 @@ func TestEnrollRenewal(t *testing.T) {
 	}
 
 	latest := fetchLatest(t, mc.Session, compJID)
-	text, _ = latest.Form.value(component.FieldChain)
+	text, _ = latest.Form.value(enrollcmd.FieldChain)
 	renewed := pemChain(t, text)
-	name, _ := latest.Form.value(component.FieldName)
+	name, _ := latest.Form.value(enrollcmd.FieldName)
 	t.Logf("Fetch my latest certificate: %q", name)
 	leaf := checkIssued(t, renewed, erin, key, lifetime, ca.Cert(), ca.Root(), clk.now())
 	switch {

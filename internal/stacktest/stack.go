@@ -20,7 +20,6 @@ import (
 
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/internal/certtest"
-	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
 	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage"
@@ -106,6 +105,8 @@ type Options struct {
 	// ExtraGlobal is added to Prosody's global section (Lua), e.g.
 	// "allow_registration = true".
 	ExtraGlobal string
+	// StartServer starts the XMPP server (nil: StartProsody).
+	StartServer StartServerFunc
 	// ServeFlags are added to the child process's "saslcert serve" flags
 	// (Options.Process), e.g. {"--admin-watch-interval", "5s"}.
 	ServeFlags []string
@@ -113,7 +114,8 @@ type Options struct {
 
 // Stack is a running Prosody with the saslcert component.
 type Stack struct {
-	S            *prosodytest.Server
+	// S is the XMPP server (Options.StartServer; Prosody by default).
+	S            Server
 	Domain       string
 	ComponentJID string
 	DataDir      string
@@ -144,42 +146,29 @@ func Start(tb testing.TB, opts Options) *Stack {
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
-	po := prosodytest.Options{
+	so := ServerOptions{
 		Domain:        opts.Domain,
-		Plugin:        true,
 		PluginTimeout: opts.PluginTimeout,
 		ExtraModules:  opts.ExtraModules,
-	}
-	po.ExtraGlobal = opts.ExtraGlobal
-	var rogueJID, rogueSecret string
-	if opts.Rogue {
-		rogueJID, rogueSecret = "rogue."+opts.Domain, randomHex(tb, 16)
-	}
-	if opts.Forge {
-		dir := tb.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "mod_stacktest_forge.lua"), []byte(forgeModule), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-		// Prosody adds installer_plugin_path to its plugin paths; setting
-		// it (rather than plugin_paths again) avoids a duplicate option,
-		// on which Prosody 0.12's config reader fails for long paths.
-		po.ExtraGlobal += fmt.Sprintf("\ninstaller_plugin_path = %q", dir)
-		po.ExtraModules = append(append([]string(nil), po.ExtraModules...), "stacktest_forge")
+		ExtraGlobal:   opts.ExtraGlobal,
+		Forge:         opts.Forge,
 	}
 	if opts.Rogue {
-		// A Component section must come last in the global part: the
-		// lines after it belong to it, up to the VirtualHost.
-		po.ExtraGlobal += fmt.Sprintf("\nComponent %q\n\tcomponent_secret = %q", rogueJID, rogueSecret)
+		so.RogueJID, so.RogueSecret = "rogue."+opts.Domain, randomHex(tb, 16)
 	}
-	s := prosodytest.Start(tb, po)
+	startServer := opts.StartServer
+	if startServer == nil {
+		startServer = StartProsody
+	}
+	s := startServer(tb, so)
 	st := &Stack{
 		S:            s,
-		Domain:       s.Domain,
-		ComponentJID: s.ComponentJID,
+		Domain:       s.Domain(),
+		ComponentJID: s.ComponentJID(),
 		DataDir:      opts.DataDir,
 		Opts:         opts,
-		RogueJID:     rogueJID,
-		RogueSecret:  rogueSecret,
+		RogueJID:     so.RogueJID,
+		RogueSecret:  so.RogueSecret,
 		passwords:    map[string]string{},
 	}
 	if st.DataDir == "" {
@@ -189,7 +178,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	// The secret file lives next to Prosody's files, not in the data
 	// directory (which may be a tiny tmpfs).
 	st.secretFile = filepath.Join(tb.TempDir(), "component.secret")
-	if err := os.WriteFile(st.secretFile, []byte(s.ComponentSecret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(st.secretFile, []byte(s.ComponentSecret()+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	if !opts.NoComponent {
@@ -301,9 +290,9 @@ func (c *Component) startInProcess() error {
 	// admin commands' changes reach the plugin through the audit watch.
 	svc, err := server.New(server.Config{
 		Component: component.Config{
-			Addr:           st.S.ComponentAddr,
+			Addr:           st.S.ComponentAddr(),
 			JID:            jid.MustParse(st.ComponentJID),
-			Secret:         []byte(st.S.ComponentSecret),
+			Secret:         []byte(st.S.ComponentSecret()),
 			ServerDomains:  []string{st.Domain},
 			RequestTimeout: o.RequestTimeout,
 			MaxInFlight:    o.MaxInFlight,
@@ -497,7 +486,7 @@ func (st *Stack) RegisterMany(tb testing.TB, users []string, parallel int) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			pw := mustRandomHex(12)
-			out, err := st.S.Prosodyctl("register", u, st.Domain, pw)
+			out, err := st.S.AddAccount(u, pw)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -524,8 +513,8 @@ func (st *Stack) Password(user string) string {
 
 // Dial fills in cfg's address, trust and (if zero) timeout and dials.
 func (st *Stack) Dial(ctx context.Context, cfg xmppclient.Config) (*xmppclient.Client, error) {
-	cfg.Addr = st.S.C2SAddr
-	cfg.RootCAs = st.S.RootCAs
+	cfg.Addr = st.S.C2SAddr()
+	cfg.RootCAs = st.S.RootCAs()
 	if cfg.Timeout == 0 {
 		cfg.Timeout = ClientTimeout
 	}
