@@ -40,6 +40,10 @@ const (
 	// DefaultRenewInterval is how often issued certificates are checked
 	// for renewal.
 	DefaultRenewInterval = 10 * time.Minute
+	// DefaultPluginCacheTTL is how long saslcert serve lets the server
+	// plugin reuse a login decision or an <items/> list
+	// (component.Config.CacheTTL; the component's own default is 0).
+	DefaultPluginCacheTTL = time.Minute
 	// PruneInterval is how often the store is pruned.
 	PruneInterval = time.Hour
 )

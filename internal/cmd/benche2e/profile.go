@@ -181,7 +181,7 @@ func componentChild(args []string) {
 			JID:           jid.MustParse(*comp),
 			Secret:        []byte(strings.TrimSpace(line)),
 			ServerDomains: []string{*domain},
-			CacheTTL:      60 * time.Second,
+			CacheTTL:      server.DefaultPluginCacheTTL,
 		},
 	}, server.Deps{Store: db, Logger: log})
 	if err != nil {
