@@ -17,6 +17,7 @@ import (
 	"github.com/saslcert/saslcert/enroll/localca"
 	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/internal/catest"
+	"github.com/saslcert/saslcert/internal/xmpptest"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
@@ -428,21 +429,10 @@ const (
 )
 
 // rawForm is a submitted form whose fields are given as raw XML.
-func rawForm(fields ...string) string {
-	return "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" + FormType + "</value></field>" +
-		strings.Join(fields, "") + "</x>"
-}
+func rawForm(fields ...string) string { return xmpptest.SubmitForm(FormType, fields...) }
 
 // fieldXML is <field var=v> with one <value/> per value.
-func fieldXML(v string, values ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "<field var='%s'>", v)
-	for _, x := range values {
-		fmt.Fprintf(&b, "<value>%s</value>", x)
-	}
-	b.WriteString("</field>")
-	return b.String()
-}
+var fieldXML = xmpptest.FieldXML
 
 // TestAdhocFormFailsClosed: through the component, a form the client may
 // have meant otherwise is modify/bad-request naming the field, issues

@@ -3,27 +3,17 @@ package enrollcmd
 import (
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/saslcert/saslcert/internal/xmpptest"
 )
 
 // rawForm is a submitted form whose fields are given as raw XML.
-func rawForm(fields ...string) string {
-	return "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" + FormType + "</value></field>" +
-		strings.Join(fields, "") + "</x>"
-}
+func rawForm(fields ...string) string { return xmpptest.SubmitForm(FormType, fields...) }
 
 // fieldXML is <field var=v> with one <value/> per value.
-func fieldXML(v string, values ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "<field var='%s'>", v)
-	for _, x := range values {
-		fmt.Fprintf(&b, "<value>%s</value>", x)
-	}
-	b.WriteString("</field>")
-	return b.String()
-}
+var fieldXML = xmpptest.FieldXML
 
 // TestSubmittedFormChecked: nothing in a submitted enrollment form may be
 // read in a way the client did not mean (issue 16.9): XEP-0004 booleans
