@@ -34,12 +34,6 @@ func (m *Manager) remember(action storage.Action, cs ...*storage.Cert) {
 	}
 }
 
-func (m *Manager) isRecording() bool {
-	m.ownMu.Lock()
-	defer m.ownMu.Unlock()
-	return m.recording
-}
-
 // mine reports whether this process wrote e (and forgets it: every entry is
 // read once).
 func (m *Manager) mine(e storage.AuditEntry) bool {
