@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"mellium.im/xmpp/jid"
 
@@ -169,7 +168,7 @@ func componentChild(args []string) {
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		fail(err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(*dataDir, dbFile), sqlite.Options{Logger: log, BusyTimeout: 5 * time.Second})
+	db, err := sqlite.Open(ctx, filepath.Join(*dataDir, dbFile), sqlite.Options{Logger: log, BusyTimeout: sqlite.DefaultBusyTimeout})
 	if err != nil {
 		fail(err)
 	}
