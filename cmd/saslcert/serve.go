@@ -14,6 +14,7 @@ import (
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/server"
+	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/backend"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
@@ -207,21 +208,31 @@ func readSecret(file string) ([]byte, error) {
 	return []byte(line), nil
 }
 
-// serve opens the store and runs the component until ctx is done.
-func serve(ctx context.Context, e *env, sc serveConfig) error {
-	started := e.now()
+// openServeStore checks the data directory's permissions, creates it if
+// need be and opens the store (serve and serve --check alike); the error is
+// the command's.
+func openServeStore(ctx context.Context, e *env, sc serveConfig) (storage.Store, string, error) {
 	if err := checkPermissions(sc.dataDir); err != nil {
-		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+		return nil, "", cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
 	}
 	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
-		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
+		return nil, "", cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
 	}
 	db, target, err := e.openStore(ctx, sc.store, sc.dataDir, sc.busy, false)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("open %s: %v", target, err), exitFailure)
+		return nil, "", cli.Exit(fmt.Sprintf("open %s: %v", target, err), exitFailure)
+	}
+	return db, target.String(), nil
+}
+
+// serve opens the store and runs the component until ctx is done.
+func serve(ctx context.Context, e *env, sc serveConfig) error {
+	started := e.now()
+	db, dbPath, err := openServeStore(ctx, e, sc)
+	if err != nil {
+		return err
 	}
 	defer db.Close()
-	dbPath := target.String()
 
 	// The settings are checked (policies, CAs, keys) before anything runs;
 	// the service builds its own enrolment over its life-cycle owner.
@@ -267,18 +278,11 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 // the database opens, and the effective settings are printed; the secret is
 // never printed, only its length.
 func checkServe(ctx context.Context, e *env, sc serveConfig) error {
-	if err := checkPermissions(sc.dataDir); err != nil {
-		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
-	}
-	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
-		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
-	}
-	db, target, err := e.openStore(ctx, sc.store, sc.dataDir, sc.busy, false)
+	db, dbPath, err := openServeStore(ctx, e, sc)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("open %s: %v", target, err), exitFailure)
+		return err
 	}
 	defer db.Close()
-	dbPath := target.String()
 	// Everything serve builds before it connects: policies, CAs, keys.
 	en, err := openEnrollment(ctx, e, sc, db)
 	if err != nil {
