@@ -15,7 +15,9 @@ import (
 
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/internal/catest"
+	"github.com/saslcert/saslcert/internal/xmpptest"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
@@ -58,6 +60,7 @@ func startEnrollEnv(t *testing.T, policy *enroll.Policy) (*env, *enroll.Service)
 	if err != nil {
 		t.Fatal(err)
 	}
+	wire(comp, certs)
 	comp.EnableEnrollment(svc)
 	e := &env{srv: srv, comp: comp, db: db, certs: certs, log: buf}
 	e.stop = run(t, comp)
@@ -366,44 +369,6 @@ func TestRunRenewalSendsMessages(t *testing.T) {
 	e.fc.expectNone(t, 200*time.Millisecond)
 }
 
-func TestAdhocSessions(t *testing.T) {
-	var a adhocSessions
-	now := fixedNow()
-	alice := jid.MustParse("alice@example.org/phone")
-	ids := make([]string, 0, maxAdhocSessionsPerAccount+1)
-	for i := 0; i <= maxAdhocSessionsPerAccount; i++ {
-		id, ok := a.open(alice, NodeEnroll, now.Add(time.Duration(i)*time.Second))
-		if !ok {
-			t.Fatal("open refused")
-		}
-		ids = append(ids, id)
-	}
-	if a.take(ids[0], alice, NodeEnroll, now) {
-		t.Fatal("the oldest session of an account over its limit is still open")
-	}
-	if a.take(ids[1], jid.MustParse("alice@example.org/laptop"), NodeEnroll, now) || a.take(ids[1], alice, NodeLatest, now) {
-		t.Fatal("a session was taken by another resource or for another node")
-	}
-	if !a.take(ids[1], alice, NodeEnroll, now) || a.take(ids[1], alice, NodeEnroll, now) {
-		t.Fatal("a session can be taken exactly once")
-	}
-	if a.take(ids[2], alice, NodeEnroll, now.Add(adhocSessionTTL+time.Hour)) {
-		t.Fatal("an expired session was taken")
-	}
-	// Other accounts fill the table up to its bound.
-	for i := 0; len(a.m) < maxAdhocSessions; i++ {
-		if _, ok := a.open(jid.MustParse(fmt.Sprintf("u%d@example.org/r", i)), NodeEnroll, now); !ok {
-			t.Fatal("open refused below the bound")
-		}
-	}
-	if _, ok := a.open(jid.MustParse("late@example.org/r"), NodeEnroll, now); ok {
-		t.Fatal("open accepted over the bound")
-	}
-	if _, ok := a.open(jid.MustParse("late@example.org/r"), NodeEnroll, now.Add(adhocSessionTTL+time.Hour)); !ok {
-		t.Fatal("expired sessions were not swept to make room")
-	}
-}
-
 // panickySweeps panics in its first sweep, then returns notices.
 type panickySweeps struct{ fakeEnrollment }
 
@@ -441,5 +406,69 @@ func TestRunRenewalSurvivesAPanic(t *testing.T) {
 	}
 	if !strings.Contains(e.log.String(), "panic in the renewal sweep") {
 		t.Error("the panic was not logged")
+	}
+}
+
+// The enrollment commands' names, as the tests use them (package
+// enrollcmd).
+const (
+	NSCommands            = enrollcmd.NSCommands
+	NSDataForms           = enrollcmd.NSDataForms
+	NodeEnroll            = enrollcmd.NodeEnroll
+	NodeLatest            = enrollcmd.NodeLatest
+	FormType              = enrollcmd.FormType
+	FieldCSR              = enrollcmd.FieldCSR
+	FieldSelfSigned       = enrollcmd.FieldSelfSigned
+	FieldName             = enrollcmd.FieldName
+	FieldNoCertManagement = enrollcmd.FieldNoCertManagement
+	FieldChain            = enrollcmd.FieldChain
+	FieldFingerprint      = enrollcmd.FieldFingerprint
+	FieldSerial           = enrollcmd.FieldSerial
+	FieldNotBefore        = enrollcmd.FieldNotBefore
+	FieldNotAfter         = enrollcmd.FieldNotAfter
+)
+
+// rawForm is a submitted form whose fields are given as raw XML.
+func rawForm(fields ...string) string { return xmpptest.SubmitForm(FormType, fields...) }
+
+// fieldXML is <field var=v> with one <value/> per value.
+var fieldXML = xmpptest.FieldXML
+
+// TestAdhocFormFailsClosed: through the component, a form the client may
+// have meant otherwise is modify/bad-request naming the field, issues
+// nothing and leaves the command session usable; a valid one issues.
+func TestAdhocFormFailsClosed(t *testing.T) {
+	e, _ := startEnrollEnv(t, nil)
+	csr := func() string { return fieldXML(FieldCSR, strings.Split(csrText(t, catest.CSROptions{}), "\n")...) }
+	for i, tc := range []struct {
+		name, form, field string
+	}{
+		{"TRUE", rawForm(csr(), fieldXML(FieldNoCertManagement, "TRUE")), FieldNoCertManagement},
+		{"0-then-1", rawForm(csr(), fieldXML(FieldNoCertManagement, "0"), fieldXML(FieldNoCertManagement, "1")), FieldNoCertManagement},
+		{"csr-twice", rawForm(csr(), csr()), FieldCSR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := e.fc.roundTrip(t, command(fmt.Sprint("s", i), aliceFull, NodeEnroll, "execute", "", ""))
+			sid := n.child(NSCommands, "command").attr("sessionid")
+			before := len(e.activeCerts(t, "alice@example.org"))
+			id := fmt.Sprint("f", i)
+			n = e.fc.roundTrip(t, command(id, aliceFull, NodeEnroll, "complete", sid, tc.form))
+			el := checkError(t, n, id, "modify", "bad-request")
+			if el.child(NSCommands, "bad-payload") == nil || !strings.Contains(el.path("text").Text, `"`+tc.field+`"`) {
+				t.Fatalf("want bad-payload naming %q: %s", tc.field, n)
+			}
+			if got := len(e.activeCerts(t, "alice@example.org")); got != before {
+				t.Fatalf("a refused form issued %d certificate(s)", got-before)
+			}
+			// The session was not used up by the refused form.
+			n = e.fc.roundTrip(t, command(id+"-ok", aliceFull, NodeEnroll, "complete", sid,
+				rawForm(csr(), fieldXML(FieldName, tc.name), fieldXML(FieldNoCertManagement, "true"))))
+			checkResult(t, n, id+"-ok", aliceFull)
+		})
+	}
+	for _, c := range e.activeCerts(t, "alice@example.org") {
+		if !c.NoCertManagement {
+			t.Errorf("%q was issued without no-cert-management", c.Name)
+		}
 	}
 }

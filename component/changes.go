@@ -54,7 +54,7 @@ var ErrChangeUnconfirmed = errors.New("component: the server plugin has not conf
 //     answer still makes the component ask the plugin to forget
 //     everything.
 //
-// Wire it as the callback of storage.Observe around every store the
+// Wire it as the lifecycle.Effects.Changed of the life-cycle owner every
 // component's writers use. It must not be called on the stream goroutine.
 func (c *Component) NotifyChanged(ctx context.Context, account string) error {
 	if c.cfg.CacheTTL <= 0 {

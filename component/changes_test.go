@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/storage"
 )
 
@@ -308,8 +309,10 @@ func (s lateStore) SetState(ctx context.Context, account, name string, to storag
 
 // WatchAudit passes on changes the admin commands wrote to the store (actor
 // "cli"): <changed/> per account, and the revocation callback (which closes
-// sessions) per revoke; entries already there when it starts, and entries of
-// other actors, are not passed on.
+// sessions) per revoke; entries already there when it starts, and changes
+// this process made through the life-cycle owner, are not passed on. (The
+// watch is lifecycle.Manager.Watch; it follows every writer that is not
+// this process, whatever its actor.)
 func TestWatchAudit(t *testing.T) {
 	e := startEnv(t, func(c *Config) { c.CacheTTL = time.Minute })
 	const phone = "alice@example.org/phone"
@@ -322,23 +325,39 @@ func TestWatchAudit(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var revoked []string
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.comp.WatchAudit(ctx, e.db, 20*time.Millisecond, func(ctx context.Context, c *storage.Cert) {
+	mgr := lifecycle.New(e.db, e.comp.log)
+	mgr.Register(lifecycle.Effects{
+		Changed: func(ctx context.Context, account string) { _ = e.comp.NotifyChanged(ctx, account) },
+		Revoked: func(ctx context.Context, c *storage.Cert) {
 			mu.Lock()
 			revoked = append(revoked, c.Name)
 			mu.Unlock()
 			e.comp.NotifyRevoked(ctx, c)
-		}, "cli")
+		},
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mgr.Watch(ctx, lifecycle.WatchOptions{Interval: 20 * time.Millisecond, Watcher: compJID})
 	}()
 	defer func() { cancel(); <-done }()
 	e.fc.expectNone(t, 200*time.Millisecond)
 
-	// Someone else's change (here: a user's, as the component writes it) is
-	// not passed on again.
-	if _, err := e.db.SetState(t.Context(), "alice@example.org", "a", storage.StateDisabled, phone); err != nil {
+	// Someone else's change (here: a user's, as the component writes it,
+	// through the life-cycle owner, which passes it on itself) is not
+	// passed on again.
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := mgr.SetState(t.Context(), "alice@example.org", "a", storage.StateDisabled, phone)
+		wrote <- err
+	}()
+	n := e.fc.expect(t)
+	if c := n.child(NSPlugin, "changed"); c == nil || c.attr("jid") != "alice@example.org" {
+		t.Fatalf("want the change's own <changed/>, got %s", n)
+	}
+	e.fc.send(fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'/>", n.attr("id"), domain, compJID))
+	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
 	e.fc.expectNone(t, 200*time.Millisecond)
@@ -347,7 +366,7 @@ func TestWatchAudit(t *testing.T) {
 	if _, err := e.db.SetStateByFingerprint(t.Context(), storage.FingerprintOf(a.DER), storage.StateRevoked, "cli"); err != nil {
 		t.Fatal(err)
 	}
-	n := e.fc.expect(t)
+	n = e.fc.expect(t)
 	if c := n.child(NSPlugin, "changed"); c == nil || c.attr("jid") != "alice@example.org" {
 		t.Fatalf("want <changed/> first, got %s", n)
 	}

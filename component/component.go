@@ -16,6 +16,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
@@ -58,9 +59,9 @@ type Component struct {
 	inflight inflight // numbers dispatched requests (accounts.go)
 	decode   func(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (xep0257.Request, error)
 	reg      *Registry
-	jitter   func() float64 // in [0, 1)
-	enroll   Enrollment     // nil: no ad-hoc commands (adhoc.go)
-	adhoc    adhocSessions
+	jitter   func() float64     // in [0, 1)
+	enroll   Enrollment         // nil: no ad-hoc commands, no renewal
+	commands *enrollcmd.Handler // the ad-hoc commands (commands.go), with enroll
 
 	work      tracker
 	drainOnce sync.Once
@@ -72,13 +73,14 @@ type Component struct {
 	connects  uint64
 }
 
-// New returns a component serving certs and auth. Unless they are already
-// set, it sets certs.Sessions to the component's registry and certs.Revoked
-// to c.NotifyRevoked, so that <items/> lists live sessions and a revoke
-// closes the live sessions of the certificate (management rights come from
-// each request's auth stamp, see stamp.go, never from the registry); a
-// caller that sets its own Revoked must call c.NotifyRevoked from it. Wire it
-// before calling Run and do not change certs afterwards.
+// New returns a component serving certs and auth. It does not change certs:
+// the caller wires certs.Sessions to the component's registry (Sessions) so
+// that <items/> lists live sessions, and runs the component's notices
+// (NotifyChanged, NotifyRevoked) after every committed change — package
+// server does both through the life-cycle owner (lifecycle.Manager), which
+// certs.Store should be. Management rights come from each request's auth
+// stamp (stamp.go), never from the registry. Wire it before calling Run and
+// do not change certs afterwards.
 func New(cfg Config, certs *xep0257.Handler, auth *sasl.Authorizer) (*Component, error) {
 	if certs == nil {
 		return nil, errors.New("component: nil *xep0257.Handler")
@@ -89,12 +91,6 @@ func New(cfg Config, certs *xep0257.Handler, auth *sasl.Authorizer) (*Component,
 	c, err := newComponent(cfg, certs, auth)
 	if err != nil {
 		return nil, err
-	}
-	if certs.Sessions == nil {
-		certs.Sessions = c.reg
-	}
-	if certs.Revoked == nil {
-		certs.Revoked = c.NotifyRevoked
 	}
 	if certs.Store != nil {
 		c.store = certs.Store

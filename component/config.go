@@ -63,8 +63,8 @@ type Config struct {
 	// plugin forgets everything when that connection ends and forgets an
 	// account whenever the component sends <changed/> or <revoked/> for it.
 	// Set it only if every writer of the store reports its changes through
-	// NotifyChanged (wrap the store with storage.Observe) before they are
-	// acknowledged; a change made behind the component's back is seen by
+	// NotifyChanged (lifecycle.Effects.Changed; package server wires it)
+	// before they are acknowledged; a change made behind the component's back is seen by
 	// the plugin only after CacheTTL. Zero (the default): nothing is cached.
 	CacheTTL time.Duration
 	// Logger receives connection events (Info), failures (Warn/Error) and

@@ -7,6 +7,7 @@ import (
 	"mellium.im/xmpp/ping"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/xep0257"
 )
 
@@ -40,7 +41,7 @@ type discoNode struct {
 // walks the handlers of the mux for features without distinguishing a node
 // that does not exist from an empty one, so the component answers itself:
 // item-not-found for unknown nodes, and the node echoed otherwise. With
-// enrollment, discoInfoFor adds the ad-hoc commands (adhoc.go).
+// enrollment, discoInfoFor adds the ad-hoc commands (commands.go).
 var discoInfo = map[string]discoNode{
 	"": {
 		identities: []discoIdentity{{Category: "auth", Type: "cert", Name: "saslcert"}},
@@ -101,7 +102,7 @@ func (l *link) handleDiscoInfo(iq stanza.IQ, t xmlstream.TokenReadEncoder, start
 func (l *link) handleDiscoItems(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
 	node := nodeOf(start)
-	if node == NSCommands && c.enroll != nil && iq.To.Localpart() == "" && iq.To.Resourcepart() == "" {
+	if node == enrollcmd.NSCommands && c.enroll != nil && iq.To.Localpart() == "" && iq.To.Resourcepart() == "" {
 		return send(t, c.resultIQ(iq, c.commandItems()))
 	}
 	if node != "" || iq.To.Localpart() != "" || iq.To.Resourcepart() != "" {

@@ -16,10 +16,11 @@
 //     certificate;
 //   - disco#info (with the nodes mod_delegation asks for) and XEP-0199 pings;
 //   - with EnableEnrollment, the XEP-0050 ad-hoc commands "Request a
-//     certificate" (NodeEnroll: a CSR, or the name of an uploaded
-//     self-signed certificate, in; the issued chain out) and "Fetch my
-//     latest certificate" (NodeLatest), served by an enroll.Service for the
-//     bare JID of the server-stamped from (adhoc.go, docs/ENROLLMENT.md);
+//     certificate" (a CSR, or the name of an uploaded self-signed
+//     certificate, in; the issued chain out) and "Fetch my latest
+//     certificate", decided by package enrollcmd and served by an
+//     enroll.Service for the bare JID of the server-stamped from
+//     (commands.go routes them; docs/ENROLLMENT.md);
 //     RunRenewal renews enrolled certificates and tells their owners with a
 //     <message/> (SendMessage).
 //
@@ -33,9 +34,12 @@
 // dropped; only a stream that is not well-formed XML, or a connection that
 // fails, ends it.
 //
-// Wiring (cmd/saslcert serve):
+// Wiring: package server builds the component with its handler, authorizer,
+// life-cycle owner and jobs (server.New); New leaves the handler it is given
+// alone. Wired by hand (the component's own tests):
 //
-//	certs := &xep0257.Handler{Store: db, Policy: ..., Limits: ..., Now: now, Logger: log}
+//	mgr := lifecycle.New(db, log) // every writer's store
+//	certs := &xep0257.Handler{Store: mgr, Policy: ..., Limits: ..., Now: now, Logger: log}
 //	auth := &sasl.Authorizer{Store: db, Now: now}
 //	comp, err := component.New(component.Config{
 //		Addr:          "127.0.0.1:5347",
@@ -44,8 +48,8 @@
 //		ServerDomains: []string{"example.org"},
 //		Logger:        log,
 //	}, certs, auth)
-//	// New has set certs.Sessions = comp.Sessions() and
-//	// certs.Revoked = comp.NotifyRevoked (unless they were already set).
+//	certs.Sessions = comp.Sessions()
+//	mgr.Register(lifecycle.Effects{Changed: ..., Revoked: comp.NotifyRevoked})
 //	comp.EnableEnrollment(svc)           // optional: an *enroll.Service
 //	go comp.RunRenewal(ctx, 10*time.Minute)
 //	err = comp.Run(ctx) // returns nil after ctx is cancelled and the stream is closed

@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
@@ -94,15 +95,16 @@ func startEnv(t *testing.T, mutate func(*Config)) *env {
 	return startEnvStore(t, mutate, false)
 }
 
-// startEnvStore is startEnv; with observe, the handler's store is wrapped by
-// storage.Observe and wired to NotifyChanged, as saslcert serve does.
+// startEnvStore is startEnv; with observe, the handler's store is the
+// life-cycle owner (lifecycle.Manager) with NotifyChanged and NotifyRevoked
+// as its effects, as package server wires it.
 func startEnvStore(t *testing.T, mutate func(*Config), observe bool) *env {
 	t.Helper()
 	return startEnvWrapped(t, mutate, observe, nil)
 }
 
 // startEnvWrapped is startEnvStore with the handler's store wrapped by wrap
-// (if set) inside storage.Observe, e.g. to make writes slow.
+// (if set) inside the life-cycle owner, e.g. to make writes slow.
 func startEnvWrapped(t *testing.T, mutate func(*Config), observe bool, wrap func(storage.Store) storage.Store) *env {
 	t.Helper()
 	srv := newFakeServer(t, testSecret)
@@ -116,8 +118,10 @@ func startEnvWrapped(t *testing.T, mutate func(*Config), observe bool, wrap func
 	if wrap != nil {
 		store = wrap(store)
 	}
+	var mgr *lifecycle.Manager
 	if observe {
-		store = storage.Observe(store, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
+		mgr = lifecycle.New(store, cfg.Logger)
+		store = mgr
 	}
 	certs := &xep0257.Handler{Store: store, Now: fixedNow, Logger: cfg.Logger}
 	auth := &sasl.Authorizer{Store: db, Now: fixedNow}
@@ -125,11 +129,28 @@ func startEnvWrapped(t *testing.T, mutate func(*Config), observe bool, wrap func
 	if err != nil {
 		t.Fatal(err)
 	}
+	if mgr != nil {
+		mgr.Register(lifecycle.Effects{
+			Changed: func(ctx context.Context, account string) { _ = comp.NotifyChanged(ctx, account) },
+			Revoked: comp.NotifyRevoked,
+		})
+	}
+	wire(comp, certs)
 	e := &env{srv: srv, comp: comp, db: db, certs: certs, log: buf}
 	e.stop = run(t, comp)
 	e.fc = srv.next(t)
 	waitConnected(t, comp)
 	return e
+}
+
+// wire connects certs to comp as package server does without a life-cycle
+// owner: <items/> lists the registry's live sessions, and a revoke closes
+// the certificate's sessions (unless the store's life-cycle owner does).
+func wire(comp *Component, certs *xep0257.Handler) {
+	certs.Sessions = comp.Sessions()
+	if _, managed := certs.Store.(*lifecycle.Manager); !managed && certs.Revoked == nil {
+		certs.Revoked = comp.NotifyRevoked
+	}
 }
 
 // startFakeEnv starts a component with fake services (for fault injection).

@@ -59,6 +59,7 @@ func startLive(t *testing.T, o prosodytest.Options) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wire(comp, certs)
 	l := &live{s: s, comp: comp, stop: run(t, comp), log: buf}
 	waitConnected(t, comp)
 	return l

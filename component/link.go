@@ -20,6 +20,7 @@ import (
 	"mellium.im/xmpp/ping"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/xep0257"
 )
 
@@ -75,7 +76,7 @@ func newLink(c *Component, sess *xmpp.Session, conn net.Conn, workCtx context.Co
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsDiscoInfo, Local: "query"}, l.handleDiscoInfo),
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsDiscoItems, Local: "query"}, l.handleDiscoItems),
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: ping.NS, Local: "ping"}, l.handlePing),
-		mux.IQFunc(stanza.SetIQ, xml.Name{Space: NSCommands, Local: "command"}, l.handleCommand),
+		mux.IQFunc(stanza.SetIQ, xml.Name{Space: enrollcmd.NSCommands, Local: "command"}, l.handleCommand),
 		mux.IQFunc(stanza.ResultIQ, xml.Name{}, l.handleResponse),
 		mux.IQFunc(stanza.ErrorIQ, xml.Name{}, l.handleResponse),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSDelegation, Local: "delegation"}, l.handleDelegationMessage),

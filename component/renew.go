@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/stanza"
 
 	"github.com/saslcert/saslcert/enroll"
+	"github.com/saslcert/saslcert/enrollcmd"
 )
 
 // errNotConnected is SendMessage's error while there is no stream.
@@ -129,11 +130,11 @@ func (c *Component) noticeText(n enroll.Notice) (subject, body string) {
 				"Fetch it with the ad-hoc command %q (node %s) on %s, or take it from your list of certificates (XEP-0257), "+
 				"and use it with your existing private key.",
 				n.Old.Name, n.Account, n.Old.NotAfter.UTC().Format(day), n.New.Name, n.New.NotAfter.UTC().Format(day),
-				commandNames[NodeLatest], NodeLatest, c.cfg.JID)
+				enrollcmd.Name(enrollcmd.NodeLatest), enrollcmd.NodeLatest, c.cfg.JID)
 	default:
 		return "Your client certificate expires soon",
 			fmt.Sprintf("Your client certificate %q for %s expires on %s and cannot be renewed automatically. "+
 				"Request a new one with the ad-hoc command %q (node %s) on %s.",
-				n.Old.Name, n.Account, n.Old.NotAfter.UTC().Format(day), commandNames[NodeEnroll], NodeEnroll, c.cfg.JID)
+				n.Old.Name, n.Account, n.Old.NotAfter.UTC().Format(day), enrollcmd.Name(enrollcmd.NodeEnroll), enrollcmd.NodeEnroll, c.cfg.JID)
 	}
 }

@@ -9,9 +9,10 @@ import "context"
 // the caller's goroutine with the caller's context; it should be quick or
 // bounded by ctx, because the change is acknowledged only when it returns.
 //
-// The component uses it to tell the server plugin which accounts to forget
-// from its caches before a change is acknowledged (docs/PLUGIN-PROTOCOL.md):
-// every writer of the store must go through the returned Store.
+// The running service no longer uses it: its writers go through the
+// certificate life-cycle owner, lifecycle.Manager, which runs this and the
+// other side effects of a change in one order. Observe stays for callers
+// that need only the notification.
 func Observe(s Store, changed func(ctx context.Context, account string)) Store {
 	return observed{Store: s, changed: changed}
 }

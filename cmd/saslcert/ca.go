@@ -18,12 +18,15 @@ import (
 // caSubdir is where the embedded CA lives inside the data directory.
 const caSubdir = "ca"
 
+// defaultDataDir is --data-dir's default, serve's and the other commands'.
+const defaultDataDir = "/var/lib/saslcert"
+
 // dataDirFlag is the --data-dir flag of the commands that use the data
 // directory.
 func dataDirFlag() cli.Flag {
 	return &cli.StringFlag{
 		Name:    "data-dir",
-		Value:   "/var/lib/saslcert", // as serve's
+		Value:   defaultDataDir,
 		Usage:   "saslcert's data directory (the embedded CA is in its subdirectory " + caSubdir + ")",
 		EnvVars: []string{"SASLCERT_DATA_DIR"},
 	}

@@ -3,16 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"mellium.im/xmpp/jid"
 
+	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/storage"
-	"github.com/saslcert/saslcert/storage/sqlite"
+	"github.com/saslcert/saslcert/storage/backend"
 )
 
 // adminActor is the audit actor of the administrator's commands.
@@ -58,6 +57,7 @@ func certListCommand(e *env) *cli.Command {
 		Description: certListDescription,
 		Flags: []cli.Flag{
 			dataDirFlag(),
+			storeFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID)", Required: true},
 			&cli.BoolFlag{Name: "active", Usage: "only active certificates"},
 		},
@@ -85,6 +85,7 @@ func certStateCommand(e *env, verb string, to storage.State, usage, effect strin
 		Description: fmt.Sprintf(certStateDescription, to, effect),
 		Flags: []cli.Flag{
 			dataDirFlag(),
+			storeFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID)", Required: true},
 			&cli.StringFlag{Name: "name", Usage: "the certificate's name"},
 			&cli.BoolFlag{Name: "all", Usage: "every active certificate of the account"},
@@ -96,7 +97,7 @@ func certStateCommand(e *env, verb string, to storage.State, usage, effect strin
 
 // openAdminStore checks the common arguments and opens the data directory's
 // database, which must exist already.
-func (e *env) openAdminStore(c *cli.Context) (jid.JID, *sqlite.DB, string, error) {
+func (e *env) openAdminStore(c *cli.Context) (jid.JID, storage.Store, string, error) {
 	name := c.Command.HelpName
 	if c.Args().Present() {
 		return jid.JID{}, nil, "", usageErrorf("%s: unexpected argument %q; see '%s --help'", name, c.Args().First(), name)
@@ -105,17 +106,18 @@ func (e *env) openAdminStore(c *cli.Context) (jid.JID, *sqlite.DB, string, error
 	if err != nil {
 		return jid.JID{}, nil, "", usageErrorf("%s: %v", name, err)
 	}
-	dbPath := filepath.Join(c.String("data-dir"), DBFile)
-	if _, err := os.Stat(dbPath); err != nil {
-		// Opening would create an empty database: a mistyped --data-dir
-		// must not look like an account without certificates.
-		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: no database at %s (is --data-dir right?): %v", name, dbPath, err), exitFailure)
+	// Opening must not create an empty database: a mistyped --data-dir
+	// must not look like an account without certificates.
+	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, true)
+	switch {
+	case errors.Is(err, backend.ErrNotExist):
+		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: no database at %s (is --data-dir right?): %v", name, target, err), exitFailure)
+	case err != nil && target == (backend.Target{}):
+		return jid.JID{}, nil, "", usageErrorf("%s: --store: %v", name, err)
+	case err != nil:
+		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: open %s: %v", name, target, err), exitFailure)
 	}
-	db, err := sqlite.Open(c.Context, dbPath, sqlite.Options{Now: e.now, Logger: e.log})
-	if err != nil {
-		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: open %s: %v", name, dbPath, err), exitFailure)
-	}
-	return account, db, dbPath, nil
+	return account, db, target.String(), nil
 }
 
 func (e *env) certList(c *cli.Context) error {
@@ -162,11 +164,15 @@ func (e *env) certSetState(c *cli.Context, to storage.State) error {
 		return err
 	}
 	defer db.Close()
+	// Changes go through the life-cycle owner, as the component's do. It
+	// has no side effects here: the running component's audit watch
+	// passes them on (waitPassedOn below).
+	certs := lifecycle.New(db, e.log)
 	if all && to == storage.StateRevoked {
 		// revoke --all: every active and disabled certificate, in one
 		// transaction (the store method account deletion uses, without
 		// its tombstone: the account lives on and may add new ones).
-		recs, err := db.RevokeAccount(c.Context, account.String(), storage.RevokeAccountOptions{Actor: adminActor})
+		recs, err := certs.RevokeAll(c.Context, account.String(), adminActor)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitFailure)
 		}
@@ -188,14 +194,14 @@ func (e *env) certSetState(c *cli.Context, to storage.State) error {
 			return nil
 		}
 		for _, rec := range recs {
-			r, err := db.SetStateByFingerprint(c.Context, rec.Fingerprint, to, adminActor)
+			r, err := certs.SetStateByFingerprint(c.Context, rec.Fingerprint, to, adminActor)
 			if err != nil {
 				return cli.Exit(fmt.Sprintf("%s: %q: %v", name, rec.Name, err), exitFailure)
 			}
 			fmt.Fprintf(e.stdout, "%s %q of %s (%s)\n", to, rec.Name, r.Account, r.Fingerprint)
 		}
 	} else {
-		r, err := db.SetState(c.Context, account.String(), certName, to, adminActor)
+		r, err := certs.SetState(c.Context, account.String(), certName, to, adminActor)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			return cli.Exit(fmt.Sprintf("%s: %s has no active certificate named %q (see 'saslcert cert list --jid %s')", name, account, certName, account), exitFailure)

@@ -93,6 +93,9 @@ func TestCertList(t *testing.T) {
 		{name: "error/no-jid", args: nil, code: exitUsage, wantErr: "jid"},
 		{name: "error/argument", args: []string{"--jid", "alice@example.org", "extra"}, code: exitUsage, wantErr: "unexpected argument"},
 		{name: "error/no-database", args: []string{"--jid", "alice@example.org", "--data-dir", filepath.Join(dir, "nope")}, code: exitFailure, wantErr: "is --data-dir right?"},
+		{name: "ok/store-url", args: []string{"--jid", "bob@example.org", "--data-dir", filepath.Join(dir, "nope"), "--store", "sqlite:" + filepath.Join(dir, DBFile)},
+			want: []string{`"desk"`}},
+		{name: "error/store-postgres", args: []string{"--jid", "bob@example.org", "--store", "postgres://db/saslcert"}, code: exitUsage, wantErr: "not supported yet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

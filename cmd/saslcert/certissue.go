@@ -9,15 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/storage"
-	"github.com/saslcert/saslcert/storage/sqlite"
 )
 
 const certIssueDescription = `Has the embedded CA in DATA-DIR/ca sign the certificate signing request FILE
@@ -46,6 +45,7 @@ func certIssueCommand(e *env) *cli.Command {
 		Description: certIssueDescription,
 		Flags: []cli.Flag{
 			dataDirFlag(),
+			storeFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID) the certificate is for", Required: true},
 			&cli.StringFlag{Name: "csr", Usage: "PEM certificate signing request `FILE` (- for standard input)", Required: true},
 			&cli.StringFlag{Name: "name", Usage: "name to store the certificate under (default: CA-issued <time>)"},
@@ -96,15 +96,14 @@ func (e *env) certIssue(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v (create the CA with 'saslcert ca init')", name, err), exitFailure)
 	}
-	dataDir := c.String("data-dir")
-	dbPath := filepath.Join(dataDir, DBFile)
-	db, err := sqlite.Open(c.Context, dbPath, sqlite.Options{Now: e.now, Logger: e.log})
+	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, false)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("%s: open %s: %v", name, dbPath, err), exitFailure)
+		return cli.Exit(fmt.Sprintf("%s: open %s: %v", name, target, err), exitFailure)
 	}
 	defer db.Close()
+	dbPath := target.String()
 	svc, err := enroll.NewService(enroll.ServiceConfig{
-		Store:         db,
+		Store:         lifecycle.New(db, e.log),
 		Issuers:       map[string]enroll.Issuer{enroll.EmbeddedIssuer: ca},
 		Policies:      enroll.Policies{account.Domainpart(): {Issuer: enroll.EmbeddedIssuer, Lifetime: lifetime, AllowSelfSigned: true}},
 		MaxPerAccount: c.Int("max-certs"),

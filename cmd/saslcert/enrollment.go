@@ -25,6 +25,7 @@ import (
 	"github.com/saslcert/saslcert/enroll/localca"
 	"github.com/saslcert/saslcert/enroll/stepca"
 	"github.com/saslcert/saslcert/internal/httpserve"
+	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage"
 )
 
@@ -38,11 +39,8 @@ const (
 	trustEmbedded = "embedded"
 )
 
-// Defaults of the enrollment flags.
-const (
-	defaultRenewBefore   = "1/3"
-	defaultRenewInterval = 10 * time.Minute
-)
+// defaultRenewBefore is --renew-before's default (enroll.DefaultRenewBefore).
+const defaultRenewBefore = "1/3"
 
 // enrollFlags are serve's enrollment settings (see docs/ENROLLMENT.md).
 func enrollFlags() []cli.Flag {
@@ -54,7 +52,7 @@ func enrollFlags() []cli.Flag {
 		s("ca", "issuer of domains without a [policy] in --config: embedded, stepca, est or none (default: embedded if DATA-DIR/ca exists, else none)"),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-lifetime", Value: enroll.DefaultLifetime, Usage: "lifetime of issued certificates (a policy's lifetime wins)", EnvVars: []string{"SASLCERT_CERT_LIFETIME"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "renew-before", Value: defaultRenewBefore, Usage: "renew issued certificates when this much of their lifetime is left: a fraction (1/3, 33%), a duration (48h) or never", EnvVars: []string{"SASLCERT_RENEW_BEFORE"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "renew-interval", Value: defaultRenewInterval, Usage: "how often certificates due for renewal are looked for", EnvVars: []string{"SASLCERT_RENEW_INTERVAL"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "renew-interval", Value: server.DefaultRenewInterval, Usage: "how often certificates due for renewal are looked for", EnvVars: []string{"SASLCERT_RENEW_INTERVAL"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "issue-burst", Value: enroll.DefaultIssueBurst, Usage: "certificates one account may have issued at once (\"Request a certificate\"), before --issue-interval applies", EnvVars: []string{"SASLCERT_ISSUE_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "issue-interval", Value: enroll.DefaultIssueEvery, Usage: "after --issue-burst, one more certificate per account every this long (0s: no rate limit)", EnvVars: []string{"SASLCERT_ISSUE_INTERVAL"}}),
 		s("crl-listen", "serve the embedded CA's CRL over HTTP on this loopback address, e.g. 127.0.0.1:5281"),
@@ -192,18 +190,35 @@ func readPolicyFile(path string) (map[string]policyTable, error) {
 	return f.Policy, nil
 }
 
-// enrollment is serve's enrollment: the service and what runs beside it.
+// enrollment is serve's enrollment: the service's configuration (package
+// server builds the service from it) and what runs beside it.
 type enrollment struct {
-	svc      *enroll.Service
-	ca       *localca.CA // the embedded CA, if loaded
+	cfg      enroll.ServiceConfig // without Store
+	svc      *enroll.Service      // built by openEnrollment, for --check and tests
+	ca       *localca.CA          // the embedded CA, if loaded
 	settings enrollSettings
 	issuers  []string
 }
 
-// openEnrollment loads the CAs and policies serve's settings name and
-// returns the enrollment, or nil if there is nothing to do (no issuer, no
-// trusted roots and self-signed uploads allowed everywhere).
+// openEnrollment is loadEnrollment with its service built over db.
 func openEnrollment(ctx context.Context, e *env, sc serveConfig, db storage.Store) (*enrollment, error) {
+	en, err := loadEnrollment(ctx, e, sc)
+	if en == nil || err != nil {
+		return nil, err
+	}
+	cfg := en.cfg
+	cfg.Store = db
+	if en.svc, err = enroll.NewService(cfg); err != nil {
+		return nil, err
+	}
+	return en, nil
+}
+
+// loadEnrollment loads the CAs and policies serve's settings name and
+// returns the enrollment's configuration (checked by enroll.NewService:
+// openEnrollment), or nil if there is nothing to do (no issuer, no trusted
+// roots and self-signed uploads allowed everywhere).
+func loadEnrollment(_ context.Context, e *env, sc serveConfig) (*enrollment, error) {
 	es := sc.enroll
 	caDir := filepath.Join(sc.dataDir, caSubdir)
 	_, statErr := os.Stat(filepath.Join(caDir, localca.CertFile))
@@ -317,8 +332,7 @@ func openEnrollment(ctx context.Context, e *env, sc serveConfig, db storage.Stor
 	if crlMax == 0 {
 		crlMax = -1 // fetched for every login
 	}
-	svc, err := enroll.NewService(enroll.ServiceConfig{
-		Store:         db,
+	en.cfg = enroll.ServiceConfig{
 		Issuers:       issuers,
 		Policies:      policies,
 		RenewBefore:   es.renewBefore,
@@ -330,11 +344,7 @@ func openEnrollment(ctx context.Context, e *env, sc serveConfig, db storage.Stor
 		Component:     sc.comp.JID,
 		Now:           e.now,
 		Logger:        e.log.With("part", "enroll"),
-	})
-	if err != nil {
-		return nil, err
 	}
-	en.svc = svc
 	for _, d := range sc.comp.ServerDomains {
 		p := policies[d]
 		issuer := p.Issuer
@@ -473,25 +483,6 @@ func estFromSettings(e *env, es enrollSettings) (*est.Client, error) {
 		cfg.ClientCert = &pair
 	}
 	return est.New(cfg)
-}
-
-// revoked is the second half of xep0257.Handler.Revoked (after the plugin
-// was told): an enrolled certificate is revoked at its CA too. It runs on the
-// request's worker, bounded by the request's context; a failure is logged
-// and retried by the renewal sweep.
-func (en *enrollment) revoked(ctx context.Context, e *env, c *storage.Cert) {
-	if c == nil || c.Source != storage.SourceEnrolled {
-		return
-	}
-	switch err := en.svc.RevokeAtCA(ctx, c); {
-	case err == nil:
-	case errors.Is(err, enroll.ErrNotSupported):
-		e.log.Warn("the certificate's CA cannot be told about the revocation (EST, or a CA no longer configured); revoke it there by other means",
-			"account", c.Account, "name", c.Name, "fingerprint", c.Fingerprint.String(), "err", err)
-	default:
-		e.log.Warn("could not revoke the certificate at its CA now; the renewal sweep retries", "account", c.Account,
-			"name", c.Name, "fingerprint", c.Fingerprint.String(), "err", err)
-	}
 }
 
 // serveCRL serves the embedded CA's CRL on --crl-listen until ctx ends.

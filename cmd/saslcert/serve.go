@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,13 +13,12 @@ import (
 
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/storage/backend"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
 )
-
-// DBFile is the SQLite database's name inside the data directory.
-const DBFile = "saslcert.db"
 
 // serveCommand is "saslcert serve": run the component.
 func serveCommand(e *env) *cli.Command {
@@ -31,20 +29,21 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "component", Usage: "the component's JID, e.g. certs.example.org", EnvVars: []string{"SASLCERT_COMPONENT"}}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "domain", Usage: "a served XMPP domain (repeat, or comma-separate)", EnvVars: []string{"SASLCERT_DOMAINS"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "secret-file", Usage: "file holding the component secret (first line); or set SASLCERT_SECRET", EnvVars: []string{"SASLCERT_SECRET_FILE"}}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "/var/lib/saslcert", Usage: "directory of the SQLite database (" + DBFile + ")", EnvVars: []string{"SASLCERT_DATA_DIR"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "clock-skew", Value: 5 * time.Minute, Usage: "allowed clock difference at both ends of a certificate's validity", EnvVars: []string{"SASLCERT_CLOCK_SKEW"}}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "min-rsa-bits", Value: 2048, Usage: "smallest RSA key accepted", EnvVars: []string{"SASLCERT_MIN_RSA_BITS"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: defaultDataDir, Usage: "directory of the SQLite database (" + DBFile + ")", EnvVars: []string{"SASLCERT_DATA_DIR"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "clock-skew", Value: sasl.DefaultPolicy().ClockSkew, Usage: "allowed clock difference at both ends of a certificate's validity", EnvVars: []string{"SASLCERT_CLOCK_SKEW"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "min-rsa-bits", Value: sasl.DefaultPolicy().MinRSABits, Usage: "smallest RSA key accepted", EnvVars: []string{"SASLCERT_MIN_RSA_BITS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-certs", Value: xep0257.DefaultLimits().MaxPerAccount, Usage: "active certificates per account", EnvVars: []string{"SASLCERT_MAX_CERTS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-cert-size", Value: xep0257.DefaultLimits().MaxCertSize, Usage: "bytes of base64 in <x509cert>", EnvVars: []string{"SASLCERT_MAX_CERT_SIZE"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-history", Value: xep0257.DefaultLimits().MaxHistory, Usage: "disabled and revoked certificates that have not expired an account may keep when it uploads one (expired ones are deleted a day after notAfter)", EnvVars: []string{"SASLCERT_MAX_HISTORY"}}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-appends-per-hour", Value: defaultAppendsPerHour, Usage: "XEP-0257 uploads per account and hour (all at once, then spread over the hour)", EnvVars: []string{"SASLCERT_MAX_APPENDS_PER_HOUR"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "audit-retention", Value: defaultAuditRetention, Usage: "how long audit entries are kept (pruned hourly; at least 24h)", EnvVars: []string{"SASLCERT_AUDIT_RETENTION"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-appends-per-hour", Value: server.DefaultAppendsPerHour, Usage: "XEP-0257 uploads per account and hour (all at once, then spread over the hour)", EnvVars: []string{"SASLCERT_MAX_APPENDS_PER_HOUR"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "audit-retention", Value: server.DefaultAuditRetention, Usage: "how long audit entries are kept (pruned hourly; at least 24h)", EnvVars: []string{"SASLCERT_AUDIT_RETENTION"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-name-len", Value: xep0257.DefaultLimits().MaxNameLen, Usage: "characters in a certificate's <name>", EnvVars: []string{"SASLCERT_MAX_NAME_LEN"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: component.DefaultRequestTimeout, Usage: "bound on one request (store call, plugin round trip)", EnvVars: []string{"SASLCERT_REQUEST_TIMEOUT"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: 5 * time.Second, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "store", Usage: storeUsage, EnvVars: []string{"SASLCERT_STORE"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: sqlite.DefaultBusyTimeout, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: component.DefaultMaxInFlight, Usage: "requests processed at once", EnvVars: []string{"SASLCERT_MAX_IN_FLIGHT"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "plugin-cache-ttl", Value: 60 * time.Second, Usage: "how long the server plugin may reuse a login decision or an <items/> list; every change made through this component reaches the plugin before it is acknowledged (0: no caching; use 0 if anything else writes the store)", EnvVars: []string{"SASLCERT_PLUGIN_CACHE_TTL"}}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "admin-watch-interval", Value: time.Second, Usage: "how often the audit log is read for changes made by 'saslcert cert' commands, which are then passed on to the server (forget cached answers, close sessions of revoked certificates); 0: never", EnvVars: []string{"SASLCERT_ADMIN_WATCH_INTERVAL"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "plugin-cache-ttl", Value: server.DefaultPluginCacheTTL, Usage: "how long the server plugin may reuse a login decision or an <items/> list; every change made through this component reaches the plugin before it is acknowledged (0: no caching; use 0 if anything else writes the store)", EnvVars: []string{"SASLCERT_PLUGIN_CACHE_TTL"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "admin-watch-interval", Value: server.DefaultAdminWatch, Usage: "how often the audit log is read for changes made by 'saslcert cert' commands, which are then passed on to the server (forget cached answers, close sessions of revoked certificates); 0: never", EnvVars: []string{"SASLCERT_ADMIN_WATCH_INTERVAL"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ping-interval", Value: component.DefaultPingInterval, Usage: "how often the link to the server is checked", EnvVars: []string{"SASLCERT_PING_INTERVAL"}}),
 	}
 	flags = append(flags, enrollFlags()...)
@@ -89,21 +88,20 @@ func serveCommand(e *env) *cli.Command {
 type serveConfig struct {
 	comp    component.Config
 	dataDir string
-	policy  sasl.Policy
-	limits  xep0257.Limits
-	busy    time.Duration
-	enroll  enrollSettings
+	// store is the --store URL ("": sqlite: in dataDir).
+	store  string
+	policy sasl.Policy
+	limits xep0257.Limits
+	busy   time.Duration
+	enroll enrollSettings
 	// adminWatch is how often the audit log is read for the admin
-	// commands' changes (component.WatchAudit); 0: never.
+	// commands' changes (lifecycle.Manager.Watch); 0: never.
 	adminWatch time.Duration
 	// appendsPerHour limits XEP-0257 appends per account.
 	appendsPerHour int
 	// auditRetention: audit entries older than this are pruned.
 	auditRetention time.Duration
 }
-
-// defaultAppendsPerHour is --max-appends-per-hour's default.
-const defaultAppendsPerHour = 30
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	var sc serveConfig
@@ -160,6 +158,10 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		CacheTTL:       c.Duration("plugin-cache-ttl"),
 	}
 	sc.dataDir = c.String("data-dir")
+	sc.store = c.String("store")
+	if _, err := backend.Parse(sc.store, sc.dataDir); err != nil {
+		return sc, fmt.Errorf("--store: %w", err)
+	}
 	if skew := c.Duration("clock-skew"); skew < 0 || skew > maxClockSkew {
 		return sc, fmt.Errorf("--clock-skew %v: want between 0 and %v", skew, maxClockSkew)
 	}
@@ -167,8 +169,8 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	sc.limits = xep0257.Limits{MaxCertSize: c.Int("max-cert-size"), MaxPerAccount: c.Int("max-certs"), MaxNameLen: c.Int("max-name-len"),
 		MaxHistory: c.Int("max-history")}
 	sc.appendsPerHour = c.Int("max-appends-per-hour")
-	if sc.auditRetention = c.Duration("audit-retention"); sc.auditRetention < minAuditRetention {
-		return sc, fmt.Errorf("--audit-retention %v: want at least %v", sc.auditRetention, minAuditRetention)
+	if sc.auditRetention = c.Duration("audit-retention"); sc.auditRetention < server.MinAuditRetention {
+		return sc, fmt.Errorf("--audit-retention %v: want at least %v", sc.auditRetention, server.MinAuditRetention)
 	}
 	sc.busy = c.Duration("busy-timeout")
 	if sc.enroll, err = enrollSettingsFrom(c); err != nil {
@@ -206,105 +208,66 @@ func readSecret(file string) ([]byte, error) {
 	return []byte(line), nil
 }
 
+// openServeStore checks the data directory's permissions, creates it if
+// need be and opens the store (serve and serve --check alike); the error is
+// the command's.
+func openServeStore(ctx context.Context, e *env, sc serveConfig) (storage.Store, string, error) {
+	if err := checkPermissions(sc.dataDir); err != nil {
+		return nil, "", cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+	}
+	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
+		return nil, "", cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
+	}
+	db, target, err := e.openStore(ctx, sc.store, sc.dataDir, sc.busy, false)
+	if err != nil {
+		return nil, "", cli.Exit(fmt.Sprintf("open %s: %v", target, err), exitFailure)
+	}
+	return db, target.String(), nil
+}
+
 // serve opens the store and runs the component until ctx is done.
 func serve(ctx context.Context, e *env, sc serveConfig) error {
 	started := e.now()
-	if err := checkPermissions(sc.dataDir); err != nil {
-		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
-	}
-	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
-		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
-	}
-	dbPath := filepath.Join(sc.dataDir, DBFile)
-	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Now: e.now, Logger: e.log, BusyTimeout: sc.busy})
+	db, dbPath, err := openServeStore(ctx, e, sc)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("open %s: %v", dbPath, err), exitFailure)
+		return err
 	}
 	defer db.Close()
 
-	// Every write goes through store, which tells the plugin which account
-	// to forget from its caches before the write is acknowledged (a no-op
-	// with --plugin-cache-ttl 0). comp is set below, before anything runs.
-	var comp *component.Component
-	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
-	certs := &xep0257.Handler{
-		Store:      store,
-		Policy:     sc.policy,
-		Limits:     sc.limits,
-		Now:        e.now,
-		Logger:     e.log.With("part", "xep0257"),
-		Timeout:    sc.comp.RequestTimeout,
-		AppendRate: xep0257.NewRateLimit(sc.appendsPerHour, time.Hour/time.Duration(sc.appendsPerHour), e.now),
-	}
-	auth := &sasl.Authorizer{Store: db, Now: e.now, ClockSkew: sc.policy.ClockSkew}
-	sc.comp.Logger = e.log.With("part", "component")
-	sc.comp.Now = e.now
-	en, err := openEnrollment(ctx, e, sc, store)
+	// The settings are checked (policies, CAs, keys) before anything runs;
+	// the service builds its own enrolment over its life-cycle owner.
+	en, err := openEnrollment(ctx, e, sc, db)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("serve: enrollment: %v", err), exitFailure)
 	}
-	if en != nil {
-		certs.CheckAppend = en.svc.CheckAppend
-		auth.Trusted = en.svc.Trusted
-		auth.IsRevoked = en.svc.IsRevoked
-		auth.IssuerRevoked = en.svc.IssuerRevoked
-		// Set before component.New, which then leaves it alone: the plugin
-		// closes the live sessions first, then the CA is told. Both run on
-		// the request's worker, never on the stream goroutine.
-		certs.Revoked = func(ctx context.Context, c *storage.Cert) {
-			comp.NotifyRevoked(ctx, c)
-			en.revoked(ctx, e, c)
-		}
+	cfg := server.Config{
+		Component:      sc.comp,
+		Policy:         sc.policy,
+		Limits:         sc.limits,
+		AppendsPerHour: sc.appendsPerHour,
+		AdminWatch:     sc.adminWatch,
+		AuditRetention: sc.auditRetention,
 	}
-	comp, err = component.New(sc.comp, certs, auth)
+	if en != nil {
+		cfg.Enroll = &en.cfg
+		cfg.RenewInterval = sc.enroll.renewInterval
+	}
+	svc, err := server.New(cfg, server.Deps{Store: db, Now: e.now, Logger: e.log})
 	if err != nil {
 		return usageErrorf("serve: %v", err)
 	}
 	if en != nil {
-		comp.EnableEnrollment(en.svc)
 		stopCRL, err := en.serveCRL(ctx, e)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
 		}
 		defer stopCRL()
-		renewCtx, stopRenewal := context.WithCancel(ctx)
-		renewDone := make(chan struct{})
-		go func() {
-			defer close(renewDone)
-			comp.RunRenewal(renewCtx, sc.enroll.renewInterval)
-		}()
-		defer func() {
-			stopRenewal()
-			<-renewDone
-		}()
 		e.log.Info("enrollment enabled", "issuers", strings.Join(en.issuers, ","), "renew_before", sc.enroll.renewBefore.String(),
 			"renew_interval", sc.enroll.renewInterval.String())
 	}
-	if sc.adminWatch > 0 {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		watchDone := make(chan struct{})
-		go func() {
-			defer close(watchDone)
-			comp.WatchAudit(watchCtx, db, sc.adminWatch, certs.Revoked, adminActor)
-		}()
-		defer func() {
-			stopWatch()
-			<-watchDone
-		}()
-	}
-	pruneCtx, stopPrune := context.WithCancel(ctx)
-	pruneDone := make(chan struct{})
-	go func() {
-		defer close(pruneDone)
-		runPrune(pruneCtx, db, sc.auditRetention, e.now, e.log.With("part", "prune"))
-	}()
-	defer func() {
-		stopPrune()
-		<-pruneDone
-	}()
 	e.log.Info("saslcert serving", "component", sc.comp.JID.String(), "server", sc.comp.Addr,
 		"domains", strings.Join(sc.comp.ServerDomains, ","), "db", dbPath, "startup", e.now().Sub(started).String())
-	if err := comp.Run(ctx); err != nil {
+	if err := svc.Run(ctx); err != nil {
 		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
 	}
 	e.log.Info("saslcert stopped")
@@ -315,16 +278,9 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 // the database opens, and the effective settings are printed; the secret is
 // never printed, only its length.
 func checkServe(ctx context.Context, e *env, sc serveConfig) error {
-	if err := checkPermissions(sc.dataDir); err != nil {
-		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
-	}
-	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
-		return cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
-	}
-	dbPath := filepath.Join(sc.dataDir, DBFile)
-	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{Now: e.now, Logger: e.log, BusyTimeout: sc.busy})
+	db, dbPath, err := openServeStore(ctx, e, sc)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("open %s: %v", dbPath, err), exitFailure)
+		return err
 	}
 	defer db.Close()
 	// Everything serve builds before it connects: policies, CAs, keys.

@@ -22,7 +22,7 @@ func TestIntegrationPluginCache(t *testing.T) {
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
 	account := st.Register(t, "alice").String()
-	comp := jid.MustParse(st.S.ComponentJID)
+	comp := jid.MustParse(st.S.ComponentJID())
 	laptop, phone, tablet := liveCert(t, account), liveCert(t, account), liveCert(t, account)
 	st.mustAppend(t, alice, jid.JID{}, "laptop", laptop, false)
 	lookups := func() int { return strings.Count(st.Comp().Log(), `msg="login allowed"`) }

@@ -23,7 +23,7 @@ func TestIntegrationUpload(t *testing.T) {
 	alice := st.passwordLogin(t, "alice")
 	bob := st.passwordLogin(t, "bob")
 	aliceJID, bobJID := st.Register(t, "alice"), st.Register(t, "bob")
-	comp := jid.MustParse(st.S.ComponentJID)
+	comp := jid.MustParse(st.S.ComponentJID())
 
 	viaDelegation := liveCert(t, aliceJID.String())
 	st.mustAppend(t, alice, jid.JID{}, "delegated", viaDelegation, false)
@@ -285,8 +285,8 @@ func TestIntegrationUploadRefused(t *testing.T) {
 		{"expired", certtest.New(t, certtest.Options{
 			XMPPAddrs: []string{account}, NotBefore: now.Add(-72 * time.Hour), NotAfter: now.Add(-24 * time.Hour),
 		}).DER, []string{"the certificate expired on"}},
-		{"foreign-account", liveCert(t, "bob@"+st.S.Domain).DER,
-			[]string{"the certificate names bob@" + st.S.Domain + " but you are " + account}},
+		{"foreign-account", liveCert(t, "bob@"+st.S.Domain()).DER,
+			[]string{"the certificate names bob@" + st.S.Domain() + " but you are " + account}},
 		{"no-xmppaddr", certtest.New(t, certtest.Options{
 			CommonName: account, DNSNames: []string{"alice.example.net"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
 		}).DER, []string{"no id-on-xmppAddr", "1.3.6.1.5.5.7.8.5;UTF8:" + account}},
@@ -312,7 +312,7 @@ func TestIntegrationAuthzidRefused(t *testing.T) {
 	account := st.Register(t, "alice").String()
 	cert := liveCert(t, account)
 	st.mustAppend(t, alice, jid.JID{}, "laptop", cert, false)
-	for _, authzid := range []string{"alice@elsewhere.example", "bob@" + st.S.Domain, account + "/laptop"} {
+	for _, authzid := range []string{"alice@elsewhere.example", "bob@" + st.S.Domain(), account + "/laptop"} {
 		t.Run(authzid, func(t *testing.T) {
 			c, err := st.certLogin(t, account, cert, authzid)
 			wantAuthFailure(t, c, err, "invalid-authzid")

@@ -85,13 +85,13 @@ func TestIntegrationSlixmpp(t *testing.T) {
 		path string
 		typ  string
 		der  []byte
-	}{{certFile, "CERTIFICATE", der}, {keyFile, "PRIVATE KEY", kder}, {caFile, "CERTIFICATE", st.S.Cert.Raw}} {
+	}{{certFile, "CERTIFICATE", der}, {keyFile, "PRIVATE KEY", kder}, {caFile, "CERTIFICATE", st.S.Cert().Raw}} {
 		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	args := []string{"--addr", st.S.C2SAddr, "--jid", account.String(),
+	args := []string{"--addr", st.S.C2SAddr(), "--jid", account.String(),
 		"--cert", certFile, "--key", keyFile, "--ca", caFile, "--name", "slixmpp laptop"}
 	stdout, _, code := runSlix(t, py, st.Password("alice"), args...)
 	if code != 0 {

@@ -19,8 +19,8 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
+	"github.com/saslcert/saslcert/enrollcmd"
 )
 
 // The client side of the XEP-0050 commands, with mellium's commands
@@ -109,12 +109,12 @@ func submitForm(fields map[string]string) xml.TokenReader {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	children := []xml.TokenReader{field("FORM_TYPE", component.FormType)}
+	children := []xml.TokenReader{field("FORM_TYPE", enrollcmd.FormType)}
 	for _, n := range names {
 		children = append(children, field(n, strings.Split(strings.TrimRight(fields[n], "\n"), "\n")...))
 	}
 	return xmlstream.Wrap(xmlstream.MultiReader(children...), xml.StartElement{
-		Name: xml.Name{Space: component.NSDataForms, Local: "x"},
+		Name: xml.Name{Space: enrollcmd.NSDataForms, Local: "x"},
 		Attr: []xml.Attr{{Name: xml.Name{Local: "type"}, Value: "submit"}},
 	})
 }
@@ -136,17 +136,17 @@ func requestCert(t *testing.T, s *xmpp.Session, comp jid.JID, fields map[string]
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	first, err := execute(ctx, s, commands.Command{JID: comp, Node: component.NodeEnroll, Action: "execute"}, nil)
+	first, err := execute(ctx, s, commands.Command{JID: comp, Node: enrollcmd.NodeEnroll, Action: "execute"}, nil)
 	if err != nil {
 		return nil, err
 	}
 	if first.Status != "executing" || first.SID == "" || first.Form == nil || first.Form.Type != "form" {
 		t.Fatalf("first stage: status %q, session %q, form %+v; want executing with a form", first.Status, first.SID, first.Form)
 	}
-	if _, ok := first.Form.value(component.FieldCSR); !ok {
-		t.Fatalf("the form has no %s field: %+v", component.FieldCSR, first.Form)
+	if _, ok := first.Form.value(enrollcmd.FieldCSR); !ok {
+		t.Fatalf("the form has no %s field: %+v", enrollcmd.FieldCSR, first.Form)
 	}
-	return execute(ctx, s, commands.Command{JID: comp, Node: component.NodeEnroll, Action: "complete", SID: first.SID}, submitForm(fields))
+	return execute(ctx, s, commands.Command{JID: comp, Node: enrollcmd.NodeEnroll, Action: "complete", SID: first.SID}, submitForm(fields))
 }
 
 // fetchLatest runs "Fetch my latest certificate".
@@ -154,7 +154,7 @@ func fetchLatest(t *testing.T, s *xmpp.Session, comp jid.JID) *cmdResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	res, err := execute(ctx, s, commands.Command{JID: comp, Node: component.NodeLatest, Action: "execute"}, nil)
+	res, err := execute(ctx, s, commands.Command{JID: comp, Node: enrollcmd.NodeLatest, Action: "execute"}, nil)
 	if err != nil {
 		t.Fatalf("Fetch my latest certificate: %v", err)
 	}

@@ -11,8 +11,8 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/storage"
 	"mellium.im/xmpp/commands"
 )
@@ -31,7 +31,7 @@ func TestEnrollBurst(t *testing.T) {
 	st.startServe(t, st.baseConfig(t, fmt.Sprintf(`max-certs = %d
 ca = "embedded"
 `, maxCerts)))
-	comp := jid.MustParse(st.S.ComponentJID)
+	comp := jid.MustParse(st.S.ComponentJID())
 	st.Register(t, "gina")
 	pw := st.passwordLogin(t, "gina")
 
@@ -45,8 +45,8 @@ ca = "embedded"
 	defer cancel()
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = execute(ctx, pw.Session, commands.Command{JID: comp, Node: component.NodeEnroll, Action: "execute"},
-				submitForm(map[string]string{component.FieldCSR: csrs[i], component.FieldName: fmt.Sprintf("burst %d", i)}))
+			_, errs[i] = execute(ctx, pw.Session, commands.Command{JID: comp, Node: enrollcmd.NodeEnroll, Action: "execute"},
+				submitForm(map[string]string{enrollcmd.FieldCSR: csrs[i], enrollcmd.FieldName: fmt.Sprintf("burst %d", i)}))
 		})
 	}
 	wg.Wait()
@@ -84,7 +84,7 @@ ca = "embedded"
 		t.Fatal(err)
 	}
 	defer db.Close()
-	active, err := db.ListCerts(ctx, "gina@"+st.S.Domain, storage.StateActive)
+	active, err := db.ListCerts(ctx, "gina@"+st.S.Domain(), storage.StateActive)
 	if err != nil || len(active) != issued {
 		t.Fatalf("%d active certificates, %v; want the %d issued", len(active), err, issued)
 	}

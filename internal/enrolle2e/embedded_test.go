@@ -14,8 +14,8 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
@@ -90,24 +90,24 @@ crl-listen = %q
 
 [policy.%q]
 lifetime = "48h"
-`, st.CRLAddr, st.S.Domain)))
+`, st.CRLAddr, st.S.Domain())))
 	caCert := readPEMCert(t, filepath.Join(st.DataDir, "ca", "ca.crt"))
 	root := readPEMCert(t, filepath.Join(st.DataDir, "ca", "root.crt"))
-	comp := jid.MustParse(st.S.ComponentJID)
+	comp := jid.MustParse(st.S.ComponentJID())
 
 	alice := st.Register(t, "alice")
 	pw := st.passwordLogin(t, "alice")
 
 	cmds := listCommands(t, pw.Session, comp)
 	t.Logf("commands of %s: %v", comp, cmds)
-	if cmds[component.NodeEnroll] != "Request a certificate" || cmds[component.NodeLatest] != "Fetch my latest certificate" {
-		t.Fatalf("commands %v; want %s and %s", cmds, component.NodeEnroll, component.NodeLatest)
+	if cmds[enrollcmd.NodeEnroll] != "Request a certificate" || cmds[enrollcmd.NodeLatest] != "Fetch my latest certificate" {
+		t.Fatalf("commands %v; want %s and %s", cmds, enrollcmd.NodeEnroll, enrollcmd.NodeLatest)
 	}
 
 	key := newKey(t)
 	res, err := requestCert(t, pw.Session, comp, map[string]string{
-		component.FieldCSR:  csrPEM(t, key, "", ""),
-		component.FieldName: "laptop",
+		enrollcmd.FieldCSR:  csrPEM(t, key, "", ""),
+		enrollcmd.FieldName: "laptop",
 	})
 	if err != nil {
 		t.Fatalf("Request a certificate: %v", err)
@@ -116,13 +116,13 @@ lifetime = "48h"
 		t.Fatalf("status %q, form %+v; want completed with a result form", res.Status, res.Form)
 	}
 	t.Logf("note: %s", strings.Join(res.Notes, " / "))
-	chainText, _ := res.Form.value(component.FieldChain)
+	chainText, _ := res.Form.value(enrollcmd.FieldChain)
 	chain := pemChain(t, chainText)
 	leaf := checkIssued(t, chain, alice, key, 48*time.Hour, caCert, root, time.Time{})
 	if !strings.Contains(leaf.CRLDistributionPoints[0], st.CRLAddr) {
 		t.Errorf("CRL distribution point %v; want the --crl-listen address %s", leaf.CRLDistributionPoints, st.CRLAddr)
 	}
-	if name, _ := res.Form.value(component.FieldName); name != "laptop" {
+	if name, _ := res.Form.value(enrollcmd.FieldName); name != "laptop" {
 		t.Errorf("name %q, want laptop", name)
 	}
 
@@ -143,7 +143,7 @@ lifetime = "48h"
 	}
 
 	latest := fetchLatest(t, pw.Session, comp)
-	if lt, _ := latest.Form.value(component.FieldChain); lt != chainText {
+	if lt, _ := latest.Form.value(enrollcmd.FieldChain); lt != chainText {
 		t.Fatalf("Fetch my latest certificate gave another chain:\n%s", lt)
 	}
 
@@ -180,11 +180,11 @@ lifetime = "48h"
 	if err := xep0257.AppendCert(ctx, pw.Session, jid.JID{}, "phone (self-signed)", ss, false); err != nil {
 		t.Fatalf("append: %v", err)
 	}
-	res, err = requestCert(t, pw.Session, comp, map[string]string{component.FieldSelfSigned: "phone (self-signed)", component.FieldName: "phone"})
+	res, err = requestCert(t, pw.Session, comp, map[string]string{enrollcmd.FieldSelfSigned: "phone (self-signed)", enrollcmd.FieldName: "phone"})
 	if err != nil {
 		t.Fatalf("Request a certificate for an uploaded key: %v", err)
 	}
-	chainText, _ = res.Form.value(component.FieldChain)
+	chainText, _ = res.Form.value(enrollcmd.FieldChain)
 	chain = pemChain(t, chainText)
 	checkIssued(t, chain, alice, ssKey, 48*time.Hour, caCert, root, time.Time{})
 	ext, err = st.certLogin(t, alice, tlsCert(chain, ssKey))
@@ -195,7 +195,7 @@ lifetime = "48h"
 
 	// A CSR that asks for another JID is refused before the CA signs
 	// anything; the text says why.
-	_, err = requestCert(t, pw.Session, comp, map[string]string{component.FieldCSR: csrPEM(t, newKey(t), "", "mallory@example.org")})
+	_, err = requestCert(t, pw.Session, comp, map[string]string{enrollcmd.FieldCSR: csrPEM(t, newKey(t), "", "mallory@example.org")})
 	se := stanzaError(t, err)
 	if se.Condition != stanza.BadRequest || !strings.Contains(se.Text[""], "mallory@example.org") {
 		t.Fatalf("CSR for another JID: %v; want bad-request naming it", se)

@@ -9,7 +9,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/saslcert/saslcert/component"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -30,21 +30,21 @@ est-root = %q
 est-credentials-file = %q
 est-allow-server-auth = true   # globalsign's mock CA adds serverAuth to every certificate
 `, e.URL, root, creds)))
-	comp := jid.MustParse(st.S.ComponentJID)
+	comp := jid.MustParse(st.S.ComponentJID())
 	frank := st.Register(t, "frank")
 	pw := st.passwordLogin(t, "frank")
 
 	// A CSR without the xmppAddr is refused before it is sent.
-	_, err := requestCert(t, pw.Session, comp, map[string]string{component.FieldCSR: csrPEM(t, newKey(t), "", "")})
+	_, err := requestCert(t, pw.Session, comp, map[string]string{enrollcmd.FieldCSR: csrPEM(t, newKey(t), "", "")})
 	se := stanzaError(t, err)
 	t.Logf("EST, CSR without the xmppAddr: <%s/> %q", se.Condition, se.Text[""])
 
 	key := newKey(t)
-	res, err := requestCert(t, pw.Session, comp, map[string]string{component.FieldCSR: csrPEM(t, key, frank.String(), frank.String()), component.FieldName: "est"})
+	res, err := requestCert(t, pw.Session, comp, map[string]string{enrollcmd.FieldCSR: csrPEM(t, key, frank.String(), frank.String()), enrollcmd.FieldName: "est"})
 	if err != nil {
 		t.Fatalf("Request a certificate (EST): %v", err)
 	}
-	text, _ := res.Form.value(component.FieldChain)
+	text, _ := res.Form.value(enrollcmd.FieldChain)
 	chain := pemChain(t, text)
 	checkIssued(t, chain, frank, key, 0, e.CA, e.Root, time.Time{})
 	ext, err := st.certLogin(t, frank, tlsCert(chain, key))

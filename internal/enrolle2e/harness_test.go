@@ -105,7 +105,7 @@ domain = [%q]
 secret-file = %q
 data-dir = %q
 request-timeout = "15s"
-`, st.S.ComponentAddr, st.S.ComponentJID, st.S.Domain, st.SecretFile(), st.DataDir) + extra
+`, st.S.ComponentAddr(), st.S.ComponentJID(), st.S.Domain(), st.SecretFile(), st.DataDir) + extra
 }
 
 // freeAddr is a loopback address that was free a moment ago.

@@ -28,7 +28,7 @@ func TestEnrollTrustedRootsTwoFormAccount(t *testing.T) {
 [policy.%q]
 issuer = "embedded"
 trusted_roots = ["embedded"]
-`, st.S.Domain)))
+`, st.S.Domain())))
 	strasse := st.Register(t, "strasse")
 
 	dir := filepath.Join(st.DataDir, "ca")
@@ -46,9 +46,9 @@ trusted_roots = ["embedded"]
 	t.Logf("control: a trusted certificate for %s logs in as %s", strasse, c.LocalAddr())
 	c.Close()
 
-	sharp := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"straße@" + st.S.Domain}, Parent: parent})
+	sharp := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"straße@" + st.S.Domain()}, Parent: parent})
 	ae := st.mustRefuse(t, strasse, tlsCert([][]byte{sharp.DER, ca.Cert().Raw}, sharp.Key), "not-authorized")
-	t.Logf("a trusted certificate for straße@%s: refused <%s/> %q", st.S.Domain, ae.Condition, ae.Text)
+	t.Logf("a trusted certificate for straße@%s: refused <%s/> %q", st.S.Domain(), ae.Condition, ae.Text)
 }
 
 // readCAKey reads the embedded CA's PKCS#8 PEM key.

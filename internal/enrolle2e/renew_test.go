@@ -22,8 +22,10 @@ import (
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
@@ -133,46 +135,32 @@ func newRenewalStack(t *testing.T) *renewalStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compJID := jid.MustParse(st.S.ComponentJID)
-	var comp *component.Component
-	store := storage.Observe(db, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
-	svc, err := enroll.NewService(enroll.ServiceConfig{
-		Store:       store,
-		Issuers:     map[string]enroll.Issuer{enroll.EmbeddedIssuer: ca},
-		Policies:    enroll.Policies{st.S.Domain: {Issuer: enroll.EmbeddedIssuer, Lifetime: lifetime, AllowSelfSigned: true}},
-		RenewBefore: enroll.DefaultRenewBefore,
-		Component:   compJID,
-		Now:         clk.now,
-		Logger:      log.With("part", "enroll"),
-	})
+	compJID := jid.MustParse(st.S.ComponentJID())
+	// As saslcert serve builds it (package server).
+	svc, err := server.New(server.Config{
+		Component: component.Config{
+			Addr:           st.S.ComponentAddr(),
+			JID:            compJID,
+			Secret:         []byte(st.S.ComponentSecret()),
+			ServerDomains:  []string{st.S.Domain()},
+			RequestTimeout: 15 * time.Second,
+			CacheTTL:       time.Minute,
+		},
+		Policy: sasl.Policy{ClockSkew: 5 * time.Minute, MinRSABits: sasl.DefaultPolicy().MinRSABits},
+		Enroll: &enroll.ServiceConfig{
+			Issuers:     map[string]enroll.Issuer{enroll.EmbeddedIssuer: ca},
+			Policies:    enroll.Policies{st.S.Domain(): {Issuer: enroll.EmbeddedIssuer, Lifetime: lifetime, AllowSelfSigned: true}},
+			RenewBefore: enroll.DefaultRenewBefore,
+		},
+		RenewInterval: 100 * time.Millisecond,
+	}, server.Deps{Store: db, Now: clk.now, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs := &xep0257.Handler{Store: store, Now: clk.now, Logger: log.With("part", "xep0257"), CheckAppend: svc.CheckAppend}
-	auth := &sasl.Authorizer{Store: db, Now: clk.now, ClockSkew: 5 * time.Minute, Trusted: svc.Trusted, IsRevoked: svc.IsRevoked,
-		IssuerRevoked: svc.IssuerRevoked}
-	certs.Revoked = func(ctx context.Context, c *storage.Cert) {
-		comp.NotifyRevoked(ctx, c)
-		_ = svc.RevokeAtCA(ctx, c)
-	}
-	comp, err = component.New(component.Config{
-		Addr:           st.S.ComponentAddr,
-		JID:            compJID,
-		Secret:         []byte(st.S.ComponentSecret),
-		ServerDomains:  []string{st.S.Domain},
-		RequestTimeout: 15 * time.Second,
-		CacheTTL:       time.Minute,
-		Logger:         log.With("part", "component"),
-		Now:            clk.now,
-	}, certs, auth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	comp.EnableEnrollment(svc)
+	comp := svc.Component
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = comp.Run(ctx) }()
-	go func() { defer wg.Done(); comp.RunRenewal(ctx, 100*time.Millisecond) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = svc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
@@ -200,11 +188,11 @@ func TestEnrollRenewal(t *testing.T) {
 	erin := st.Register(t, "erin")
 	mc := st.messageClient(t, "erin")
 	key := newKey(t)
-	res, err := requestCert(t, mc.Session, compJID, map[string]string{component.FieldCSR: csrPEM(t, key, "", ""), component.FieldName: "tablet"})
+	res, err := requestCert(t, mc.Session, compJID, map[string]string{enrollcmd.FieldCSR: csrPEM(t, key, "", ""), enrollcmd.FieldName: "tablet"})
 	if err != nil {
 		t.Fatalf("Request a certificate: %v", err)
 	}
-	text, _ := res.Form.value(component.FieldChain)
+	text, _ := res.Form.value(enrollcmd.FieldChain)
 	first := pemChain(t, text)
 	old := checkIssued(t, first, erin, key, lifetime, ca.Cert(), ca.Root(), clk.now())
 
@@ -229,9 +217,9 @@ func TestEnrollRenewal(t *testing.T) {
 	}
 
 	latest := fetchLatest(t, mc.Session, compJID)
-	text, _ = latest.Form.value(component.FieldChain)
+	text, _ = latest.Form.value(enrollcmd.FieldChain)
 	renewed := pemChain(t, text)
-	name, _ := latest.Form.value(component.FieldName)
+	name, _ := latest.Form.value(enrollcmd.FieldName)
 	t.Logf("Fetch my latest certificate: %q", name)
 	leaf := checkIssued(t, renewed, erin, key, lifetime, ca.Cert(), ca.Root(), clk.now())
 	switch {

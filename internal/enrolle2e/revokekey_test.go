@@ -9,7 +9,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/saslcert/saslcert/component"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -26,11 +26,11 @@ func TestEnrollRevokeRenewed(t *testing.T) {
 	erin := rs.Register(t, "erin")
 	mc := rs.messageClient(t, "erin")
 	key := newKey(t)
-	res, err := requestCert(t, mc.Session, rs.compJID, map[string]string{component.FieldCSR: csrPEM(t, key, "", ""), component.FieldName: "laptop"})
+	res, err := requestCert(t, mc.Session, rs.compJID, map[string]string{enrollcmd.FieldCSR: csrPEM(t, key, "", ""), enrollcmd.FieldName: "laptop"})
 	if err != nil {
 		t.Fatalf("Request a certificate: %v", err)
 	}
-	text, _ := res.Form.value(component.FieldChain)
+	text, _ := res.Form.value(enrollcmd.FieldChain)
 	first := pemChain(t, text)
 
 	rs.clk.advance(2*time.Hour + 5*time.Minute)
@@ -40,9 +40,9 @@ func TestEnrollRevokeRenewed(t *testing.T) {
 		t.Fatal("no message about the renewal")
 	}
 	latest := fetchLatest(t, mc.Session, rs.compJID)
-	text, _ = latest.Form.value(component.FieldChain)
+	text, _ = latest.Form.value(enrollcmd.FieldChain)
 	renewed := pemChain(t, text)
-	name, _ := latest.Form.value(component.FieldName)
+	name, _ := latest.Form.value(enrollcmd.FieldName)
 	if !strings.HasPrefix(name, "laptop (renewed ") {
 		t.Fatalf("latest certificate %q; want the renewal of laptop", name)
 	}

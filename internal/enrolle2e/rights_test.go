@@ -10,9 +10,9 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/localca"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
@@ -36,7 +36,7 @@ func enrollIQ(t *testing.T, id string, comp jid.JID, extra string) string {
 	return fmt.Sprintf(`<iq type='set' id='%s' to='%s'><command xmlns='%s' node='%s' action='execute'>`+
 		`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>%s</value></field>`+
 		`<field var='%s'>%s</field></x></command>%s</iq>`,
-		id, comp, component.NSCommands, component.NodeEnroll, component.FormType, component.FieldCSR, values.String(), extra)
+		id, comp, enrollcmd.NSCommands, enrollcmd.NodeEnroll, enrollcmd.FormType, enrollcmd.FieldCSR, values.String(), extra)
 }
 
 // appendIQ is an XEP-0257 <append/> of der as name, without 'to' (as
@@ -89,9 +89,9 @@ ca = "embedded"
 
 [policy.%q]
 trusted_roots = ["embedded"]
-`, st.S.Domain))
+`, st.S.Domain()))
 	serve := st.startServe(t, config)
-	comp := jid.MustParse(st.S.ComponentJID)
+	comp := jid.MustParse(st.S.ComponentJID())
 	alice := st.Register(t, "alice")
 	pw := st.passwordLogin(t, "alice")
 	ctx, cancel := deadline()

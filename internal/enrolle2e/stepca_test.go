@@ -11,9 +11,9 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/enroll/stepca"
+	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
@@ -57,8 +57,8 @@ issuer = "stepca"
 lifetime = "24h"
 allow_self_signed = false
 trusted_roots = [%q]
-`, st.S.Domain, bundle)))
-	comp := jid.MustParse(st.S.ComponentJID)
+`, st.S.Domain(), bundle)))
+	comp := jid.MustParse(st.S.ComponentJID())
 	bob := st.Register(t, "bob")
 	pw := st.passwordLogin(t, "bob")
 	ctx, cancel := deadline()
@@ -81,8 +81,8 @@ trusted_roots = [%q]
 	// The form offers no self-signed field: step-ca signs CSRs only.
 	key := newKey(t)
 	res, err := requestCert(t, pw.Session, comp, map[string]string{
-		component.FieldCSR:  csrPEM(t, key, bob.String(), bob.String()),
-		component.FieldName: "workstation",
+		enrollcmd.FieldCSR:  csrPEM(t, key, bob.String(), bob.String()),
+		enrollcmd.FieldName: "workstation",
 	})
 	if err != nil {
 		t.Fatalf("Request a certificate (step-ca): %v", err)
@@ -90,7 +90,7 @@ trusted_roots = [%q]
 	if res.Status != "completed" {
 		t.Fatalf("status %q", res.Status)
 	}
-	chainText, _ := res.Form.value(component.FieldChain)
+	chainText, _ := res.Form.value(enrollcmd.FieldChain)
 	chain := pemChain(t, chainText)
 	leaf := checkIssued(t, chain, bob, key, 24*time.Hour, s.Intermediate, s.Root, time.Time{})
 	rec := st.storedRecord(t, chain[0])
@@ -151,7 +151,7 @@ crl-max-age = "0s"
 issuer = "embedded"
 trusted_roots = ["embedded", %q]
 crl_urls = [%q]
-`, st.S.Domain, bundle, s.CRLURL)))
+`, st.S.Domain(), bundle, s.CRLURL)))
 	org, err := stepca.New(stepca.Config{URL: s.URL, Provisioner: s.Provisioner, Key: s.Key, KeyID: s.KeyID, Root: s.Root})
 	if err != nil {
 		t.Fatal(err)

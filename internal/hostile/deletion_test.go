@@ -255,7 +255,7 @@ func TestIntegrationDeluserReconciledAtReconnect(t *testing.T) {
 	keep := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"voltemand@" + domain}})
 	st.AddCert(t, "voltemand", "keep", keep, false)
 
-	if out, err := st.S.Prosodyctl("deluser", account); err != nil {
+	if out, err := st.S.DeleteAccount(account); err != nil {
 		t.Fatalf("prosodyctl deluser: %v %s", err, out)
 	}
 	if err := st.Comp().Stop(); err != nil {

@@ -571,7 +571,7 @@ func (w *world) cases(t *testing.T) []hcase {
 		})
 	}
 	handshake("connect as the component with a wrong secret", "wrong-secret", "stream-error not-authorized: Given token does not match calculated token")
-	handshake("a second connection as the component (with the secret)", w.st.S.ComponentSecret, "stream-error conflict: Component already connected")
+	handshake("a second connection as the component (with the secret)", w.st.S.ComponentSecret(), "stream-error conflict: Component already connected")
 
 	// --- SASL EXTERNAL -----------------------------------------------------
 	sasl := func(name string, cert func() *certtest.Cert, body, want string) {

@@ -100,7 +100,7 @@ func (st *Stack) ServeArgs() []string {
 	o := st.Opts
 	level := strings.ToLower(o.LogLevel.String())
 	args := []string{"--log-level", level, "serve",
-		"--server-addr", st.S.ComponentAddr,
+		"--server-addr", st.S.ComponentAddr(),
 		"--component", st.ComponentJID,
 		"--domain", st.Domain,
 		"--data-dir", st.DataDir,

@@ -192,7 +192,7 @@ type RawClient struct {
 // the client certificate (nil: none) and opens the stream (DialRawServer on
 // the stack's Prosody).
 func (st *Stack) DialRaw(ctx context.Context, cert *certtest.Cert) (*RawClient, error) {
-	return DialRawServer(ctx, st.S, cert)
+	return dialRaw(ctx, st.S, cert)
 }
 
 // DialRawServer connects to s's c2s port, negotiates STARTTLS trusting s's
@@ -201,11 +201,16 @@ func (st *Stack) DialRaw(ctx context.Context, cert *certtest.Cert) (*RawClient, 
 // after TLS. It works on any prosodytest server, with or without a
 // component. On error the connection is closed.
 func DialRawServer(ctx context.Context, s *prosodytest.Server, cert *certtest.Cert) (*RawClient, error) {
+	return dialRaw(ctx, ProsodyServer(s), cert)
+}
+
+// dialRaw is DialRawServer on any Server.
+func dialRaw(ctx context.Context, s Server, cert *certtest.Cert) (*RawClient, error) {
 	conn, err := s.DialC2S(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c, err := OpenRaw(conn, s.Domain)
+	c, err := OpenRaw(conn, s.Domain())
 	if err != nil {
 		return nil, err
 	}
@@ -559,7 +564,7 @@ const NSComponent = "jabber:component:accept"
 // is set to jid by Prosody).
 func (st *Stack) DialRawComponent(ctx context.Context, jid, secret string) (*RawClient, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", st.S.ComponentAddr)
+	conn, err := d.DialContext(ctx, "tcp", st.S.ComponentAddr())
 	if err != nil {
 		return nil, err
 	}

@@ -20,9 +20,8 @@ import (
 
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/internal/certtest"
-	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
-	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/xep0257"
@@ -100,11 +99,14 @@ type Options struct {
 	// ExtraModules are added to Prosody's global modules_enabled.
 	ExtraModules []string
 	// WrapStore, if set, wraps the in-process component's store inside
-	// storage.Observe (e.g. to make its writes slow).
+	// its life-cycle owner (server.Deps.WrapStore; e.g. to make its writes
+	// slow).
 	WrapStore func(storage.Store) storage.Store
 	// ExtraGlobal is added to Prosody's global section (Lua), e.g.
 	// "allow_registration = true".
 	ExtraGlobal string
+	// StartServer starts the XMPP server (nil: StartProsody).
+	StartServer StartServerFunc
 	// ServeFlags are added to the child process's "saslcert serve" flags
 	// (Options.Process), e.g. {"--admin-watch-interval", "5s"}.
 	ServeFlags []string
@@ -112,7 +114,8 @@ type Options struct {
 
 // Stack is a running Prosody with the saslcert component.
 type Stack struct {
-	S            *prosodytest.Server
+	// S is the XMPP server (Options.StartServer; Prosody by default).
+	S            Server
 	Domain       string
 	ComponentJID string
 	DataDir      string
@@ -143,42 +146,29 @@ func Start(tb testing.TB, opts Options) *Stack {
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
-	po := prosodytest.Options{
+	so := ServerOptions{
 		Domain:        opts.Domain,
-		Plugin:        true,
 		PluginTimeout: opts.PluginTimeout,
 		ExtraModules:  opts.ExtraModules,
-	}
-	po.ExtraGlobal = opts.ExtraGlobal
-	var rogueJID, rogueSecret string
-	if opts.Rogue {
-		rogueJID, rogueSecret = "rogue."+opts.Domain, randomHex(tb, 16)
-	}
-	if opts.Forge {
-		dir := tb.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "mod_stacktest_forge.lua"), []byte(forgeModule), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-		// Prosody adds installer_plugin_path to its plugin paths; setting
-		// it (rather than plugin_paths again) avoids a duplicate option,
-		// on which Prosody 0.12's config reader fails for long paths.
-		po.ExtraGlobal += fmt.Sprintf("\ninstaller_plugin_path = %q", dir)
-		po.ExtraModules = append(append([]string(nil), po.ExtraModules...), "stacktest_forge")
+		ExtraGlobal:   opts.ExtraGlobal,
+		Forge:         opts.Forge,
 	}
 	if opts.Rogue {
-		// A Component section must come last in the global part: the
-		// lines after it belong to it, up to the VirtualHost.
-		po.ExtraGlobal += fmt.Sprintf("\nComponent %q\n\tcomponent_secret = %q", rogueJID, rogueSecret)
+		so.RogueJID, so.RogueSecret = "rogue."+opts.Domain, randomHex(tb, 16)
 	}
-	s := prosodytest.Start(tb, po)
+	startServer := opts.StartServer
+	if startServer == nil {
+		startServer = StartProsody
+	}
+	s := startServer(tb, so)
 	st := &Stack{
 		S:            s,
-		Domain:       s.Domain,
-		ComponentJID: s.ComponentJID,
+		Domain:       s.Domain(),
+		ComponentJID: s.ComponentJID(),
 		DataDir:      opts.DataDir,
 		Opts:         opts,
-		RogueJID:     rogueJID,
-		RogueSecret:  rogueSecret,
+		RogueJID:     so.RogueJID,
+		RogueSecret:  so.RogueSecret,
 		passwords:    map[string]string{},
 	}
 	if st.DataDir == "" {
@@ -188,7 +178,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 	// The secret file lives next to Prosody's files, not in the data
 	// directory (which may be a tiny tmpfs).
 	st.secretFile = filepath.Join(tb.TempDir(), "component.secret")
-	if err := os.WriteFile(st.secretFile, []byte(s.ComponentSecret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(st.secretFile, []byte(s.ComponentSecret()+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	if !opts.NoComponent {
@@ -273,11 +263,10 @@ type Component struct {
 	log *LogBuffer
 
 	// in-process
-	comp      *component.Component
-	db        *sqlite.DB
-	cancel    context.CancelFunc
-	done      chan error
-	watchDone chan struct{} // closed when WatchAudit has returned
+	comp   *component.Component
+	db     *sqlite.DB
+	cancel context.CancelFunc
+	done   chan error
 
 	// child process
 	proc *process
@@ -296,48 +285,33 @@ func (c *Component) startInProcess() error {
 	if err != nil {
 		return fmt.Errorf("sqlite.Open(%s): %w", st.DBPath, err)
 	}
-	policy := sasl.DefaultPolicy()
-	// As in saslcert serve: every write tells the plugin which account to
-	// forget from its caches before it is acknowledged.
-	var comp *component.Component
-	var inner storage.Store = db
-	if o.WrapStore != nil {
-		inner = o.WrapStore(inner)
-	}
-	store := storage.Observe(inner, func(ctx context.Context, account string) { comp.NotifyChanged(ctx, account) })
-	certs := &xep0257.Handler{
-		Store:   store,
-		Policy:  policy,
-		Limits:  o.Limits,
-		Logger:  log.With("part", "xep0257"),
-		Timeout: o.RequestTimeout,
-	}
-	auth := &sasl.Authorizer{Store: db, ClockSkew: policy.ClockSkew}
-	comp, err = component.New(component.Config{
-		Addr:           st.S.ComponentAddr,
-		JID:            jid.MustParse(st.ComponentJID),
-		Secret:         []byte(st.S.ComponentSecret),
-		ServerDomains:  []string{st.Domain},
-		RequestTimeout: o.RequestTimeout,
-		MaxInFlight:    o.MaxInFlight,
-		MinBackoff:     o.MinBackoff,
-		MaxBackoff:     o.MaxBackoff,
-		CacheTTL:       PluginCacheTTL,
-		Logger:         log.With("part", "component"),
-	}, certs, auth)
+	// Built as saslcert serve builds it: every write tells the plugin which
+	// account to forget from its caches before it is acknowledged, and the
+	// admin commands' changes reach the plugin through the audit watch.
+	svc, err := server.New(server.Config{
+		Component: component.Config{
+			Addr:           st.S.ComponentAddr(),
+			JID:            jid.MustParse(st.ComponentJID),
+			Secret:         []byte(st.S.ComponentSecret()),
+			ServerDomains:  []string{st.Domain},
+			RequestTimeout: o.RequestTimeout,
+			MaxInFlight:    o.MaxInFlight,
+			MinBackoff:     o.MinBackoff,
+			MaxBackoff:     o.MaxBackoff,
+			CacheTTL:       PluginCacheTTL,
+		},
+		Limits:     o.Limits,
+		AdminWatch: AdminWatchInterval,
+	}, server.Deps{Store: db, Logger: log, WrapStore: o.WrapStore})
 	if err != nil {
 		db.Close()
 		return err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	c.comp, c.db, c.cancel, c.done = comp, db, stop, make(chan error, 1)
-	c.watchDone = make(chan struct{})
-	go func() { c.done <- comp.Run(runCtx) }()
-	// As in saslcert serve: changes by the admin commands reach the plugin.
-	go func() {
-		defer close(c.watchDone)
-		comp.WatchAudit(runCtx, db, AdminWatchInterval, certs.Revoked, "cli")
-	}()
+	c.comp, c.db, c.cancel, c.done = svc.Component, db, stop, make(chan error, 1)
+	// Run returns once the component and its jobs (the audit watch) have
+	// stopped.
+	go func() { c.done <- svc.Run(runCtx) }()
 	return nil
 }
 
@@ -430,7 +404,6 @@ func (c *Component) Stop() error {
 		case <-time.After(ConnectTimeout):
 			c.stopErr = fmt.Errorf("component.Run did not return within %v of the cancellation", ConnectTimeout)
 		}
-		<-c.watchDone
 		if err := c.db.Close(); err != nil {
 			c.stopErr = errors.Join(c.stopErr, fmt.Errorf("closing the store: %w", err))
 		}
@@ -513,7 +486,7 @@ func (st *Stack) RegisterMany(tb testing.TB, users []string, parallel int) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			pw := mustRandomHex(12)
-			out, err := st.S.Prosodyctl("register", u, st.Domain, pw)
+			out, err := st.S.AddAccount(u, pw)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -540,8 +513,8 @@ func (st *Stack) Password(user string) string {
 
 // Dial fills in cfg's address, trust and (if zero) timeout and dials.
 func (st *Stack) Dial(ctx context.Context, cfg xmppclient.Config) (*xmppclient.Client, error) {
-	cfg.Addr = st.S.C2SAddr
-	cfg.RootCAs = st.S.RootCAs
+	cfg.Addr = st.S.C2SAddr()
+	cfg.RootCAs = st.S.RootCAs()
 	if cfg.Timeout == 0 {
 		cfg.Timeout = ClientTimeout
 	}

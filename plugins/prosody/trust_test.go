@@ -30,7 +30,7 @@ func TestForgedLookupAnswer(t *testing.T) {
 	fc := startComponent(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	evil, err := (&stacktest.Stack{S: s}).DialRawComponent(ctx, evilJID, evilSecret)
+	evil, err := (&stacktest.Stack{S: stacktest.ProsodyServer(s)}).DialRawComponent(ctx, evilJID, evilSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,10 @@
 //		})
 //	}
 //
+// Durability (a nil error means the change survives a kill -9 of the writer)
+// is checked by Kill9, which runs a writer in a child process (Writer); a
+// backend wires it with a Durability value (kill.go).
+//
 // The suite drives the store's clock through now. Its readings are whole
 // microseconds in UTC, so a backend that keeps at least microsecond precision
 // must return Created, Changed and audit times equal (time.Equal) to them.

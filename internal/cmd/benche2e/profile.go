@@ -18,15 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"mellium.im/xmpp/jid"
 
 	"github.com/saslcert/saslcert/component"
-	"github.com/saslcert/saslcert/sasl"
-	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage/sqlite"
-	"github.com/saslcert/saslcert/xep0257"
 )
 
 // Profiling (-profile DIR). Profiled runs are slower (a Lua debug hook in
@@ -171,37 +168,26 @@ func componentChild(args []string) {
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		fail(err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(*dataDir, dbFile), sqlite.Options{Logger: log, BusyTimeout: 5 * time.Second})
+	db, err := sqlite.Open(ctx, filepath.Join(*dataDir, dbFile), sqlite.Options{Logger: log, BusyTimeout: sqlite.DefaultBusyTimeout})
 	if err != nil {
 		fail(err)
 	}
 	defer db.Close()
-	policy := sasl.DefaultPolicy()
 	// saslcert serve's wiring and defaults.
-	var c *component.Component
-	store := storage.Observe(db, func(ctx context.Context, account string) { c.NotifyChanged(ctx, account) })
-	certs := &xep0257.Handler{
-		Store:   store,
-		Policy:  policy,
-		Limits:  xep0257.DefaultLimits(),
-		Now:     time.Now,
-		Logger:  log.With("part", "xep0257"),
-		Timeout: component.DefaultRequestTimeout,
-	}
-	auth := &sasl.Authorizer{Store: db, Now: time.Now, ClockSkew: policy.ClockSkew}
-	c, err = component.New(component.Config{
-		Addr:          *addr,
-		JID:           jid.MustParse(*comp),
-		Secret:        []byte(strings.TrimSpace(line)),
-		ServerDomains: []string{*domain},
-		CacheTTL:      60 * time.Second,
-		Logger:        log.With("part", "component"),
-	}, certs, auth)
+	svc, err := server.New(server.Config{
+		Component: component.Config{
+			Addr:          *addr,
+			JID:           jid.MustParse(*comp),
+			Secret:        []byte(strings.TrimSpace(line)),
+			ServerDomains: []string{*domain},
+			CacheTTL:      server.DefaultPluginCacheTTL,
+		},
+	}, server.Deps{Store: db, Logger: log})
 	if err != nil {
 		fail(err)
 	}
 	go profileCommands(os.Stdin, log)
-	if err := c.Run(ctx); err != nil {
+	if err := svc.Run(ctx); err != nil {
 		fail(err)
 	}
 	pprof.StopCPUProfile()

@@ -1,31 +1,19 @@
-package component
+package enrollcmd
 
 import (
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/saslcert/saslcert/internal/catest"
+	"github.com/saslcert/saslcert/internal/xmpptest"
 )
 
 // rawForm is a submitted form whose fields are given as raw XML.
-func rawForm(fields ...string) string {
-	return "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>" + FormType + "</value></field>" +
-		strings.Join(fields, "") + "</x>"
-}
+func rawForm(fields ...string) string { return xmpptest.SubmitForm(FormType, fields...) }
 
 // fieldXML is <field var=v> with one <value/> per value.
-func fieldXML(v string, values ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "<field var='%s'>", v)
-	for _, x := range values {
-		fmt.Fprintf(&b, "<value>%s</value>", x)
-	}
-	b.WriteString("</field>")
-	return b.String()
-}
+var fieldXML = xmpptest.FieldXML
 
 // TestSubmittedFormChecked: nothing in a submitted enrollment form may be
 // read in a way the client did not mean (issue 16.9): XEP-0004 booleans
@@ -90,45 +78,6 @@ func TestSubmittedFormChecked(t *testing.T) {
 				t.Fatalf("the text %q does not name the field", fe.Error())
 			}
 		})
-	}
-}
-
-// TestAdhocFormFailsClosed: through the component, a form the client may
-// have meant otherwise is modify/bad-request naming the field, issues
-// nothing and leaves the command session usable; a valid one issues.
-func TestAdhocFormFailsClosed(t *testing.T) {
-	e, _ := startEnrollEnv(t, nil)
-	csr := func() string { return fieldXML(FieldCSR, strings.Split(csrText(t, catest.CSROptions{}), "\n")...) }
-	for i, tc := range []struct {
-		name, form, field string
-	}{
-		{"TRUE", rawForm(csr(), fieldXML(FieldNoCertManagement, "TRUE")), FieldNoCertManagement},
-		{"0-then-1", rawForm(csr(), fieldXML(FieldNoCertManagement, "0"), fieldXML(FieldNoCertManagement, "1")), FieldNoCertManagement},
-		{"csr-twice", rawForm(csr(), csr()), FieldCSR},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n := e.fc.roundTrip(t, command(fmt.Sprint("s", i), aliceFull, NodeEnroll, "execute", "", ""))
-			sid := n.child(NSCommands, "command").attr("sessionid")
-			before := len(e.activeCerts(t, "alice@example.org"))
-			id := fmt.Sprint("f", i)
-			n = e.fc.roundTrip(t, command(id, aliceFull, NodeEnroll, "complete", sid, tc.form))
-			el := checkError(t, n, id, "modify", "bad-request")
-			if el.child(NSCommands, "bad-payload") == nil || !strings.Contains(el.path("text").Text, `"`+tc.field+`"`) {
-				t.Fatalf("want bad-payload naming %q: %s", tc.field, n)
-			}
-			if got := len(e.activeCerts(t, "alice@example.org")); got != before {
-				t.Fatalf("a refused form issued %d certificate(s)", got-before)
-			}
-			// The session was not used up by the refused form.
-			n = e.fc.roundTrip(t, command(id+"-ok", aliceFull, NodeEnroll, "complete", sid,
-				rawForm(csr(), fieldXML(FieldName, tc.name), fieldXML(FieldNoCertManagement, "true"))))
-			checkResult(t, n, id+"-ok", aliceFull)
-		})
-	}
-	for _, c := range e.activeCerts(t, "alice@example.org") {
-		if !c.NoCertManagement {
-			t.Errorf("%q was issued without no-cert-management", c.Name)
-		}
 	}
 }
 

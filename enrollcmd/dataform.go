@@ -1,4 +1,4 @@
-package component
+package enrollcmd
 
 import (
 	"encoding/xml"

@@ -1,4 +1,4 @@
-package component
+package enrollcmd
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"mellium.im/xmlstream"
+	"mellium.im/xmpp/commands"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -37,7 +37,8 @@ import (
 // account's newest enrolled certificate. The account is always the bare JID
 // of the IQ's from, which the server stamped; nothing in the form names it.
 const (
-	NSCommands = "http://jabber.org/protocol/commands"
+	// NSCommands is XEP-0050's namespace (mellium's commands.NS).
+	NSCommands = commands.NS
 	// NodeEnroll is "Request a certificate".
 	NodeEnroll = "urn:x-saslcert:enroll"
 	// NodeLatest is "Fetch my latest certificate".
@@ -67,20 +68,53 @@ var commandNames = map[string]string{
 	NodeLatest: "Fetch my latest certificate",
 }
 
-// Enrollment is the part of *enroll.Service the component uses.
+// Nodes are the commands' nodes, in the order disco#items lists them.
+var Nodes = []string{NodeEnroll, NodeLatest}
+
+// Name is the human-readable name of the command at node ("" if none).
+func Name(node string) string { return commandNames[node] }
+
+// Enrollment is the part of *enroll.Service the commands use.
 type Enrollment interface {
 	Policy(account jid.JID) (enroll.Policy, bool)
 	Offered(account jid.JID) bool
 	Enroll(ctx context.Context, req *enroll.EnrollRequest) (*enroll.Enrolled, error)
 	Latest(ctx context.Context, account jid.JID) (*enroll.Enrolled, error)
-	Sweep(ctx context.Context) ([]enroll.Notice, error)
 }
 
-// EnableEnrollment makes the component offer the ad-hoc commands
-// "Request a certificate" and "Fetch my latest certificate", served by e,
-// and lets RunRenewal renew certificates. Call it before Run.
-func (c *Component) EnableEnrollment(e Enrollment) {
-	c.enroll = e
+// Handler serves the commands. Set its fields before the first request; its
+// methods are safe for concurrent use.
+type Handler struct {
+	// Enroll issues and finds certificates (required).
+	Enroll Enrollment
+	// MayManage is the one decision on management rights
+	// (xep0257.Handler.MayManage): a session that may not manage
+	// certificates may not request one either.
+	MayManage func(ctx context.Context, from jid.JID, auth xep0257.Auth) error
+	// StanzaError maps an error that is not enrollment's own (the store,
+	// management rights) to the stanza error answered; doing says what
+	// failed (for the log).
+	StanzaError func(err error, doing string) stanza.Error
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+	// Logger receives refusals by the CA (nothing is logged if nil).
+	Logger *slog.Logger
+
+	sessions adhocSessions
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now == nil {
+		return time.Now()
+	}
+	return h.Now()
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
 }
 
 // Limits of the ad-hoc commands.
@@ -92,114 +126,32 @@ const (
 	maxFormSize                = 64 << 10
 )
 
-// adhocSessions are the multi-stage command sessions in progress.
-type adhocSessions struct {
-	mu sync.Mutex
-	m  map[string]adhocSession
-}
-
-type adhocSession struct {
-	from    jid.JID // full JID
-	node    string
-	expires time.Time
-}
-
-// open starts a session for from; false if too many are open. An account
-// has at most maxAdhocSessionsPerAccount open: opening another ends its
-// oldest, so that one account cannot fill the table.
-func (a *adhocSessions) open(from jid.JID, node string, now time.Time) (string, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.m == nil {
-		a.m = make(map[string]adhocSession)
-	}
-	account := from.Bare()
-	n, oldest := 0, ""
-	for id, s := range a.m {
-		if s.from.Bare().Equal(account) {
-			n++
-			if oldest == "" || s.expires.Before(a.m[oldest].expires) {
-				oldest = id
-			}
-		}
-	}
-	if n >= maxAdhocSessionsPerAccount {
-		delete(a.m, oldest)
-	}
-	if len(a.m) >= maxAdhocSessions {
-		for id, s := range a.m {
-			if now.After(s.expires) {
-				delete(a.m, id)
-			}
-		}
-		if len(a.m) >= maxAdhocSessions {
-			return "", false
-		}
-	}
-	id := newID()
-	a.m[id] = adhocSession{from: from, node: node, expires: now.Add(adhocSessionTTL)}
-	return id, true
-}
-
-// take ends the session id if it belongs to from and node and has not
-// expired, and reports whether it did.
-func (a *adhocSessions) take(id string, from jid.JID, node string, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s, ok := a.m[id]
-	if !ok || !s.from.Equal(from) || s.node != node {
-		return false
-	}
-	delete(a.m, id)
-	return !now.After(s.expires)
-}
-
-// drop ends the session id if it belongs to from.
-func (a *adhocSessions) drop(id string, from jid.JID) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if s, ok := a.m[id]; ok && s.from.Equal(from) {
-		delete(a.m, id)
-	}
-}
-
-// commandRequest is a <command/> a client sent.
-type commandRequest struct {
+// Request is a <command/> a client sent (Decode).
+type Request struct {
 	Node      string          `xml:"node,attr"`
 	Action    string          `xml:"action,attr"`
 	SessionID string          `xml:"sessionid,attr"`
 	Forms     []submittedForm `xml:"jabber:x:data x"`
 }
 
-// commandError is a stanza error with an XEP-0050 condition (e.g.
-// bad-sessionid) next to the stanza condition.
-func (c *Component) commandError(iq stanza.IQ, se stanza.Error, cmdCond string) xml.TokenReader {
-	if cmdCond == "" {
-		return c.errorIQ(iq, se)
+// Decode reads the <command/> whose start was read from r. If it is
+// unreadable, the reply to send is returned instead.
+func Decode(start xml.StartElement, r xml.TokenReader) (*Request, *Reply) {
+	var req Request
+	if err := decodeElement(start, r, &req); err != nil {
+		rep := errReply(stanzaErr(stanza.Modify, stanza.BadRequest, "unreadable <command/>"), "bad-payload")
+		return nil, &rep
 	}
-	return stanza.IQ{ID: iq.ID, From: c.replyFrom(iq), To: iq.From, Type: stanza.ErrorIQ}.Wrap(
-		se.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NSCommands, Local: cmdCond}})))
+	return &req, nil
 }
 
-// handleCommand serves XEP-0050 commands addressed to the component by a
-// user of a served domain. The request is decoded on the stream goroutine;
-// anything that needs the store or a CA runs on a worker.
-func (l *link) handleCommand(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	c := l.c
-	if iq.To.Localpart() != "" || iq.To.Resourcepart() != "" || c.enroll == nil {
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "")))
-	}
-	if _, ok := c.domains[iq.From.Domainpart()]; !ok || iq.From.Localpart() == "" {
-		c.log.Info("refused an ad-hoc command from outside the served domains", "from", iq.From.String())
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Auth, stanza.Forbidden, "only accounts of the served domains may request certificates here")))
-	}
-	var req commandRequest
-	if err := decodeElement(*start, t, &req); err != nil {
-		return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "unreadable <command/>"), "bad-payload"))
-	}
-	auth := c.requestAuth(t, iq.From, iq.ID)
+// Handle serves req from from, an account of a served domain (the caller
+// checked it), on the stream goroutine: it returns either the reply to send
+// now (work nil) or work that needs the store or a CA, to be run on a
+// worker, whose Reply is then sent. auth is the request's auth stamp.
+func (h *Handler) Handle(from jid.JID, req *Request, auth xep0257.Auth) (reply Reply, work func(ctx context.Context) Reply) {
 	if _, ok := commandNames[req.Node]; !ok {
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such command")))
+		return errReply(stanzaErr(stanza.Cancel, stanza.ItemNotFound, "no such command"), ""), nil
 	}
 	var form *submittedForm
 	switch len(req.Forms) {
@@ -207,10 +159,10 @@ func (l *link) handleCommand(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *
 	case 1:
 		form = &req.Forms[0]
 	default:
-		return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "more than one data form"), "bad-payload"))
+		return errReply(stanzaErr(stanza.Modify, stanza.BadRequest, "more than one data form"), "bad-payload"), nil
 	}
 	if form != nil && form.size() > maxFormSize {
-		return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "the form is too large"), "bad-payload"))
+		return errReply(stanzaErr(stanza.Modify, stanza.BadRequest, "the form is too large"), "bad-payload"), nil
 	}
 	action := req.Action
 	if action == "" {
@@ -222,57 +174,51 @@ func (l *link) handleCommand(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *
 	switch action {
 	case "cancel":
 		if req.SessionID != "" {
-			c.adhoc.drop(req.SessionID, iq.From)
+			h.sessions.drop(req.SessionID, from)
 		}
-		return send(t, c.commandReply(iq, req.Node, req.SessionID, "canceled", nil))
+		return commandReply(req.Node, req.SessionID, "canceled", nil), nil
 	case "execute", "complete":
 	case "next", "prev":
-		return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "this command has a single stage; use complete"), "bad-action"))
+		return errReply(stanzaErr(stanza.Modify, stanza.BadRequest, "this command has a single stage; use complete"), "bad-action"), nil
 	default:
-		return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "unknown action "+quoteText(action)), "malformed-action"))
+		return errReply(stanzaErr(stanza.Modify, stanza.BadRequest, "unknown action "+quoteText(action)), "malformed-action"), nil
 	}
 	if form != nil && form.Type != "submit" {
-		return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "submit a data form of type submit"), "bad-payload"))
+		return errReply(stanzaErr(stanza.Modify, stanza.BadRequest, "submit a data form of type submit"), "bad-payload"), nil
 	}
-	account := iq.From.Bare()
-	if !c.enroll.Offered(account) && req.Node == NodeEnroll {
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.NotAllowed, "certificates are not issued to accounts of "+account.Domainpart()+" here")))
+	account := from.Bare()
+	if !h.Enroll.Offered(account) && req.Node == NodeEnroll {
+		return errReply(stanzaErr(stanza.Cancel, stanza.NotAllowed, "certificates are not issued to accounts of "+account.Domainpart()+" here"), ""), nil
 	}
-	now := c.cfg.Now()
+	now := h.now()
 	sid := req.SessionID
-	var work func(ctx context.Context) xml.TokenReader
 	switch {
 	case req.Node == NodeLatest:
 		if sid == "" {
 			sid = newID()
 		}
-		work = func(ctx context.Context) xml.TokenReader { return c.latest(ctx, iq, sid) }
+		return Reply{}, func(ctx context.Context) Reply { return h.latest(ctx, from, sid) }
 	case form == nil && sid != "":
-		return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "submit the form (a CSR or the name of an uploaded certificate)"), "bad-payload"))
+		return errReply(stanzaErr(stanza.Modify, stanza.BadRequest, "submit the form (a CSR or the name of an uploaded certificate)"), "bad-payload"), nil
 	case form == nil:
-		id, ok := c.adhoc.open(iq.From, req.Node, now)
+		id, ok := h.sessions.open(from, req.Node, now)
 		if !ok {
-			return send(t, c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "too many command sessions in progress; try again shortly")))
+			return errReply(stanzaErr(stanza.Wait, stanza.ResourceConstraint, "too many command sessions in progress; try again shortly"), ""), nil
 		}
-		return send(t, c.commandReply(iq, req.Node, id, "executing", c.enrollForm(account)))
+		return commandReply(req.Node, id, "executing", h.enrollForm(account)), nil
 	default:
 		values, err := form.checked(enrollFields)
 		if err != nil {
-			return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, err.Error()), "bad-payload"))
+			return errReply(stanzaErr(stanza.Modify, stanza.BadRequest, err.Error()), "bad-payload"), nil
 		}
-		if sid != "" && !c.adhoc.take(sid, iq.From, req.Node, now) {
-			return send(t, c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "unknown or expired session; run the command again"), "bad-sessionid"))
+		if sid != "" && !h.sessions.take(sid, from, req.Node, now) {
+			return errReply(stanzaErr(stanza.Modify, stanza.BadRequest, "unknown or expired session; run the command again"), "bad-sessionid"), nil
 		}
 		if sid == "" {
 			sid = newID()
 		}
-		work = func(ctx context.Context) xml.TokenReader { return c.enrollSubmitted(ctx, iq, auth, sid, values) }
+		return Reply{}, func(ctx context.Context) Reply { return h.enrollSubmitted(ctx, from, auth, sid, values) }
 	}
-	err := l.dispatch(work, func() xml.TokenReader { return c.errorIQ(iq, internalError()) })
-	if err != nil {
-		return send(t, c.errorIQ(iq, refusal(err)))
-	}
-	return nil
 }
 
 // quoteText quotes s for an error text, shortened.
@@ -283,14 +229,14 @@ func quoteText(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// commandReply is the result IQ carrying <command status=...> with payload.
-func (c *Component) commandReply(iq stanza.IQ, node, sid, status string, payload xml.TokenReader) xml.TokenReader {
+// commandReply is the <command status=...> with payload.
+func commandReply(node, sid, status string, payload xml.TokenReader) Reply {
 	attrs := []xml.Attr{{Name: xml.Name{Local: "node"}, Value: node}}
 	if sid != "" {
 		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "sessionid"}, Value: sid})
 	}
 	attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "status"}, Value: status})
-	return c.resultIQ(iq, xmlstream.Wrap(payload, xml.StartElement{Name: xml.Name{Space: NSCommands, Local: "command"}, Attr: attrs}))
+	return Reply{Command: xmlstream.Wrap(payload, xml.StartElement{Name: xml.Name{Space: NSCommands, Local: "command"}, Attr: attrs})}
 }
 
 // note is an XEP-0050 <note type=typ>text</note>.
@@ -302,8 +248,8 @@ func note(typ, text string) xml.TokenReader {
 }
 
 // enrollForm is the first stage of "Request a certificate".
-func (c *Component) enrollForm(account jid.JID) xml.TokenReader {
-	p, _ := c.enroll.Policy(account)
+func (h *Handler) enrollForm(account jid.JID) xml.TokenReader {
+	p, _ := h.Enroll.Policy(account)
 	fields := []formField{
 		{Var: "FORM_TYPE", Type: "hidden", Values: []string{FormType}},
 		{Var: FieldCSR, Type: "text-multi", Label: "Certificate signing request (PEM)",
@@ -348,21 +294,21 @@ func first(v []string) string {
 // enrollSubmitted issues a certificate from a submitted form whose values
 // form.checked accepted (on a worker), if the session may manage
 // certificates as the request's auth stamp says.
-func (c *Component) enrollSubmitted(ctx context.Context, iq stanza.IQ, auth xep0257.Auth, sid string, values map[string][]string) xml.TokenReader {
-	account := iq.From.Bare()
+func (h *Handler) enrollSubmitted(ctx context.Context, from jid.JID, auth xep0257.Auth, sid string, values map[string][]string) Reply {
+	account := from.Bare()
 	csrText := strings.TrimSpace(strings.Join(values[FieldCSR], "\n"))
 	ssName := strings.TrimSpace(first(values[FieldSelfSigned]))
 	if csrText == "" && ssName == "" {
-		return c.commandError(iq, stanzaErr(stanza.Modify, stanza.BadRequest,
+		return errReply(stanzaErr(stanza.Modify, stanza.BadRequest,
 			"fill in "+FieldCSR+" (a PEM certificate signing request) or "+FieldSelfSigned+" (the name of an uploaded certificate)"), "bad-payload")
 	}
-	if err := c.certs.MayManage(ctx, iq.From, auth); err != nil {
-		return c.errorIQ(iq, c.asStanzaError(err, "deciding management rights"))
+	if err := h.MayManage(ctx, from, auth); err != nil {
+		return errReply(h.StanzaError(err, "deciding management rights"), "")
 	}
 	ncm, _ := parseBoolean(first(values[FieldNoCertManagement])) // checked: absent is false
 	req := &enroll.EnrollRequest{
 		Account:          account,
-		Actor:            iq.From.String(),
+		Actor:            from.String(),
 		Name:             first(values[FieldName]),
 		SelfSignedName:   ssName,
 		NoCertManagement: ncm,
@@ -370,34 +316,34 @@ func (c *Component) enrollSubmitted(ctx context.Context, iq stanza.IQ, auth xep0
 	if csrText != "" {
 		csr, err := enroll.ParseCSR(csrText)
 		if err != nil {
-			return c.enrollFailed(iq, err)
+			return h.enrollFailed(from, err)
 		}
 		req.CSR = csr
 	}
-	res, err := c.enroll.Enroll(ctx, req)
+	res, err := h.Enroll.Enroll(ctx, req)
 	if err != nil {
-		return c.enrollFailed(iq, err)
+		return h.enrollFailed(from, err)
 	}
 	r := res.Record
 	text := fmt.Sprintf("Issued %q for %s, valid until %s. It is listed with your certificates; install it with your key and log in with SASL EXTERNAL.",
 		r.Name, account, r.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
-	return c.commandReply(iq, NodeEnroll, sid, "completed", xmlstream.MultiReader(note("info", text), resultForm(res)))
+	return commandReply(NodeEnroll, sid, "completed", xmlstream.MultiReader(note("info", text), resultForm(res)))
 }
 
 // latest answers "Fetch my latest certificate" (on a worker).
-func (c *Component) latest(ctx context.Context, iq stanza.IQ, sid string) xml.TokenReader {
-	account := iq.From.Bare()
-	res, err := c.enroll.Latest(ctx, account)
+func (h *Handler) latest(ctx context.Context, from jid.JID, sid string) Reply {
+	account := from.Bare()
+	res, err := h.Enroll.Latest(ctx, account)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return c.commandReply(iq, NodeLatest, sid, "completed",
+		return commandReply(NodeLatest, sid, "completed",
 			note("info", account.String()+" has no active certificate issued here; use \""+commandNames[NodeEnroll]+"\"."))
 	case err != nil:
-		return c.enrollFailed(iq, err)
+		return h.enrollFailed(from, err)
 	}
 	r := res.Record
 	text := fmt.Sprintf("Your latest certificate is %q, valid until %s.", r.Name, r.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
-	return c.commandReply(iq, NodeLatest, sid, "completed", xmlstream.MultiReader(note("info", text), resultForm(res)))
+	return commandReply(NodeLatest, sid, "completed", xmlstream.MultiReader(note("info", text), resultForm(res)))
 }
 
 // resultForm describes an issued certificate.
@@ -429,7 +375,7 @@ func resultForm(res *enroll.Enrolled) xml.TokenReader {
 var badRequestPrefix = enroll.ErrBadRequest.Error() + ": "
 
 // enrollFailed maps an enrollment error to the answer.
-func (c *Component) enrollFailed(iq stanza.IQ, err error) xml.TokenReader {
+func (h *Handler) enrollFailed(from jid.JID, err error) Reply {
 	var se stanza.Error
 	cmdCond := ""
 	detail := func() string {
@@ -442,7 +388,7 @@ func (c *Component) enrollFailed(iq stanza.IQ, err error) xml.TokenReader {
 	switch {
 	case errors.As(err, &se):
 	case errors.Is(err, enroll.ErrNotOffered):
-		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "certificates are not issued to accounts of "+iq.From.Domainpart()+" here")
+		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "certificates are not issued to accounts of "+from.Domainpart()+" here")
 	case errors.Is(err, enroll.ErrBadRequest):
 		se, cmdCond = stanzaErr(stanza.Modify, stanza.BadRequest, detail()), "bad-payload"
 	case errors.Is(err, enroll.ErrNotSupported):
@@ -458,56 +404,21 @@ func (c *Component) enrollFailed(iq stanza.IQ, err error) xml.TokenReader {
 	case errors.Is(err, storage.ErrAccountDeleted):
 		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "this account was deleted; certificates cannot be issued until the server confirms a new registration of the name (try again later)")
 	case errors.Is(err, enroll.ErrRejected):
-		c.log.Warn("the CA refused a certificate request", "from", iq.From.String(), "err", err)
+		h.log().Warn("the CA refused a certificate request", "from", from.String(), "err", err)
 		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "the CA refused the request")
 	case errors.Is(err, enroll.ErrPending):
 		se = stanzaErr(stanza.Wait, stanza.ResourceConstraint, "the CA holds the request for approval; ask again later")
 	case errors.Is(err, enroll.ErrBadIssued):
-		c.log.Error("the CA issued an unusable certificate; it was not stored (check the CA's template)", "from", iq.From.String(), "err", err)
+		h.log().Error("the CA issued an unusable certificate; it was not stored (check the CA's template)", "from", from.String(), "err", err)
 		se = stanzaErr(stanza.Cancel, stanza.InternalServerError, "the CA issued an unusable certificate, which was not stored; please tell your administrator")
 	case errors.Is(err, enroll.ErrUnavailable):
-		c.log.Warn("the CA is unavailable", "from", iq.From.String(), "err", err)
+		h.log().Warn("the CA is unavailable", "from", from.String(), "err", err)
 		se = stanzaErr(stanza.Wait, stanza.ServiceUnavailable, "the CA is unavailable; try again later")
 	default:
-		se = c.asStanzaError(err, "processing a certificate request")
+		se = h.StanzaError(err, "processing a certificate request")
 		if se.Condition == stanza.InternalServerError && errors.Is(err, storage.ErrUnavailable) {
 			se.Text = map[string]string{"": "the certificate store is busy; try again"}
 		}
 	}
-	return c.commandError(iq, se, cmdCond)
-}
-
-// commandItems lists the commands for disco#items on the commands node.
-func (c *Component) commandItems() xml.TokenReader {
-	var items []xml.TokenReader
-	for _, node := range []string{NodeEnroll, NodeLatest} {
-		items = append(items, xmlstream.Wrap(nil, xml.StartElement{
-			Name: xml.Name{Space: nsDiscoItems, Local: "item"},
-			Attr: []xml.Attr{
-				{Name: xml.Name{Local: "jid"}, Value: c.cfg.JID.String()},
-				{Name: xml.Name{Local: "node"}, Value: node},
-				{Name: xml.Name{Local: "name"}, Value: commandNames[node]},
-			},
-		}))
-	}
-	return xmlstream.Wrap(xmlstream.MultiReader(items...), queryStart(nsDiscoItems, NSCommands))
-}
-
-// discoInfoFor is disco#info's answer for node, with the ad-hoc commands
-// when enrollment is enabled.
-func (c *Component) discoInfoFor(node string) (discoNode, bool) {
-	if c.enroll != nil {
-		switch node {
-		case "":
-			base := discoInfo[""]
-			return discoNode{identities: base.identities, features: append(slices.Clone(base.features), NSCommands)}, true
-		case NodeEnroll, NodeLatest:
-			return discoNode{
-				identities: []discoIdentity{{Category: "automation", Type: "command-node", Name: commandNames[node]}},
-				features:   []string{NSCommands, NSDataForms},
-			}, true
-		}
-	}
-	n, ok := discoInfo[node]
-	return n, ok
+	return errReply(se, cmdCond)
 }

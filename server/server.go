@@ -1,0 +1,256 @@
+// Package server builds the running saslcert service in one place: from its
+// configuration and dependencies (store, clock, logger, the enrolment
+// service's issuers and policies) it wires the certificate life-cycle owner
+// (lifecycle.Manager), the XEP-0257 handler, the SASL EXTERNAL authorizer,
+// the XEP-0114 component and the background jobs (audit watch, prune,
+// renewal), and runs and stops them together. saslcert serve, the test
+// stacks and the benchmarks use it; nothing else calls component.New.
+//
+// A new long-running part of the service (an HTTP listener, another
+// watcher) is started in Service.Run and stopped before Run returns.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/saslcert/saslcert/component"
+	"github.com/saslcert/saslcert/enroll"
+	"github.com/saslcert/saslcert/lifecycle"
+	"github.com/saslcert/saslcert/sasl"
+	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/xep0257"
+)
+
+// Defaults of the service's own settings (the parts' defaults live in their
+// packages: component.Default*, xep0257.DefaultLimits, sasl.DefaultPolicy).
+const (
+	// DefaultAppendsPerHour is the XEP-0257 uploads per account and hour.
+	DefaultAppendsPerHour = 30
+	// DefaultAuditRetention is how long audit entries are kept.
+	DefaultAuditRetention = 90 * 24 * time.Hour
+	// MinAuditRetention is the smallest AuditRetention accepted.
+	MinAuditRetention = 24 * time.Hour
+	// DefaultAdminWatch is how often the audit log is read for other
+	// writers' changes.
+	DefaultAdminWatch = time.Second
+	// DefaultRenewInterval is how often issued certificates are checked
+	// for renewal.
+	DefaultRenewInterval = 10 * time.Minute
+	// DefaultPluginCacheTTL is how long saslcert serve lets the server
+	// plugin reuse a login decision or an <items/> list
+	// (component.Config.CacheTTL; the component's own default is 0).
+	DefaultPluginCacheTTL = time.Minute
+	// PruneInterval is how often the store is pruned.
+	PruneInterval = time.Hour
+)
+
+// Config is the service's configuration. Zero fields take the defaults
+// named on them.
+type Config struct {
+	// Component is the XEP-0114 component's configuration (Logger and Now
+	// are set from Deps unless set).
+	Component component.Config
+	// Policy applies to uploads and logins (zero: sasl.DefaultPolicy()).
+	Policy sasl.Policy
+	// Limits bound XEP-0257 requests (zero: xep0257.DefaultLimits()).
+	Limits xep0257.Limits
+	// AppendsPerHour limits XEP-0257 uploads per account (0: no limit).
+	AppendsPerHour int
+	// AdminWatch is how often the audit log is read for changes of other
+	// writers, which are then passed on to the server (0: never).
+	AdminWatch time.Duration
+	// AuditRetention: audit entries older than this are pruned every
+	// PruneInterval, with expired history (0: no pruning).
+	AuditRetention time.Duration
+	// Enroll, if set, enables enrolment (the XEP-0050 commands, renewal,
+	// revocation at the CA, trusted-root logins). Its Store, Now, Logger
+	// and Component are set by New; MaxPerAccount and MaxNameLen from
+	// Limits unless set.
+	Enroll *enroll.ServiceConfig
+	// RenewInterval is how often issued certificates are renewed
+	// (DefaultRenewInterval if zero; with Enroll only).
+	RenewInterval time.Duration
+}
+
+// Deps are the service's dependencies.
+type Deps struct {
+	// Store keeps the certificates (required). The service does not close it.
+	Store storage.Store
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+	// Logger receives the service's log (nothing is logged if nil).
+	Logger *slog.Logger
+	// WrapStore, if set, wraps the store the service's writers use, inside
+	// the life-cycle owner (tests: slow or failing writes).
+	WrapStore func(storage.Store) storage.Store
+}
+
+// Service is the assembled service. Its fields are for callers that
+// inspect it (tests, the benchmarks); do not change them.
+type Service struct {
+	Component *component.Component
+	Lifecycle *lifecycle.Manager
+	Certs     *xep0257.Handler
+	Auth      *sasl.Authorizer
+	Enroll    *enroll.Service // nil without enrolment
+
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	ran  sync.Once
+}
+
+// New assembles the service; nothing runs until Run. Errors: a missing
+// store, an invalid component configuration, an invalid enrolment
+// configuration.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if deps.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Policy == (sasl.Policy{}) {
+		cfg.Policy = sasl.DefaultPolicy()
+	}
+	if cfg.Limits == (xep0257.Limits{}) {
+		cfg.Limits = xep0257.DefaultLimits()
+	}
+	if cfg.Component.RequestTimeout == 0 {
+		cfg.Component.RequestTimeout = component.DefaultRequestTimeout
+	}
+	if cfg.Component.Logger == nil {
+		cfg.Component.Logger = deps.Logger.With("part", "component")
+	}
+	if cfg.Component.Now == nil {
+		cfg.Component.Now = deps.Now
+	}
+	s := &Service{cfg: cfg, deps: deps, log: deps.Logger}
+	writes := deps.Store
+	if deps.WrapStore != nil {
+		writes = deps.WrapStore(writes)
+	}
+	s.Lifecycle = lifecycle.New(writes, deps.Logger.With("part", "lifecycle"))
+	s.Certs = &xep0257.Handler{
+		Store:   s.Lifecycle,
+		Policy:  cfg.Policy,
+		Limits:  cfg.Limits,
+		Now:     deps.Now,
+		Logger:  deps.Logger.With("part", "xep0257"),
+		Timeout: cfg.Component.RequestTimeout,
+	}
+	if cfg.AppendsPerHour > 0 {
+		s.Certs.AppendRate = xep0257.NewRateLimit(cfg.AppendsPerHour, time.Hour/time.Duration(cfg.AppendsPerHour), deps.Now)
+	}
+	s.Auth = &sasl.Authorizer{Store: deps.Store, Now: deps.Now, ClockSkew: cfg.Policy.ClockSkew}
+	if cfg.Enroll != nil {
+		ec := *cfg.Enroll
+		ec.Store, ec.Now, ec.Component = s.Lifecycle, deps.Now, cfg.Component.JID
+		if ec.Logger == nil {
+			ec.Logger = deps.Logger.With("part", "enroll")
+		}
+		if ec.MaxPerAccount == 0 {
+			ec.MaxPerAccount = cfg.Limits.MaxPerAccount
+		}
+		if ec.MaxNameLen == 0 {
+			ec.MaxNameLen = cfg.Limits.MaxNameLen
+		}
+		svc, err := enroll.NewService(ec)
+		if err != nil {
+			return nil, err
+		}
+		s.Enroll = svc
+		s.Certs.CheckAppend = svc.CheckAppend
+		s.Auth.Trusted = svc.Trusted
+		s.Auth.IsRevoked = svc.IsRevoked
+		s.Auth.IssuerRevoked = svc.IssuerRevoked
+	}
+	comp, err := component.New(cfg.Component, s.Certs, s.Auth)
+	if err != nil {
+		return nil, err
+	}
+	s.Component = comp
+	// <items/> lists the live sessions of each certificate.
+	s.Certs.Sessions = comp.Sessions()
+	if s.Enroll != nil {
+		comp.EnableEnrollment(s.Enroll)
+	}
+	// The order of the side effects is lifecycle.Effects': the plugin
+	// forgets its caches, then closes the sessions of a revoked
+	// certificate, then the CA is told.
+	effects := lifecycle.Effects{
+		Changed: func(ctx context.Context, account string) { _ = comp.NotifyChanged(ctx, account) },
+		Revoked: comp.NotifyRevoked,
+	}
+	if s.Enroll != nil {
+		effects.RevokeAtCA = s.revokeAtCA
+	}
+	s.Lifecycle.Register(effects)
+	return s, nil
+}
+
+// revokeAtCA tells the CA of an enrolled certificate that it was revoked. A
+// failure is logged and retried by the renewal sweep.
+func (s *Service) revokeAtCA(ctx context.Context, c *storage.Cert) {
+	if c == nil || c.Source != storage.SourceEnrolled {
+		return
+	}
+	switch err := s.Enroll.RevokeAtCA(ctx, c); {
+	case err == nil:
+	case errors.Is(err, enroll.ErrNotSupported):
+		s.log.Warn("the certificate's CA cannot be told about the revocation (EST, or a CA no longer configured); revoke it there by other means",
+			"account", c.Account, "name", c.Name, "fingerprint", c.Fingerprint.String(), "err", err)
+	default:
+		s.log.Warn("could not revoke the certificate at its CA now; the renewal sweep retries", "account", c.Account,
+			"name", c.Name, "fingerprint", c.Fingerprint.String(), "err", err)
+	}
+}
+
+// Run runs the component and the background jobs until ctx is done, then
+// stops them all and returns (nil after a clean stop). The jobs are: the
+// audit watch (Config.AdminWatch), the prune job (Config.AuditRetention) and
+// renewal (with enrolment). Run may be called once.
+func (s *Service) Run(ctx context.Context) error {
+	first := false
+	s.ran.Do(func() { first = true })
+	if !first {
+		return errors.New("server: Run called more than once")
+	}
+	jobs, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	start := func(job func(context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			job(jobs)
+		}()
+	}
+	if s.cfg.AdminWatch > 0 {
+		start(func(ctx context.Context) {
+			s.Lifecycle.Watch(ctx, lifecycle.WatchOptions{Interval: s.cfg.AdminWatch, Watcher: s.cfg.Component.JID.String()})
+		})
+	}
+	if s.cfg.AuditRetention > 0 {
+		start(func(ctx context.Context) {
+			Prune(ctx, s.deps.Store, s.cfg.AuditRetention, s.deps.Now, s.log.With("part", "prune"))
+		})
+	}
+	if s.Enroll != nil {
+		interval := s.cfg.RenewInterval
+		if interval <= 0 {
+			interval = DefaultRenewInterval
+		}
+		start(func(ctx context.Context) { s.Component.RunRenewal(ctx, interval) })
+	}
+	err := s.Component.Run(ctx)
+	stop()
+	wg.Wait()
+	return err
+}
