@@ -1,26 +1,18 @@
 package prosody_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"testing"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/pluginproto"
 )
 
-// stampMAC is the MAC docs/PLUGIN-PROTOCOL.md ("auth stamp") specifies,
-// computed here independently of the component's code.
+// stampMAC is the MAC docs/PLUGIN-PROTOCOL.md ("auth stamp") specifies
+// (pluginproto.StampMAC, whose byte format pluginproto's tests pin).
 func stampMAC(secret, jidStr, id, method, fingerprint, manage string) string {
-	msg := "urn:x-saslcert:plugin:0 auth\n"
-	for _, f := range []string{jidStr, id, method, fingerprint, manage} {
-		msg += strconv.Itoa(len(f)) + ":" + f + ","
-	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(msg))
-	return hex.EncodeToString(m.Sum(nil))
+	return pluginproto.StampMAC([]byte(secret), jidStr, id, method, fingerprint, manage)
 }
 
 // stamps returns the auth stamps among p's top-level children.
