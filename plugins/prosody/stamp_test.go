@@ -1,9 +1,12 @@
 package prosody_test
 
 import (
+	"encoding/xml"
 	"fmt"
 	"strconv"
 	"testing"
+
+	"mellium.im/xmlstream"
 
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/pluginproto"
@@ -50,6 +53,20 @@ func TestAuthStamp(t *testing.T) {
 		}
 		if want := stampMAC(s.ComponentSecret, bound, id, method, fingerprint, manage); a["mac"] != want {
 			t.Fatalf("%s: mac %s; want %s", id, a["mac"], want)
+		}
+		// The component's strict decoding accepts it, and its MAC verifies.
+		start := xml.StartElement{Name: xml.Name{Space: nsPlugin, Local: "auth"}}
+		for k, v := range a {
+			if k != "xmlns" {
+				start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: k}, Value: v})
+			}
+		}
+		var ps pluginproto.Stamp
+		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(start), xmlstream.Token(start.End()))).Decode(&ps); err != nil {
+			t.Fatalf("%s: the stamp does not decode: %v", id, err)
+		}
+		if !ps.Verify([]byte(s.ComponentSecret)) {
+			t.Fatalf("%s: pluginproto.Stamp.Verify refuses the stamp %v", id, a)
 		}
 	}
 
