@@ -88,6 +88,9 @@ func TestPluginLookup(t *testing.T) {
 		{"too large", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"'><x509cert>"+strings.Repeat("A", pluginproto.MaxLookupCert+4)+"</x509cert></lookup>"), "modify", "bad-request"},
 		{"lookup as set", pluginIQ("b", "set", domain, lookupXML("", alice.DER)), "modify", "bad-request"},
 		{"unknown element", pluginIQ("b", "get", domain, "<frob xmlns='"+NSPlugin+"'/>"), "cancel", "feature-not-implemented"},
+		// pluginproto decodes strictly: nothing but one <x509cert/>.
+		{"unknown child", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"'><x509cert>AAAA</x509cert><frob/></lookup>"), "modify", "bad-request"},
+		{"authzid twice", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"' authzid='a@example.org' authzid='b@example.org'><x509cert>AAAA</x509cert></lookup>"), "modify", "bad-request"},
 	}
 	for _, tc := range bad {
 		t.Run("bad/"+tc.name, func(t *testing.T) {
