@@ -3,13 +3,13 @@ package component
 import (
 	"context"
 	"encoding/xml"
-	"strconv"
 	"sync"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/storage"
 )
 
@@ -35,7 +35,11 @@ import (
 // error, and the plugin sends the notice again.
 func (l *link) handleAccountDeleted(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
-	account, se, ok := accountAttr(server, start)
+	var notice pluginproto.AccountDeleted
+	if err := decodeElement(*start, t, &notice); err != nil {
+		return send(t, c.errorIQ(iq, badPayload(err, start.Name.Local)))
+	}
+	account, se, ok := accountOf(server, notice.JID)
 	if !ok {
 		return send(t, c.errorIQ(iq, se))
 	}
@@ -53,10 +57,7 @@ func (l *link) handleAccountDeleted(server jid.JID, iq stanza.IQ, t xmlstream.To
 		}
 		c.deleting.Delete(key)
 		c.log.Info("account deleted: certificates revoked", "account", key, "revoked", n)
-		return c.resultIQ(iq, xmlstream.Wrap(nil, xml.StartElement{
-			Name: xml.Name{Space: NSPlugin, Local: "account-deleted"},
-			Attr: []xml.Attr{{Name: xml.Name{Local: "revoked"}, Value: strconv.Itoa(n)}},
-		}))
+		return c.resultIQ(iq, pluginproto.AccountDeletedResult{Revoked: n}.TokenReader())
 	}, func() xml.TokenReader { return c.errorIQ(iq, internalError()) })
 	if err != nil {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "busy")))
@@ -73,7 +74,11 @@ func (l *link) handleAccountDeleted(server jid.JID, iq stanza.IQ, t xmlstream.To
 // if the store or the wait failed (the plugin sends the notice again).
 func (l *link) handleAccountCreated(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
-	account, se, ok := accountAttr(server, start)
+	var notice pluginproto.AccountCreated
+	if err := decodeElement(*start, t, &notice); err != nil {
+		return send(t, c.errorIQ(iq, badPayload(err, start.Name.Local)))
+	}
+	account, se, ok := accountOf(server, notice.JID)
 	if !ok {
 		return send(t, c.errorIQ(iq, se))
 	}
@@ -89,10 +94,7 @@ func (l *link) handleAccountCreated(server jid.JID, iq stanza.IQ, t xmlstream.To
 			return c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.InternalServerError, "the certificate store is busy; try again"))
 		}
 		c.log.Info("account registered", "account", key, "tombstone_lifted", cleared)
-		return c.resultIQ(iq, xmlstream.Wrap(nil, xml.StartElement{
-			Name: xml.Name{Space: NSPlugin, Local: "account-created"},
-			Attr: []xml.Attr{{Name: xml.Name{Local: "cleared"}, Value: strconv.FormatBool(cleared)}},
-		}))
+		return c.resultIQ(iq, pluginproto.AccountCreatedResult{Cleared: cleared}.TokenReader())
 	}, func() xml.TokenReader { return c.errorIQ(iq, internalError()) })
 	if err != nil {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "busy")))
@@ -100,22 +102,11 @@ func (l *link) handleAccountCreated(server jid.JID, iq stanza.IQ, t xmlstream.To
 	return nil
 }
 
-// accountAttr reads the jid attribute of an account notice: a bare account
-// JID of server's domain.
-func accountAttr(server jid.JID, start *xml.StartElement) (jid.JID, stanza.Error, bool) {
-	var account jid.JID
-	var err error
-	seen := false
-	for _, a := range start.Attr {
-		if a.Name.Local == "jid" && a.Name.Space == "" {
-			if seen {
-				return jid.JID{}, stanzaErr(stanza.Modify, stanza.BadRequest, "jid is given twice"), false
-			}
-			seen = true
-			account, err = jid.Parse(a.Value)
-		}
-	}
-	if !seen || err != nil || account.Localpart() == "" || account.Resourcepart() != "" {
+// accountOf checks the jid of an account notice: a bare account JID of
+// server's domain.
+func accountOf(server jid.JID, text string) (jid.JID, stanza.Error, bool) {
+	account, err := jid.Parse(text)
+	if err != nil || account.Localpart() == "" || account.Resourcepart() != "" {
 		return jid.JID{}, stanzaErr(stanza.Modify, stanza.BadRequest, "jid must be a bare account JID"), false
 	}
 	if account.Domainpart() != server.Domainpart() {

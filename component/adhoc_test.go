@@ -18,6 +18,7 @@ import (
 	"github.com/saslcert/saslcert/enrollcmd"
 	"github.com/saslcert/saslcert/internal/catest"
 	"github.com/saslcert/saslcert/internal/xmpptest"
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
@@ -300,8 +301,8 @@ func TestAdhocRefusals(t *testing.T) {
 		{"stamp-of-another-request", commandStamped("m8", unknown, NodeEnroll, "", "", csr, passwordStamp(unknown, "m1")), "did not say"},
 		{"two-stamps", commandStamped("m9", unknown, NodeEnroll, "", "", csr, passwordStamp(unknown, "m9")+passwordStamp(unknown, "m9")), "did not say"},
 		{"stamp-with-another-secret", commandStamped("m10", unknown, NodeEnroll, "", "", csr,
-			strings.Replace(passwordStamp(unknown, "m10"), "mac='"+stampMAC([]byte(testSecret), unknown, "m10", methodOther, "", "true"),
-				"mac='"+stampMAC([]byte("another secret"), unknown, "m10", methodOther, "", "true"), 1)), "did not say"},
+			strings.Replace(passwordStamp(unknown, "m10"), "mac='"+pluginproto.StampMAC([]byte(testSecret), unknown, "m10", string(pluginproto.MethodOther), "", "true"),
+				"mac='"+pluginproto.StampMAC([]byte("another secret"), unknown, "m10", string(pluginproto.MethodOther), "", "true"), 1)), "did not say"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := e.fc.roundTrip(t, tc.raw)

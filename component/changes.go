@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
+
+	"github.com/saslcert/saslcert/pluginproto"
 )
 
 // ErrChangeUnconfirmed is returned (wrapped) by NotifyChanged when the server
@@ -76,10 +77,7 @@ func (c *Component) NotifyChanged(ctx context.Context, account string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 	defer cancel()
-	payload := xmlstream.Wrap(nil, xml.StartElement{
-		Name: xml.Name{Space: NSPlugin, Local: "changed"},
-		Attr: []xml.Attr{{Name: xml.Name{Local: "jid"}, Value: a.String()}},
-	})
+	payload := pluginproto.Changed{JID: a.String()}.TokenReader()
 	err = l.confirm(ctx, server, stanza.SetIQ, payload, nil, func(err error) {
 		if err == nil {
 			c.log.Info("the server plugin confirmed a change notice late", "account", a.String())

@@ -9,7 +9,8 @@
 //     the component JID directly; they go to xep0257.Decode and
 //     (*xep0257.Handler).Process;
 //   - the server plugin's protocol (urn:x-saslcert:plugin:0,
-//     docs/PLUGIN-PROTOCOL.md): SASL EXTERNAL lookups, answered by
+//     docs/PLUGIN-PROTOCOL.md; its messages are package pluginproto's
+//     types): SASL EXTERNAL lookups, answered by
 //     (*sasl.Authorizer).Authorize, and session notices, kept in a Registry;
 //     after every connect it asks each served domain for its session list,
 //     and NotifyRevoked tells the plugin to close the sessions of a revoked

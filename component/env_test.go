@@ -16,6 +16,7 @@ import (
 
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/lifecycle"
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite"
@@ -248,7 +249,7 @@ func directRaw(id, typ, from, payload string) string {
 // stampXML is the auth stamp the server plugin puts after a request's
 // payload, with a MAC under testSecret.
 func stampXML(from, id, method, fingerprint, manage string) string {
-	mac := stampMAC([]byte(testSecret), from, id, method, fingerprint, manage)
+	mac := pluginproto.StampMAC([]byte(testSecret), from, id, method, fingerprint, manage)
 	fp := ""
 	if fingerprint != "" {
 		fp = " fingerprint='" + fingerprint + "'"
@@ -257,11 +258,13 @@ func stampXML(from, id, method, fingerprint, manage string) string {
 }
 
 // passwordStamp is the stamp of a password login of from, for the request id.
-func passwordStamp(from, id string) string { return stampXML(from, id, methodOther, "", "true") }
+func passwordStamp(from, id string) string {
+	return stampXML(from, id, string(pluginproto.MethodOther), "", "true")
+}
 
 // certStamp is the stamp of a certificate login of from with der.
 func certStamp(from, id string, der []byte, manage bool) string {
-	return stampXML(from, id, methodCertificate, storage.FingerprintOf(der).String(), fmt.Sprint(manage))
+	return stampXML(from, id, string(pluginproto.MethodCertificate), storage.FingerprintOf(der).String(), fmt.Sprint(manage))
 }
 
 // innerAttr finds name='value' in raw attributes.

@@ -19,6 +19,7 @@ import (
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/storage/sqlite/sqlitetest"
@@ -216,7 +217,7 @@ func TestIntegrationWithoutPlugin(t *testing.T) {
 			wantStanzaError(t, err, stanza.Forbidden)
 			// A stamp the client made up, for its own full JID and request.
 			forged := fmt.Sprintf("<auth xmlns='%s' jid='%s' id='forged' method='other' manage='true' mac='%s'/>",
-				NSPlugin, alice.LocalAddr(), stampMAC([]byte("a guess"), alice.LocalAddr().String(), "forged", methodOther, "", "true"))
+				NSPlugin, alice.LocalAddr(), pluginproto.StampMAC([]byte("a guess"), alice.LocalAddr().String(), "forged", string(pluginproto.MethodOther), "", "true"))
 			iq := stanza.IQ{ID: "forged", Type: stanza.SetIQ, To: to}
 			payload := xep0257.Append{Name: "forged", Cert: cert.DER}
 			resp, err := alice.Session.SendIQ(ctxT(t), iq.Wrap(xmlstream.MultiReader(payload.TokenReader(), xml.NewDecoder(strings.NewReader(forged)))))

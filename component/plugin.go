@@ -2,11 +2,10 @@ package component
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,19 +13,15 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 )
 
 // NSPlugin is the namespace of the protocol between the server plugin and the
-// component (docs/PLUGIN-PROTOCOL.md).
-const NSPlugin = "urn:x-saslcert:plugin:0"
-
-// nsSASL qualifies the SASL condition inside a refused lookup.
-const nsSASL = "urn:ietf:params:xml:ns:xmpp-sasl"
-
-// maxLookupCert bounds the base64 text of <x509cert> in a lookup.
-const maxLookupCert = 64 << 10
+// component (docs/PLUGIN-PROTOCOL.md); its messages are the types of package
+// pluginproto.
+const NSPlugin = pluginproto.NS
 
 // handlePlugin serves the plugin's IQs: lookup (get) and session notices
 // (set). They are accepted only from a served domain's bare JID; anything
@@ -42,7 +37,7 @@ func (l *link) handlePlugin(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *x
 	case start.Name.Local == "lookup" && iq.Type == stanza.GetIQ:
 		return l.handleLookup(server, iq, t, start)
 	case start.Name.Local == "session" && iq.Type == stanza.SetIQ:
-		return send(t, l.handleSessionNotice(server, iq, start))
+		return send(t, l.handleSessionNotice(server, iq, t, start))
 	case start.Name.Local == "account-deleted" && iq.Type == stanza.SetIQ:
 		return l.handleAccountDeleted(server, iq, t, start)
 	case start.Name.Local == "account-created" && iq.Type == stanza.SetIQ:
@@ -54,35 +49,35 @@ func (l *link) handlePlugin(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *x
 	return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "")))
 }
 
-// lookupRequest is the payload of a lookup.
-type lookupRequest struct {
-	Authzid     string   `xml:"authzid,attr"`
-	Fingerprint string   `xml:"fingerprint,attr"`
-	Certs       []string `xml:"urn:x-saslcert:plugin:0 x509cert"`
+// badPayload is the error answering a plugin payload (element el) that did
+// not decode: pluginproto's own error, or modify/bad-request.
+func badPayload(err error, el string) stanza.Error {
+	var se stanza.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	return stanzaErr(stanza.Modify, stanza.BadRequest, "unreadable <"+el+"/>")
 }
 
 // handleLookup decodes a lookup on the stream goroutine and decides it on a
 // worker.
 func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
-	var v lookupRequest
+	var v pluginproto.Lookup
 	if err := decodeElement(*start, t, &v); err != nil {
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, "unreadable <lookup/>")))
+		se := badPayload(err, "lookup")
+		c.log.Warn("malformed lookup from the plugin", "from", iq.From.String(), "problem", se.Text[""])
+		return send(t, c.errorIQ(iq, se))
 	}
-	req := sasl.Request{Authzid: v.Authzid, Domain: server.Domainpart()}
-	var text string
-	if len(v.Certs) == 0 && v.Fingerprint != "" {
+	req := sasl.Request{Authzid: v.Authzid, Domain: server.Domainpart(), DER: v.Cert}
+	if v.Cert == nil {
 		fp, err := storage.ParseFingerprint(v.Fingerprint)
 		if err != nil {
-			text = "fingerprint is not sha256: and 64 hex digits"
+			const text = "fingerprint is not sha256: and 64 hex digits"
+			c.log.Warn("malformed lookup from the plugin", "from", iq.From.String(), "problem", text)
+			return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, text)))
 		}
 		req.Fingerprint = fp
-	} else {
-		req.DER, text = lookupDER(v)
-	}
-	if text != "" {
-		c.log.Warn("malformed lookup from the plugin", "from", iq.From.String(), "problem", text)
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, text)))
 	}
 	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
 		g, err := c.auth.Authorize(ctx, req)
@@ -102,28 +97,6 @@ func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadE
 		return send(t, c.lookupTemporary(iq, stanza.ResourceConstraint))
 	}
 	return nil
-}
-
-// lookupDER checks and decodes the certificate of a lookup; text says what is
-// wrong, if anything.
-func lookupDER(v lookupRequest) (der []byte, text string) {
-	switch {
-	case len(v.Certs) == 0:
-		return nil, "<lookup/> has no <x509cert/>"
-	case len(v.Certs) > 1:
-		return nil, "<lookup/> has more than one <x509cert/>"
-	case len(v.Certs[0]) > maxLookupCert:
-		return nil, "<x509cert/> is too large"
-	}
-	b64 := strings.Join(strings.Fields(v.Certs[0]), "")
-	if b64 == "" {
-		return nil, "<x509cert/> is empty"
-	}
-	der, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, "<x509cert/> is not valid base64"
-	}
-	return der, ""
 }
 
 // cacheSeconds is d in whole seconds, rounded down; 0 for anything shorter
@@ -146,18 +119,13 @@ func (c *Component) maxAge(g sasl.Grant) int64 {
 // lookupResult is the payload of an allowed lookup; maxAge > 0 adds the
 // max-age attribute.
 func lookupResult(g sasl.Grant, maxAge int64) xml.TokenReader {
-	attrs := []xml.Attr{{Name: xml.Name{Local: "jid"}, Value: g.JID.Bare().String()}}
-	if g.Resource != "" {
-		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "resource"}, Value: g.Resource})
-	}
-	attrs = append(attrs,
-		xml.Attr{Name: xml.Name{Local: "fingerprint"}, Value: g.Fingerprint.String()},
-		xml.Attr{Name: xml.Name{Local: "no-cert-management"}, Value: strconv.FormatBool(g.NoCertManagement)},
-	)
-	if maxAge > 0 {
-		attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "max-age"}, Value: strconv.FormatInt(maxAge, 10)})
-	}
-	return xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "lookup"}, Attr: attrs})
+	return pluginproto.LookupResult{
+		JID:              g.JID.Bare().String(),
+		Resource:         g.Resource,
+		Fingerprint:      g.Fingerprint.String(),
+		NoCertManagement: g.NoCertManagement,
+		MaxAge:           maxAge,
+	}.TokenReader()
 }
 
 // saslTexts are the texts sent with each refusal. The authorizer's Reason is
@@ -187,49 +155,41 @@ func (c *Component) lookupRefused(iq stanza.IQ, err error) xml.TokenReader {
 		cond, text = sasl.NotAuthorized, saslTexts[sasl.NotAuthorized]
 	}
 	c.log.Info("login refused", "condition", string(cond), "reason", f.Reason)
-	se := stanzaErr(stanza.Auth, stanza.NotAuthorized, text)
 	return stanza.IQ{ID: iq.ID, From: c.replyFrom(iq), To: iq.From, Type: stanza.ErrorIQ}.Wrap(
-		se.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSASL, Local: string(cond)}})))
+		pluginproto.Refused(string(cond), text).TokenReader())
 }
 
 // lookupTemporary answers a lookup the component could not decide: type wait,
 // cond (internal-server-error or resource-constraint) and
 // <temporary-auth-failure/> in the SASL namespace.
 func (c *Component) lookupTemporary(iq stanza.IQ, cond stanza.Condition) xml.TokenReader {
-	se := stanza.Error{Type: stanza.Wait, Condition: cond}
 	return stanza.IQ{ID: iq.ID, From: c.replyFrom(iq), To: iq.From, Type: stanza.ErrorIQ}.Wrap(
-		se.Wrap(xmlstream.Wrap(nil, xml.StartElement{Name: xml.Name{Space: nsSASL, Local: string(sasl.TemporaryAuthFailure)}})))
+		pluginproto.Undecided(cond).TokenReader())
 }
 
 // handleSessionNotice applies a session notice (cheap, in memory, so on the
 // stream goroutine, in stream order) and returns the answer.
-func (l *link) handleSessionNotice(server jid.JID, iq stanza.IQ, start *xml.StartElement) xml.TokenReader {
-	if se, ok := l.applySessionNotice(server, iq.From, *start); !ok {
+func (l *link) handleSessionNotice(server jid.JID, iq stanza.IQ, t xml.TokenReader, start *xml.StartElement) xml.TokenReader {
+	if se, ok := l.applySessionNotice(server, iq.From, *start, t); !ok {
 		return l.c.errorIQ(iq, se)
 	}
 	return l.c.resultIQ(iq, nil)
 }
 
-// applySessionNotice applies one <session event jid fingerprint/> from
-// server's plugin to the registry, or returns the error that refuses it.
-func (l *link) applySessionNotice(server, from jid.JID, start xml.StartElement) (stanza.Error, bool) {
+// applySessionNotice reads one <session event jid fingerprint/> (whose
+// start has been read) from server's plugin and applies it to the registry,
+// or returns the error that refuses it.
+func (l *link) applySessionNotice(server, from jid.JID, start xml.StartElement, r xml.TokenReader) (stanza.Error, bool) {
 	c := l.c
-	var event, jidText, fpText string
-	for _, a := range start.Attr {
-		switch a.Name.Local {
-		case "event":
-			event = a.Value
-		case "jid":
-			jidText = a.Value
-		case "fingerprint":
-			fpText = a.Value
-		}
-	}
 	bad := func(text string) (stanza.Error, bool) {
 		c.log.Warn("malformed session notice from the plugin", "from", from.String(), "problem", text)
 		return stanzaErr(stanza.Modify, stanza.BadRequest, text), false
 	}
-	full, err := sasl.ParseServerJID(jidText)
+	var n pluginproto.Session
+	if err := decodeElement(start, r, &n); err != nil {
+		return bad(badPayload(err, "session").Text[""])
+	}
+	full, err := sasl.ParseServerJID(n.JID)
 	if errors.Is(err, sasl.ErrJIDForms) {
 		return bad("jid is not its own RFC 7622 form: " + err.Error())
 	}
@@ -239,26 +199,27 @@ func (l *link) applySessionNotice(server, from jid.JID, start xml.StartElement) 
 	if full.Domainpart() != server.Domainpart() {
 		return stanzaErr(stanza.Auth, stanza.Forbidden, "the session is not on "+server.Domainpart()), false
 	}
-	switch event {
-	case "bound":
-		fp, err := storage.ParseFingerprint(fpText)
+	switch n.Event {
+	case pluginproto.EventBound:
+		fp, err := storage.ParseFingerprint(n.Fingerprint)
 		if err != nil {
 			return bad("fingerprint must be sha256:<64 hex digits>")
 		}
 		c.reg.Bound(full, fp)
 		c.checkBound(full, fp)
-	case "closed":
+	case pluginproto.EventClosed:
 		c.reg.Closed(full)
 	default:
 		return bad("event must be bound or closed")
 	}
-	c.log.Debug("session notice", "event", event, "jid", full.String())
+	c.log.Debug("session notice", "event", string(n.Event), "jid", full.String())
 	return stanza.Error{}, true
 }
 
 // handleNotices applies a batch of session notices the plugin sent as a
-// message (<notices><session .../>...</notices>, no answer), in order, on the
-// stream goroutine. Messages from anyone but a served domain are ignored.
+// message (pluginproto.Notices, no answer), in order, on the stream
+// goroutine; a bad notice is logged and skipped. Messages from anyone but a
+// served domain are ignored.
 func (l *link) handleNotices(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
 	server, ok := l.c.served(msg.From)
 	if !ok {
@@ -271,17 +232,9 @@ func (l *link) handleNotices(msg stanza.Message, t xmlstream.TokenReadEncoder) e
 			return nil
 		}
 		if s, ok := tok.(xml.StartElement); ok && s.Name.Space == NSPlugin && s.Name.Local == "session" {
-			l.applySessionNotice(server, msg.From, s)
+			l.applySessionNotice(server, msg.From, s, t)
 		}
 	}
-}
-
-// sessionsReply is the payload of the plugin's answer to <sessions/>.
-type sessionsReply struct {
-	Sessions []struct {
-		JID         string `xml:"jid,attr"`
-		Fingerprint string `xml:"fingerprint,attr"`
-	} `xml:"urn:x-saslcert:plugin:0 session"`
 }
 
 // refreshSessions asks server for its current certificate sessions and
@@ -300,22 +253,12 @@ func (l *link) refreshSessions(ctx context.Context, server jid.JID) (int, error)
 func (l *link) sessionsQuery(server jid.JID) (xml.TokenReader, func(xml.StartElement, xml.TokenReader) error, *int) {
 	n := new(int)
 	// lookup='fingerprint': lookups may name the certificate by fingerprint.
-	query := xml.StartElement{
-		Name: xml.Name{Space: NSPlugin, Local: "sessions"},
-		Attr: []xml.Attr{{Name: xml.Name{Local: "lookup"}, Value: "fingerprint"}},
-	}
-	if ttl := cacheSeconds(l.c.cfg.CacheTTL); ttl > 0 {
-		query.Attr = append(query.Attr, xml.Attr{Name: xml.Name{Local: "cache-ttl"}, Value: strconv.FormatInt(ttl, 10)})
-	}
-	payload := xmlstream.Wrap(nil, query)
+	payload := pluginproto.SessionsQuery{Lookup: pluginproto.LookupByFingerprint, CacheTTL: cacheSeconds(l.c.cfg.CacheTTL)}.TokenReader()
 	return payload, func(start xml.StartElement, r xml.TokenReader) error {
-		var v sessionsReply
+		var v pluginproto.SessionList
 		if start.Name.Local != "" {
-			if start.Name.Space != NSPlugin || start.Name.Local != "sessions" {
-				return errors.New("component: unexpected payload <" + start.Name.Local + "/> in the answer to <sessions/>")
-			}
 			if err := decodeElement(start, r, &v); err != nil {
-				return err
+				return errors.New("component: unreadable answer to <sessions/>: " + err.Error())
 			}
 		}
 		list := make([]CertSession, 0, len(v.Sessions))
@@ -427,27 +370,35 @@ func (c *Component) NotifyRevoked(ctx context.Context, cert *storage.Cert) {
 	// request's deadline must still close the certificate's sessions.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 	defer cancel()
-	payload := xmlstream.Wrap(nil, xml.StartElement{
-		Name: xml.Name{Space: NSPlugin, Local: "revoked"},
-		Attr: []xml.Attr{
-			{Name: xml.Name{Local: "jid"}, Value: account.String()},
-			{Name: xml.Name{Local: "fingerprint"}, Value: cert.Fingerprint.String()},
-		},
-	})
-	closed := ""
-	err = l.request(ctx, server, stanza.SetIQ, payload, func(start xml.StartElement, _ xml.TokenReader) error {
-		for _, a := range start.Attr {
-			if a.Name.Local == "closed" {
-				closed = a.Value
-			}
-		}
-		return nil
-	})
+	payload := pluginproto.Revoked{JID: account.String(), Fingerprint: cert.Fingerprint.String()}.TokenReader()
+	closed := l.closedAnswer()
+	err = l.request(ctx, server, stanza.SetIQ, payload, closed.read)
 	if err != nil {
 		c.log.Warn("could not tell the server plugin about a revocation; live sessions may stay open",
 			"account", account.String(), "fingerprint", cert.Fingerprint.String(), "err", err)
 		return
 	}
 	c.reg.Forget(account, cert.Fingerprint)
-	c.log.Info("revocation sent to the server plugin", "account", account.String(), "fingerprint", cert.Fingerprint.String(), "closed", closed)
+	c.log.Info("revocation sent to the server plugin", "account", account.String(), "fingerprint", cert.Fingerprint.String(), "closed", closed.Count)
+}
+
+// closedAnswer reads the plugin's answer to <revoked/> or <disabled/>
+// (pluginproto.Closed). The count only informs: a result is a result, so an
+// unreadable answer is logged and counts as 0 sessions closed.
+func (l *link) closedAnswer() *closedReader { return &closedReader{log: l.c.log} }
+
+type closedReader struct {
+	pluginproto.Closed
+	log *slog.Logger
+}
+
+func (c *closedReader) read(start xml.StartElement, r xml.TokenReader) error {
+	if start.Name.Local == "" {
+		return nil
+	}
+	if err := decodeElement(start, r, &c.Closed); err != nil {
+		c.log.Warn("unreadable answer from the server plugin", "element", start.Name.Local, "err", err)
+		c.Closed = pluginproto.Closed{}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -84,9 +85,12 @@ func TestPluginLookup(t *testing.T) {
 		{"empty x509cert", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"'><x509cert/></lookup>"), "modify", "bad-request"},
 		{"two x509cert", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"'><x509cert>AAAA</x509cert><x509cert>AAAA</x509cert></lookup>"), "modify", "bad-request"},
 		{"bad base64", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"'><x509cert>!!!</x509cert></lookup>"), "modify", "bad-request"},
-		{"too large", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"'><x509cert>"+strings.Repeat("A", maxLookupCert+4)+"</x509cert></lookup>"), "modify", "bad-request"},
+		{"too large", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"'><x509cert>"+strings.Repeat("A", pluginproto.MaxLookupCert+4)+"</x509cert></lookup>"), "modify", "bad-request"},
 		{"lookup as set", pluginIQ("b", "set", domain, lookupXML("", alice.DER)), "modify", "bad-request"},
 		{"unknown element", pluginIQ("b", "get", domain, "<frob xmlns='"+NSPlugin+"'/>"), "cancel", "feature-not-implemented"},
+		// pluginproto decodes strictly: nothing but one <x509cert/>.
+		{"unknown child", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"'><x509cert>AAAA</x509cert><frob/></lookup>"), "modify", "bad-request"},
+		{"authzid twice", pluginIQ("b", "get", domain, "<lookup xmlns='"+NSPlugin+"' authzid='a@example.org' authzid='b@example.org'><x509cert>AAAA</x509cert></lookup>"), "modify", "bad-request"},
 	}
 	for _, tc := range bad {
 		t.Run("bad/"+tc.name, func(t *testing.T) {

@@ -8,23 +8,15 @@ import (
 	"strings"
 	"time"
 
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/storage"
 )
 
 // reconcileBatch is how many accounts one <accounts/> query asks about.
 const reconcileBatch = 100
-
-// accountsReply is the payload of the plugin's answer to <accounts/>.
-type accountsReply struct {
-	Accounts []struct {
-		JID    string `xml:"jid,attr"`
-		Exists string `xml:"exists,attr"`
-	} `xml:"urn:x-saslcert:plugin:0 account"`
-}
 
 // reconcileLoop runs the account reconciliation now and then every
 // Config.ReconcileInterval until the link ends.
@@ -114,11 +106,11 @@ func (l *link) reconcileAccounts(servers []jid.JID) {
 			}
 			for _, a := range batch {
 				switch answers[a] {
-				case "false":
+				case pluginproto.ExistsFalse:
 					if withCerts[a] {
 						l.reconcileDeleted(ctx, server, a)
 					}
-				case "true":
+				case pluginproto.ExistsTrue:
 					if tombstoned[a] {
 						l.reconcileCreated(ctx, a)
 					}
@@ -169,31 +161,22 @@ func (l *link) reconcileCreated(ctx context.Context, account string) {
 }
 
 // askAccounts asks server's plugin whether the accounts exist and returns
-// its answers by account ("true", "false" or anything else for unknown).
-// Answers about accounts it did not ask about are ignored.
-func (l *link) askAccounts(ctx context.Context, server jid.JID, accounts []string) (map[string]string, error) {
-	var toks []xml.TokenReader
-	for _, a := range accounts {
-		toks = append(toks, xmlstream.Wrap(nil, xml.StartElement{
-			Name: xml.Name{Space: NSPlugin, Local: "account"},
-			Attr: []xml.Attr{{Name: xml.Name{Local: "jid"}, Value: a}},
-		}))
-	}
-	payload := xmlstream.Wrap(xmlstream.MultiReader(toks...), xml.StartElement{Name: xml.Name{Space: NSPlugin, Local: "accounts"}})
+// its answers by account (ExistsTrue, ExistsFalse or anything else for
+// unknown). Answers about accounts it did not ask about are ignored.
+func (l *link) askAccounts(ctx context.Context, server jid.JID, accounts []string) (map[string]pluginproto.Exists, error) {
+	query := pluginproto.Accounts{Accounts: make([]pluginproto.Account, 0, len(accounts))}
 	asked := make(map[string]bool, len(accounts))
 	for _, a := range accounts {
+		query.Accounts = append(query.Accounts, pluginproto.Account{JID: a})
 		asked[a] = true
 	}
-	answers := make(map[string]string, len(accounts))
+	answers := make(map[string]pluginproto.Exists, len(accounts))
 	rctx, cancel := context.WithTimeout(ctx, l.c.cfg.RequestTimeout)
 	defer cancel()
-	err := l.request(rctx, server, stanza.GetIQ, payload, func(start xml.StartElement, r xml.TokenReader) error {
-		if start.Name.Space != NSPlugin || start.Name.Local != "accounts" {
-			return errors.New("component: unexpected payload <" + start.Name.Local + "/> in the answer to <accounts/>")
-		}
-		var v accountsReply
+	err := l.request(rctx, server, stanza.GetIQ, query.TokenReader(), func(start xml.StartElement, r xml.TokenReader) error {
+		var v pluginproto.Accounts
 		if err := decodeElement(start, r, &v); err != nil {
-			return err
+			return errors.New("component: unreadable answer to <accounts/>: " + err.Error())
 		}
 		for _, a := range v.Accounts {
 			if !asked[a.JID] {

@@ -2,13 +2,12 @@ package component
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/storage"
 )
 
@@ -76,28 +75,15 @@ func (c *Component) NotifyDisabled(ctx context.Context, full jid.JID, fp storage
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	payload := xmlstream.Wrap(nil, xml.StartElement{
-		Name: xml.Name{Space: NSPlugin, Local: "disabled"},
-		Attr: []xml.Attr{
-			{Name: xml.Name{Local: "jid"}, Value: full.String()},
-			{Name: xml.Name{Local: "fingerprint"}, Value: fp.String()},
-		},
-	})
-	closed := ""
-	err := l.request(ctx, server, stanza.SetIQ, payload, func(start xml.StartElement, _ xml.TokenReader) error {
-		for _, a := range start.Attr {
-			if a.Name.Local == "closed" {
-				closed = a.Value
-			}
-		}
-		return nil
-	})
+	payload := pluginproto.Disabled{JID: full.String(), Fingerprint: fp.String()}.TokenReader()
+	closed := l.closedAnswer()
+	err := l.request(ctx, server, stanza.SetIQ, payload, closed.read)
 	if err != nil {
 		c.log.Warn("could not ask the server plugin to close a session of a disabled certificate", "jid", full.String(), "err", err)
 		return
 	}
-	if closed == "1" {
+	if closed.Count == 1 {
 		c.reg.Closed(full)
 	}
-	c.log.Info("asked the server plugin to close a session of a disabled certificate", "jid", full.String(), "closed", closed)
+	c.log.Info("asked the server plugin to close a session of a disabled certificate", "jid", full.String(), "closed", closed.Count)
 }

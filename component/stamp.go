@@ -1,18 +1,14 @@
 package component
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp/jid"
 
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
 )
@@ -29,72 +25,16 @@ import (
 // knows it at that moment: management rights travel with the request, so
 // they hold for a session the component has not heard of yet (its session
 // notice comes later, and after every reconnect). mac is the HMAC-SHA256,
-// keyed with the component secret, of stampMessage: only the server (which
+// keyed with the component secret, of pluginproto.StampMessage: only the server (which
 // has the secret, and strips clients' stamps) can make one that verifies, so
 // a client of a host that does not run the plugin cannot forge one, and the
 // stamp is bound to one sender and request id.
-const (
-	stampLocal = "auth"
-	// maxStamps bounds the elements read after a payload while looking for
-	// the stamp.
-	maxStamps = 8
-)
+//
+// The element and its MAC are pluginproto.Stamp's.
 
-// The methods a stamp may name.
-const (
-	methodCertificate = "certificate" // SASL EXTERNAL through saslcert
-	methodOther       = "other"       // any other login (password, token)
-)
-
-// stampMessage is what the MAC covers: each field length-prefixed, so that
-// no two different stamps have the same message.
-func stampMessage(jidStr, id, method, fingerprint, manage string) []byte {
-	var b strings.Builder
-	b.WriteString("urn:x-saslcert:plugin:0 auth\n")
-	for _, f := range []string{jidStr, id, method, fingerprint, manage} {
-		b.WriteString(strconv.Itoa(len(f)))
-		b.WriteByte(':')
-		b.WriteString(f)
-		b.WriteByte(',')
-	}
-	return []byte(b.String())
-}
-
-// stampMAC is the hex MAC of a stamp's fields under secret.
-func stampMAC(secret []byte, jidStr, id, method, fingerprint, manage string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(stampMessage(jidStr, id, method, fingerprint, manage))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// stamp is the attributes of one <auth/> element.
-type stamp struct {
-	jid, id, method, fingerprint, manage, mac string
-}
-
-func stampOf(start xml.StartElement) stamp {
-	var s stamp
-	for _, a := range start.Attr {
-		if a.Name.Space != "" {
-			continue
-		}
-		switch a.Name.Local {
-		case "jid":
-			s.jid = a.Value
-		case "id":
-			s.id = a.Value
-		case "method":
-			s.method = a.Value
-		case "fingerprint":
-			s.fingerprint = a.Value
-		case "manage":
-			s.manage = a.Value
-		case "mac":
-			s.mac = a.Value
-		}
-	}
-	return s
-}
+// maxStamps bounds the elements read after a payload while looking for the
+// stamp.
+const maxStamps = 8
 
 // Reasons why a request carries no usable stamp (only logged).
 var (
@@ -111,7 +51,8 @@ var (
 // Auth (nothing vouched for) unless exactly one stamp is there and it
 // verifies, names from and id, and is well-formed; the error says why not.
 func (c *Component) readAuth(r xml.TokenReader, from jid.JID, id string) (xep0257.Auth, error) {
-	var stamps []stamp
+	var stamps []pluginproto.Stamp
+	var malformed error
 	for n := 0; ; n++ {
 		start, err := firstChild(r)
 		if err != nil {
@@ -120,54 +61,45 @@ func (c *Component) readAuth(r xml.TokenReader, from jid.JID, id string) (xep025
 		if n >= maxStamps {
 			return xep0257.Auth{}, fmt.Errorf("%w: more than %d elements after the payload", errStampMalformed, maxStamps)
 		}
-		if start.Name.Space == NSPlugin && start.Name.Local == stampLocal {
-			stamps = append(stamps, stampOf(start))
+		if start.Name.Space != NSPlugin || start.Name.Local != "auth" {
+			if err := xmlstream.Skip(r); err != nil {
+				return xep0257.Auth{}, fmt.Errorf("%w: %v", errStampMalformed, err)
+			}
+			continue
 		}
-		if err := xmlstream.Skip(r); err != nil {
-			return xep0257.Auth{}, fmt.Errorf("%w: %v", errStampMalformed, err)
+		var s pluginproto.Stamp
+		if err := decodeElement(start, r, &s); err != nil {
+			malformed = fmt.Errorf("%w: %v", errStampMalformed, err)
 		}
+		stamps = append(stamps, s)
 	}
-	switch len(stamps) {
-	case 0:
+	switch {
+	case len(stamps) == 0:
 		return xep0257.Auth{}, errNoStamp
-	case 1:
-	default:
+	case len(stamps) > 1:
 		return xep0257.Auth{}, errManyStamps
+	case malformed != nil:
+		return xep0257.Auth{}, malformed
 	}
 	return c.verifyStamp(stamps[0], from, id)
 }
 
 // verifyStamp checks s against the secret and the request (from, id).
-func (c *Component) verifyStamp(s stamp, from jid.JID, id string) (xep0257.Auth, error) {
-	want := stampMAC(c.cfg.Secret, s.jid, s.id, s.method, s.fingerprint, s.manage)
-	if !hmac.Equal([]byte(strings.ToLower(s.mac)), []byte(want)) {
+func (c *Component) verifyStamp(s pluginproto.Stamp, from jid.JID, id string) (xep0257.Auth, error) {
+	if !s.Verify(c.cfg.Secret) {
 		return xep0257.Auth{}, errStampMAC
 	}
-	j, err := jid.Parse(s.jid)
-	if err != nil || !j.Equal(from) || s.id != id {
+	j, err := jid.Parse(s.JID)
+	if err != nil || !j.Equal(from) || s.ID != id {
 		return xep0257.Auth{}, errStampBinding
 	}
-	auth := xep0257.Auth{Vouched: true}
-	switch s.manage {
-	case "true":
-		auth.Manage = true
-	case "false":
-	default:
-		return xep0257.Auth{}, fmt.Errorf("%w: manage=%q", errStampMalformed, s.manage)
-	}
-	switch s.method {
-	case methodCertificate:
-		fp, err := storage.ParseFingerprint(s.fingerprint)
+	auth := xep0257.Auth{Vouched: true, Manage: s.Manage}
+	if s.Method == pluginproto.MethodCertificate {
+		fp, err := storage.ParseFingerprint(s.Fingerprint)
 		if err != nil {
 			return xep0257.Auth{}, fmt.Errorf("%w: fingerprint: %v", errStampMalformed, err)
 		}
 		auth.Certificate, auth.Fingerprint = true, fp
-	case methodOther:
-		if s.fingerprint != "" {
-			return xep0257.Auth{}, fmt.Errorf("%w: a fingerprint with method other", errStampMalformed)
-		}
-	default:
-		return xep0257.Auth{}, fmt.Errorf("%w: method=%q", errStampMalformed, s.method)
 	}
 	return auth, nil
 }

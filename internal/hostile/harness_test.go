@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/pem"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmlstream"
+
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/stacktest"
+	"github.com/saslcert/saslcert/pluginproto"
 )
 
 func TestMain(m *testing.M) { stacktest.Main(m) }
@@ -21,7 +25,7 @@ func TestMain(m *testing.M) { stacktest.Main(m) }
 // Namespaces the cases write by hand.
 const (
 	nsCerts      = "urn:xmpp:saslcert:1"
-	nsPlugin     = "urn:x-saslcert:plugin:0"
+	nsPlugin     = pluginproto.NS
 	nsDelegation = "urn:xmpp:delegation:2"
 	nsForward    = "urn:xmpp:forward:0"
 )
@@ -87,6 +91,21 @@ func b64(der []byte) string { return base64.StdEncoding.EncodeToString(der) }
 // appendXML is an XEP-0257 <append/> of der under name.
 func appendXML(name string, der []byte) string {
 	return "<append xmlns='" + nsCerts + "'><name>" + stacktest.Escape(name) + "</name><x509cert>" + b64(der) + "</x509cert></append>"
+}
+
+// protoXML is a well-formed message of the plugin protocol as the
+// component or the plugin would write it (pluginproto); hostile variants
+// are written by hand where they are used.
+func protoXML(m xmlstream.Marshaler) string {
+	var b strings.Builder
+	e := xml.NewEncoder(&b)
+	if _, err := xmlstream.Copy(e, m.TokenReader()); err != nil {
+		panic(err)
+	}
+	if err := e.Flush(); err != nil {
+		panic(err)
+	}
+	return b.String()
 }
 
 func itemsXML() string { return "<items xmlns='" + nsCerts + "'/>" }

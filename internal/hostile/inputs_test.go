@@ -19,6 +19,7 @@ import (
 
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/storage"
 )
 
@@ -429,16 +430,16 @@ func (w *world) cases(t *testing.T) []hcase {
 	// --- Plugin protocol and delegation forged by a user --------------------
 	horatioFP := storage.FingerprintOf(w.horatioCert.DER).String()
 	add("forged", "plugin lookup IQ sent by a user", "error auth/forbidden: only a served server domain may use this protocol", func(t *testing.T) string {
-		return w.iqAs(t, "hamlet", "get", w.st.ComponentJID, "<lookup xmlns='"+nsPlugin+"' authzid='horatio@"+domain+"'><x509cert>"+b64(w.horatioCert.DER)+"</x509cert></lookup>")
+		return w.iqAs(t, "hamlet", "get", w.st.ComponentJID, protoXML(pluginproto.Lookup{Authzid: "horatio@" + domain, Cert: w.horatioCert.DER}))
 	})
 	add("forged", "plugin session notice sent by a user", "error auth/forbidden: only a served server domain may use this protocol", func(t *testing.T) string {
-		return w.iqAs(t, "hamlet", "set", w.st.ComponentJID, "<session xmlns='"+nsPlugin+"' event='bound' jid='horatio@"+domain+"/evil' fingerprint='"+horatioFP+"'/>")
+		return w.iqAs(t, "hamlet", "set", w.st.ComponentJID, protoXML(pluginproto.Session{Event: pluginproto.EventBound, JID: "horatio@" + domain + "/evil", Fingerprint: horatioFP}))
 	})
 	add("forged", "delegation wrapper sent by a user", "error auth/forbidden: only a served server domain may delegate requests", func(t *testing.T) string {
 		return w.iqAs(t, "hamlet", "set", w.st.ComponentJID, "<delegation xmlns='"+nsDelegation+"'><forwarded xmlns='"+nsForward+"'><iq xmlns='jabber:client' type='set' id='in1' from='horatio@"+domain+"/phone'>"+nameOnlyXML("revoke", "phone")+"</iq></forwarded></delegation>")
 	})
 	add("forged", "revocation notice forged by a user (to the server)", "error auth/forbidden", func(t *testing.T) string {
-		out := w.iqAs(t, "hamlet", "set", domain, "<revoked xmlns='"+nsPlugin+"' jid='horatio@"+domain+"' fingerprint='"+horatioFP+"'/>")
+		out := w.iqAs(t, "hamlet", "set", domain, protoXML(pluginproto.Revoked{JID: "horatio@" + domain, Fingerprint: horatioFP}))
 		// horatio's certificate session must still be open.
 		if n, err := w.horatioLive.IQ("get", "", itemsXML()); err != nil || n.Outcome() != "result" {
 			t.Errorf("horatio's session after the forged notice: %v %v", n.Outcome(), err)
@@ -446,13 +447,13 @@ func (w *world) cases(t *testing.T) []hcase {
 		return out
 	})
 	add("forged", "revocation notice forged by a user (to the component)", "error auth/forbidden: only a served server domain may use this protocol", func(t *testing.T) string {
-		return w.iqAs(t, "hamlet", "set", w.st.ComponentJID, "<revoked xmlns='"+nsPlugin+"' jid='horatio@"+domain+"' fingerprint='"+horatioFP+"'/>")
+		return w.iqAs(t, "hamlet", "set", w.st.ComponentJID, protoXML(pluginproto.Revoked{JID: "horatio@" + domain, Fingerprint: horatioFP}))
 	})
 	add("forged", "session list asked by a user", "error auth/forbidden", func(t *testing.T) string {
-		return w.iqAs(t, "hamlet", "get", domain, "<sessions xmlns='"+nsPlugin+"'/>")
+		return w.iqAs(t, "hamlet", "get", domain, protoXML(pluginproto.SessionsQuery{}))
 	})
 	add("forged", "cache announcement forged by a user (to the server)", "error auth/forbidden", func(t *testing.T) string {
-		out := w.iqAs(t, "hamlet", "get", domain, "<sessions xmlns='"+nsPlugin+"' lookup='fingerprint' cache-ttl='86400'/>")
+		out := w.iqAs(t, "hamlet", "get", domain, protoXML(pluginproto.SessionsQuery{Lookup: pluginproto.LookupByFingerprint, CacheTTL: 86400}))
 		// The plugin still talks to the real component: horatio's list works.
 		if n, err := w.horatioLive.IQ("get", "", itemsXML()); err != nil || n.Outcome() != "result" {
 			t.Errorf("horatio's session after the forged announcement: %v %v", n.Outcome(), err)
@@ -460,10 +461,10 @@ func (w *world) cases(t *testing.T) []hcase {
 		return out
 	})
 	add("forged", "change notice forged by a user (to the server)", "error auth/forbidden", func(t *testing.T) string {
-		return w.iqAs(t, "hamlet", "set", domain, "<changed xmlns='"+nsPlugin+"' jid='horatio@"+domain+"'/>")
+		return w.iqAs(t, "hamlet", "set", domain, protoXML(pluginproto.Changed{JID: "horatio@" + domain}))
 	})
 	add("forged", "plugin lookup by fingerprint sent by a user", "error auth/forbidden: only a served server domain may use this protocol", func(t *testing.T) string {
-		return w.iqAs(t, "hamlet", "get", w.st.ComponentJID, "<lookup xmlns='"+nsPlugin+"' fingerprint='"+horatioFP+"'/>")
+		return w.iqAs(t, "hamlet", "get", w.st.ComponentJID, protoXML(pluginproto.Lookup{Fingerprint: horatioFP}))
 	})
 
 	// --- Hostile input from the server side (a buggy or compromised module) --
@@ -496,7 +497,7 @@ func (w *world) cases(t *testing.T) []hcase {
 	forged("lookup over 64 KiB", lookup("", "<x509cert>"+strings.Repeat("QUFB", 17000)+"</x509cert>"), "error modify/bad-request: <x509cert/> is too large")
 	forged("lookup with an authzid of another domain", lookup(" authzid='horatio@elsinore.lit'", "<x509cert>"+b64(w.horatioCert.DER)+"</x509cert>"),
 		"error auth/not-authorized+invalid-authzid: "+textAuthzid)
-	forged("session notice for another domain", "<iq type='set' from='"+domain+"' to='"+w.st.ComponentJID+"'><session xmlns='"+nsPlugin+"' event='bound' jid='horatio@elsinore.lit/x' fingerprint='"+horatioFP+"'/></iq>",
+	forged("session notice for another domain", "<iq type='set' from='"+domain+"' to='"+w.st.ComponentJID+"'>"+protoXML(pluginproto.Session{Event: pluginproto.EventBound, JID: "horatio@elsinore.lit/x", Fingerprint: horatioFP})+"</iq>",
 		"error auth/forbidden: the session is not on "+domain)
 
 	// --- Another component on the same server, and the component link -----
@@ -530,17 +531,17 @@ func (w *world) cases(t *testing.T) []hcase {
 		}
 	}
 	rogue("plugin lookup from another component", w.st.ComponentJID, "get",
-		"<lookup xmlns='"+nsPlugin+"'><x509cert>"+b64(w.horatioCert.DER)+"</x509cert></lookup>",
+		protoXML(pluginproto.Lookup{Cert: w.horatioCert.DER}),
 		"error auth/forbidden: only a served server domain may use this protocol", nil)
 	rogue("delegation wrapper from another component", w.st.ComponentJID, "set",
 		"<delegation xmlns='"+nsDelegation+"'><forwarded xmlns='"+nsForward+"'><iq xmlns='jabber:client' type='set' id='in1' from='horatio@"+domain+"/phone'>"+nameOnlyXML("revoke", "phone")+"</iq></forwarded></delegation>",
 		"error auth/forbidden: only a served server domain may delegate requests", nil)
 	rogue("revocation notice from another component", domain, "set",
-		"<revoked xmlns='"+nsPlugin+"' jid='horatio@"+domain+"' fingerprint='"+horatioFP+"'/>",
+		protoXML(pluginproto.Revoked{JID: "horatio@" + domain, Fingerprint: horatioFP}),
 		"error auth/forbidden", horatioAlive)
-	rogue("session list asked by another component", domain, "get", "<sessions xmlns='"+nsPlugin+"'/>", "error auth/forbidden", nil)
-	rogue("cache announcement from another component", domain, "get", "<sessions xmlns='"+nsPlugin+"' lookup='fingerprint' cache-ttl='86400'/>", "error auth/forbidden", horatioAlive)
-	rogue("change notice from another component", domain, "set", "<changed xmlns='"+nsPlugin+"' jid='horatio@"+domain+"'/>", "error auth/forbidden", nil)
+	rogue("session list asked by another component", domain, "get", protoXML(pluginproto.SessionsQuery{}), "error auth/forbidden", nil)
+	rogue("cache announcement from another component", domain, "get", protoXML(pluginproto.SessionsQuery{Lookup: pluginproto.LookupByFingerprint, CacheTTL: 86400}), "error auth/forbidden", horatioAlive)
+	rogue("change notice from another component", domain, "set", protoXML(pluginproto.Changed{JID: "horatio@" + domain}), "error auth/forbidden", nil)
 	add("component", "another component claims the server's domain as from", "stream-error invalid-from: Component tried to send from address <"+domain+"> which is not in domain <"+w.st.RogueJID+">", func(t *testing.T) string {
 		c, err := w.st.DialRawComponent(ctxT(t), w.st.RogueJID, w.st.RogueSecret)
 		if err != nil {

@@ -1,10 +1,13 @@
 package prosody_test
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"mellium.im/xmpp/stanza"
+
+	"github.com/saslcert/saslcert/pluginproto"
 )
 
 // TestAccountsQuery: the plugin answers the component's reconciliation query
@@ -38,12 +41,11 @@ func TestAccountsQuery(t *testing.T) {
 		"alice@elsewhere.example": "unknown",
 		"alice@example.org/res":   "unknown",
 	}
-	q := ""
+	var q pluginproto.Accounts
 	for _, a := range accounts {
-		q += fmt.Sprintf("<account jid='%s'/>", a)
+		q.Accounts = append(q.Accounts, pluginproto.Account{JID: a})
 	}
-	r := fc.sendIQ(t, fmt.Sprintf(`<iq type='get' id='a1' from='%s' to='%s'><accounts xmlns='%s'>%s</accounts></iq>`,
-		s.ComponentJID, s.Domain, nsPlugin, q))
+	r := fc.sendPayload(t, stanza.GetIQ, "a1", q)
 	if r.Attr("type") != "result" {
 		t.Fatalf("accounts query: %s", r.Outcome())
 	}

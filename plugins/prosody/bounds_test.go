@@ -18,6 +18,7 @@ import (
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/stacktest"
+	"github.com/saslcert/saslcert/pluginproto"
 )
 
 const (
@@ -118,8 +119,7 @@ func TestLookupRateLimit(t *testing.T) {
 // connects, with cache-ttl: the plugin may remember answers from then on.
 func allowCaching(t *testing.T, fc *fakeComponent) {
 	t.Helper()
-	r := fc.sendIQ(t, fmt.Sprintf(`<iq type='get' id='sq' from='%s' to='%s'><sessions xmlns='%s' cache-ttl='60' lookup='full'/></iq>`,
-		fc.s.ComponentJID, fc.s.Domain, nsPlugin))
+	r := fc.sendPayload(t, stanza.GetIQ, "sq", pluginproto.SessionsQuery{Lookup: "full", CacheTTL: 60})
 	if typ := r.Attr("type"); typ != "result" {
 		t.Fatalf("sessions query: %s", r)
 	}
@@ -129,8 +129,7 @@ func allowCaching(t *testing.T, fc *fakeComponent) {
 // acknowledges a change.
 func changed(t *testing.T, fc *fakeComponent, account string) {
 	t.Helper()
-	r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='ch' from='%s' to='%s'><changed xmlns='%s' jid='%s'/></iq>`,
-		fc.s.ComponentJID, fc.s.Domain, nsPlugin, account))
+	r := fc.sendPayload(t, stanza.SetIQ, "ch", pluginproto.Changed{JID: account})
 	if typ := r.Attr("type"); typ != "result" {
 		t.Fatalf("changed: %s", r)
 	}

@@ -24,9 +24,10 @@ import (
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/stacktest"
+	"github.com/saslcert/saslcert/pluginproto"
 )
 
-const nsPlugin = "urn:x-saslcert:plugin:0"
+const nsPlugin = pluginproto.NS
 
 func fingerprint(der []byte) string {
 	h := sha256.Sum256(der)
@@ -260,6 +261,8 @@ func (fc *fakeComponent) Close() {
 	fc.done <- nil
 }
 
+// handleLookup records a lookup (decoded strictly: a malformed one ends the
+// session) and answers it as set for its certificate.
 func (fc *fakeComponent) handleLookup(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	var req lookupReq
 	req.From, req.To = iq.From.String(), iq.To.String()
@@ -268,14 +271,14 @@ func (fc *fakeComponent) handleLookup(iq stanza.IQ, t xmlstream.TokenReadEncoder
 			req.Authzid, req.HasAuthzid = a.Value, true
 		}
 	}
-	var payload struct {
-		Cert string `xml:"x509cert"`
-	}
+	var payload pluginproto.Lookup
 	d := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t))
 	if err := d.Decode(&payload); err != nil {
 		return err
 	}
-	req.Cert = payload.Cert
+	if payload.Cert != nil {
+		req.Cert = b64(payload.Cert)
+	}
 	fc.mu.Lock()
 	fc.lookups = append(fc.lookups, req)
 	a, ok := fc.answers[req.Cert]
@@ -286,43 +289,50 @@ func (fc *fakeComponent) handleLookup(iq stanza.IQ, t xmlstream.TokenReadEncoder
 	if a.Silent {
 		return nil
 	}
-	var reply string
-	head := fmt.Sprintf(`<iq type='%%s' id='%s' from='%s' to='%s'>`, stacktest.Escape(iq.ID), stacktest.Escape(iq.To.String()), stacktest.Escape(iq.From.String()))
-	if a.ErrType == "" {
-		res := ""
-		if a.Resource != "" {
-			res = fmt.Sprintf(` resource='%s'`, stacktest.Escape(a.Resource))
-		}
-		fp := fmt.Sprintf(` fingerprint='%s'`, stacktest.Escape(a.Fingerprint))
-		if a.NoFingerprint {
-			fp = ""
-		}
-		ncm := fmt.Sprintf(` no-cert-management='%v'`, a.NoCertManagement)
-		switch a.NCM {
-		case "":
-		case "-":
-			ncm = ""
-		default:
+	reply := stanza.IQ{ID: iq.ID, From: iq.To, To: iq.From, Type: stanza.ResultIQ}
+	var inner xml.TokenReader
+	switch {
+	case a.ErrType != "":
+		reply.Type = stanza.ErrorIQ
+		inner = pluginproto.LookupError{Type: stanza.ErrorType(a.ErrType), Condition: stanza.Condition(a.ErrCond), SASL: a.SASLCond, Text: a.Text}.TokenReader()
+	case a.NCM != "":
+		// A malformed grant the package cannot write: by hand.
+		ncm := ""
+		if a.NCM != "-" {
 			ncm = fmt.Sprintf(` no-cert-management='%s'`, stacktest.Escape(a.NCM))
 		}
-		reply = fmt.Sprintf(head, "result") + fmt.Sprintf(`<lookup xmlns='%s' jid='%s'%s%s%s/></iq>`,
-			nsPlugin, stacktest.Escape(a.JID), fp, res, ncm)
-	} else {
-		reply = fmt.Sprintf(head, "error") + fmt.Sprintf(`<error type='%s'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>`, a.ErrType, a.ErrCond)
-		if a.SASLCond != "" {
-			reply += fmt.Sprintf(`<%s xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`, a.SASLCond)
+		fp := ""
+		if !a.NoFingerprint {
+			fp = fmt.Sprintf(` fingerprint='%s'`, stacktest.Escape(a.Fingerprint))
 		}
-		if a.Text != "" {
-			reply += fmt.Sprintf(`<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>%s</text>`, stacktest.Escape(a.Text))
+		inner = xml.NewDecoder(strings.NewReader(fmt.Sprintf(`<lookup xmlns='%s' jid='%s'%s%s/>`, nsPlugin, stacktest.Escape(a.JID), fp, ncm)))
+	default:
+		res := pluginproto.LookupResult{JID: a.JID, Resource: a.Resource, Fingerprint: a.Fingerprint, NoCertManagement: a.NoCertManagement}
+		if a.NoFingerprint {
+			res.Fingerprint = ""
 		}
-		reply += `</error></iq>`
+		inner = res.TokenReader()
 	}
+	text := xmlText(fc.t, reply.Wrap(inner))
 	if a.Hold {
-		fc.held <- reply
+		fc.held <- text
 		return nil
 	}
-	_, err := xmlstream.Copy(t, xml.NewDecoder(strings.NewReader(reply)))
+	_, err := xmlstream.Copy(t, xml.NewDecoder(strings.NewReader(text)))
 	return err
+}
+
+// xmlText is the XML of the tokens r.
+func xmlText(t testing.TB, r xml.TokenReader) string {
+	var b strings.Builder
+	e := xml.NewEncoder(&b)
+	if _, err := xmlstream.Copy(e, r); err != nil {
+		t.Errorf("encoding: %v", err)
+	}
+	if err := e.Flush(); err != nil {
+		t.Errorf("encoding: %v", err)
+	}
+	return b.String()
 }
 
 // release sends the next held lookup reply.
@@ -341,7 +351,8 @@ func (fc *fakeComponent) release(t testing.TB) {
 	}
 }
 
-// handleNotices records a batch of session notices sent as a message.
+// handleNotices records a batch of session notices sent as a message
+// (pluginproto.Notices).
 func (fc *fakeComponent) handleNotices(msg stanza.Message, t xmlstream.TokenReadEncoder) error {
 	for {
 		tok, err := t.Token()
@@ -349,32 +360,40 @@ func (fc *fakeComponent) handleNotices(msg stanza.Message, t xmlstream.TokenRead
 			return nil
 		}
 		if s, ok := tok.(xml.StartElement); ok && s.Name.Space == nsPlugin && s.Name.Local == "session" {
-			fc.record(msg.From.String(), s)
+			fc.record(msg.From.String(), s, t)
 		}
 	}
 }
 
 func (fc *fakeComponent) handleSession(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-	fc.record(iq.From.String(), *start)
+	fc.record(iq.From.String(), *start, t)
 	_, err := xmlstream.Copy(t, iq.Result(nil))
 	return err
 }
 
-func (fc *fakeComponent) record(from string, start xml.StartElement) {
+// record decodes a <session/> notice (pluginproto.Session) whose start was
+// read from r and records it; one that does not decode is recorded with
+// the event "malformed: <why>", which no test expects.
+func (fc *fakeComponent) record(from string, start xml.StartElement, r xml.TokenReader) {
+	var s pluginproto.Session
 	n := notice{From: from}
-	for _, a := range start.Attr {
-		switch a.Name.Local {
-		case "event":
-			n.Event = a.Value
-		case "jid":
-			n.JID = a.Value
-		case "fingerprint":
-			n.Fingerprint = a.Value
-		}
+	if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(start), r)).Decode(&s); err != nil {
+		n.Event = "malformed: " + err.Error()
+	} else {
+		n.Event, n.JID, n.Fingerprint = string(s.Event), s.JID, s.Fingerprint
 	}
 	fc.mu.Lock()
 	fc.notices = append(fc.notices, n)
 	fc.mu.Unlock()
+}
+
+// sendPayload sends an IQ of type typ with id and payload (a message of
+// pluginproto) from the component to the server domain and returns the
+// reply.
+func (fc *fakeComponent) sendPayload(t testing.TB, typ stanza.IQType, id string, payload xmlstream.Marshaler) *stacktest.Node {
+	t.Helper()
+	iq := stanza.IQ{ID: id, Type: typ, From: jid.MustParse(fc.s.ComponentJID), To: jid.MustParse(fc.s.Domain)}
+	return fc.sendIQ(t, xmlText(t, iq.Wrap(payload.TokenReader())))
 }
 
 // sendIQ sends raw IQ XML to the server and returns the reply.

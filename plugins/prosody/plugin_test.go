@@ -15,10 +15,12 @@ import (
 	msasl "mellium.im/sasl"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 	"mellium.im/xmpp/stream"
 
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
+	"github.com/saslcert/saslcert/pluginproto"
 	"github.com/saslcert/saslcert/sasl"
 )
 
@@ -477,7 +479,7 @@ func TestSessionsAndRevocation(t *testing.T) {
 	})
 
 	t.Run("sessions list", func(t *testing.T) {
-		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='get' id='q1' from='%s' to='%s'><sessions xmlns='%s'/></iq>`, s.ComponentJID, s.Domain, nsPlugin))
+		r := fc.sendPayload(t, stanza.GetIQ, "q1", pluginproto.SessionsQuery{})
 		t.Logf("reply %s", r)
 		if v := r.Attr("type"); v != "result" {
 			t.Fatalf("reply %s", r)
@@ -513,8 +515,7 @@ func TestSessionsAndRevocation(t *testing.T) {
 	})
 
 	t.Run("revoked closes matching sessions with reset", func(t *testing.T) {
-		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r1' from='%s' to='%s'><revoked xmlns='%s' jid='alice@example.org' fingerprint='%s'/></iq>`,
-			s.ComponentJID, s.Domain, nsPlugin, fpA))
+		r := fc.sendPayload(t, stanza.SetIQ, "r1", pluginproto.Revoked{JID: "alice@example.org", Fingerprint: fpA})
 		t.Logf("reply %s", r)
 		rv := r.Child("", "revoked")
 		if v := r.Attr("type"); v != "result" || rv == nil {
@@ -554,15 +555,13 @@ func TestSessionsAndRevocation(t *testing.T) {
 	})
 
 	t.Run("revoked with nothing to close", func(t *testing.T) {
-		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r2' from='%s' to='%s'><revoked xmlns='%s' jid='carol@example.org' fingerprint='%s'/></iq>`,
-			s.ComponentJID, s.Domain, nsPlugin, fpO))
+		r := fc.sendPayload(t, stanza.SetIQ, "r2", pluginproto.Revoked{JID: "carol@example.org", Fingerprint: fpO})
 		if rv := r.Child("", "revoked"); rv == nil {
 			t.Fatalf("reply %s", r)
 		} else if closed := rv.Attr("closed"); closed != "0" {
 			t.Fatalf("closed=%q", closed)
 		}
-		r = fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r3' from='%s' to='%s'><revoked xmlns='%s' jid='alice@elsewhere.example' fingerprint='%s'/></iq>`,
-			s.ComponentJID, s.Domain, nsPlugin, fpO))
+		r = fc.sendPayload(t, stanza.SetIQ, "r3", pluginproto.Revoked{JID: "alice@elsewhere.example", Fingerprint: fpO})
 		if e := r.Child("", "error"); e == nil || e.Child("", "bad-request") == nil {
 			t.Fatalf("reply %s", r)
 		}
@@ -581,8 +580,7 @@ func TestSessionsAndRevocation(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("no lookup")
 		}
-		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r9' from='%s' to='%s'><revoked xmlns='%s' jid='alice@example.org' fingerprint='%s'/></iq>`,
-			s.ComponentJID, s.Domain, nsPlugin, fingerprint(late.DER)))
+		r := fc.sendPayload(t, stanza.SetIQ, "r9", pluginproto.Revoked{JID: "alice@example.org", Fingerprint: fingerprint(late.DER)})
 		if closed := r.Child("", "revoked").Attr("closed"); closed != "0" {
 			t.Fatalf("closed=%q", closed)
 		}
@@ -600,8 +598,7 @@ func TestSessionsAndRevocation(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- sess.Serve(nil) }()
 		fc.waitNotices(t, 1)
-		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r4' from='%s' to='%s'><revoked xmlns='%s' jid='alice@example.org' fingerprint='%s'/></iq>`,
-			s.ComponentJID, s.Domain, nsPlugin, fpO))
+		r := fc.sendPayload(t, stanza.SetIQ, "r4", pluginproto.Revoked{JID: "alice@example.org", Fingerprint: fpO})
 		if closed := r.Child("", "revoked").Attr("closed"); closed != "2" {
 			t.Fatalf("closed=%q, want 2", closed)
 		}
@@ -708,8 +705,7 @@ func TestPrefetch(t *testing.T) {
 		waitLookups(t, fc, 1) // answered: granted
 		fc.set(alice.DER, answer{ErrType: "auth", ErrCond: "not-authorized", SASLCond: "not-authorized", Text: "disabled meanwhile"})
 		defer fc.set(alice.DER, answer{JID: "alice@example.org", Fingerprint: fingerprint(alice.DER)})
-		r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='c1' from='%s' to='%s'><changed xmlns='%s' jid='alice@example.org'/></iq>`,
-			s.ComponentJID, s.Domain, nsPlugin))
+		r := fc.sendPayload(t, stanza.SetIQ, "c1", pluginproto.Changed{JID: "alice@example.org"})
 		if typ := r.Attr("type"); typ != "result" {
 			t.Fatalf("changed: %s", r)
 		}

@@ -1,26 +1,21 @@
 package prosody_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/xml"
 	"fmt"
 	"strconv"
 	"testing"
 
+	"mellium.im/xmlstream"
+
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/pluginproto"
 )
 
-// stampMAC is the MAC docs/PLUGIN-PROTOCOL.md ("auth stamp") specifies,
-// computed here independently of the component's code.
+// stampMAC is the MAC docs/PLUGIN-PROTOCOL.md ("auth stamp") specifies
+// (pluginproto.StampMAC, whose byte format pluginproto's tests pin).
 func stampMAC(secret, jidStr, id, method, fingerprint, manage string) string {
-	msg := "urn:x-saslcert:plugin:0 auth\n"
-	for _, f := range []string{jidStr, id, method, fingerprint, manage} {
-		msg += strconv.Itoa(len(f)) + ":" + f + ","
-	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(msg))
-	return hex.EncodeToString(m.Sum(nil))
+	return pluginproto.StampMAC([]byte(secret), jidStr, id, method, fingerprint, manage)
 }
 
 // stamps returns the auth stamps among p's top-level children.
@@ -58,6 +53,20 @@ func TestAuthStamp(t *testing.T) {
 		}
 		if want := stampMAC(s.ComponentSecret, bound, id, method, fingerprint, manage); a["mac"] != want {
 			t.Fatalf("%s: mac %s; want %s", id, a["mac"], want)
+		}
+		// The component's strict decoding accepts it, and its MAC verifies.
+		start := xml.StartElement{Name: xml.Name{Space: nsPlugin, Local: "auth"}}
+		for k, v := range a {
+			if k != "xmlns" {
+				start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: k}, Value: v})
+			}
+		}
+		var ps pluginproto.Stamp
+		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(start), xmlstream.Token(start.End()))).Decode(&ps); err != nil {
+			t.Fatalf("%s: the stamp does not decode: %v", id, err)
+		}
+		if !ps.Verify([]byte(s.ComponentSecret)) {
+			t.Fatalf("%s: pluginproto.Stamp.Verify refuses the stamp %v", id, a)
 		}
 	}
 

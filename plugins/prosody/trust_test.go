@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/stanza"
+
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/stacktest"
+	"github.com/saslcert/saslcert/pluginproto"
 )
 
 // TestForgedLookupAnswer: another component of the server that may send
@@ -175,8 +178,7 @@ func TestResumedSessionRevoked(t *testing.T) {
 		t.Error("no bound notice for the resumed session with the new certificate")
 	}
 
-	r := fc.sendIQ(t, fmt.Sprintf(`<iq type='set' id='r1' from='%s' to='%s'><revoked xmlns='%s' jid='alice@example.org' fingerprint='%s'/></iq>`,
-		s.ComponentJID, s.Domain, nsPlugin, fp))
+	r := fc.sendPayload(t, stanza.SetIQ, "r1", pluginproto.Revoked{JID: "alice@example.org", Fingerprint: fp})
 	if rv := r.Child("", "revoked"); rv == nil || rv.Attr("closed") != "1" {
 		t.Fatalf("revoked: %s", r)
 	}
