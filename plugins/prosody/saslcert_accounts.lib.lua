@@ -137,7 +137,6 @@ local function account_exists(node)
 	return nil;
 end
 
-
 -- The component's reconciliation: which of these accounts exist here?
 -- exists='true', 'false', or 'unknown' (the check failed, or the JID is not
 -- in Prosody's canonical form); at most 1000 per query.
@@ -166,7 +165,6 @@ module:hook("iq-get/host/" .. xmlns_plugin .. ":accounts", function (event)
 	event.origin.send(reply);
 	return true;
 end);
-
 
 ctx.send_account_events = send_account_events;
 end

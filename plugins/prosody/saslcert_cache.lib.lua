@@ -166,7 +166,6 @@ local function remembered_refusal(key)
 	return refusal;
 end
 
-
 -- Remembers grant (which has max_age) under key (fingerprint .. "\0" ..
 -- authzid), indexed by its account.
 local function remember_login(key, grant)

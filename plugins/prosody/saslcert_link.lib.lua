@@ -134,7 +134,6 @@ module:hook("iq/host", function (event)
 	return true;
 end, 10);
 
-
 -- Plugin IQs from the component: only from the configured component JID on
 -- the component's own connection. Answers others with forbidden.
 local function from_component(event)

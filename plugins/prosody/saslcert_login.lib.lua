@@ -209,6 +209,5 @@ if config.enabled then
 	end, -1000);
 end
 
-
 ctx.fail = fail;
 end

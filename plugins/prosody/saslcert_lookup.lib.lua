@@ -262,7 +262,6 @@ local function ask_component(session, cert, fingerprint, authzid)
 	return grant;
 end
 
-
 -- Starts the lookup for the authzid "" (what clients send) as soon as the
 -- client certificate is known, when stream features are offered after TLS:
 -- the answer is usually back by the time the client's <auth/> arrives, so

@@ -37,7 +37,6 @@ do
 	end
 end
 
-
 -- Bound certificate sessions by fingerprint, for the <users/> of <items/>.
 local fp_sessions = {}; -- fingerprint -> set of sessions (weak keys)
 
@@ -63,7 +62,6 @@ for session in pairs(cert_sessions) do
 		fp_bound(session, session.saslcert.fingerprint);
 	end
 end
-
 
 -- Session notices are batched: one <message/> (no answer) carries every
 -- notice of saslcert_notice_delay seconds (default 0.05), in order, so a
@@ -98,7 +96,6 @@ local function notify(event_name, full_jid, fingerprint)
 		flush_notices();
 	end
 end
-
 
 module:hook("resource-bind", function (event)
 	local session = event.session;

@@ -106,7 +106,6 @@ local function still_unauthenticated(session)
 	return not session.destroyed and session.type == "c2s_unauthed" and not session.username and session.conn ~= nil;
 end
 
-
 return {
 	xmlns_sasl = xmlns_sasl;
 	xmlns_plugin = "urn:x-saslcert:plugin:0";
