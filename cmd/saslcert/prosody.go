@@ -42,19 +42,23 @@ func prosodyCommand(e *env) *cli.Command {
 				if c.Args().Present() {
 					return usageErrorf("prosody config takes no arguments, got %q", c.Args().First())
 				}
-				pc := prosodyConfig{
+				// The lookup limits are printed with the plugin's defaults so
+				// that admins see and can raise them.
+				pc := prosody.Config{
 					Component:          c.String("component"),
 					SecretFile:         c.String("secret-file"),
 					PluginDir:          c.String("plugin-dir"),
 					ComponentInterface: c.String("component-interface"),
 					ComponentPort:      c.Int("component-port"),
 					Timeout:            c.Duration("timeout"),
-					Delegation:         !c.Bool("no-delegation"),
+					LookupBurst:        prosody.DefaultLookupBurst,
+					LookupRate:         prosody.DefaultLookupRate,
+					NoForward:          c.Bool("no-delegation"),
 				}
 				for _, d := range c.StringSlice("domain") {
 					pc.Domains = append(pc.Domains, strings.Split(d, ",")...)
 				}
-				if err := pc.validate(); err != nil {
+				if err := validateProsodyConfig(&pc); err != nil {
 					return usageErrorf("prosody config: %v", err)
 				}
 				_, err := io.WriteString(e.stdout, pc.String())
@@ -64,22 +68,9 @@ func prosodyCommand(e *env) *cli.Command {
 	}
 }
 
-// prosodyConfig is what `saslcert prosody config` prints (with the
-// plugin's defaults for saslcert_lookup_burst and saslcert_lookup_rate, so
-// that admins see and can raise them).
-type prosodyConfig struct {
-	Domains            []string
-	Component          string
-	SecretFile         string
-	PluginDir          string
-	ComponentInterface string
-	ComponentPort      int
-	Timeout            time.Duration
-	Delegation         bool
-}
-
-// validate normalises the domains and the component JID and checks the rest.
-func (pc *prosodyConfig) validate() error {
+// validateProsodyConfig normalises the domains and the component JID of pc
+// and checks the rest, naming the flag at fault.
+func validateProsodyConfig(pc *prosody.Config) error {
 	comp, err := sasl.ParseJID(pc.Component)
 	if errors.Is(err, sasl.ErrJIDForms) {
 		return fmt.Errorf("--component %q: %w", pc.Component, err)
@@ -112,21 +103,4 @@ func (pc *prosodyConfig) validate() error {
 		return fmt.Errorf("--timeout %v: want at least 1s", pc.Timeout)
 	}
 	return nil
-}
-
-// String renders the configuration as Prosody Lua (plugins/prosody's
-// printer, which the plugin's tests run too).
-func (pc prosodyConfig) String() string {
-	return prosody.Config{
-		Domains:            pc.Domains,
-		Component:          pc.Component,
-		SecretFile:         pc.SecretFile,
-		PluginDir:          pc.PluginDir,
-		ComponentInterface: pc.ComponentInterface,
-		ComponentPort:      pc.ComponentPort,
-		Timeout:            pc.Timeout,
-		LookupBurst:        prosody.DefaultLookupBurst,
-		LookupRate:         prosody.DefaultLookupRate,
-		NoForward:          !pc.Delegation,
-	}.String()
 }
