@@ -19,6 +19,7 @@ lint: deps
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GOBIN)/staticcheck $(PKGS)
+	luacheck --no-color plugins/prosody
 
 # Unit, contract, fuzz-seed and integration tests (real SQLite files, real Prosody).
 test: lint

@@ -12,6 +12,8 @@ command -v prosody >/dev/null 2>&1 || need+=(prosody)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || need+=(python3-slixmpp)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+# luacheck: make lint checks the Prosody plugin (plugins/prosody, .luacheckrc)
+command -v luacheck >/dev/null 2>&1 || need+=(lua-check)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"

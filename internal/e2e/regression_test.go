@@ -13,7 +13,8 @@ import (
 
 // Regression tests for defects this suite found in other packages.
 
-// Regression (fixed in plugins/prosody/mod_saslcert.lua, pre-stanza hook):
+// Regression (fixed in the Prosody plugin, pre-stanza hook, now in
+// plugins/prosody/saslcert_stamp.lib.lua):
 // <no-cert-management/> was not enforced for a session's first requests.
 //
 // The plugin announces a bound certificate session with module:send_iq from

@@ -20,8 +20,11 @@
 // present any certificate. s.TLSConfig(certs...) makes a client config that
 // trusts the server; s.DialClient negotiates a mellium client session.
 //
-// With Options.Plugin the repository's plugins/prosody/mod_saslcert.lua is
-// loaded on the VirtualHost (saslcert_component = ComponentJID); it forwards
+// With Options.Plugin the repository's plugins/prosody/mod_saslcert.lua (and
+// its saslcert_*.lib.lua parts) is loaded on the VirtualHost with the section
+// plugins/prosody.Config renders, as admins get it from `saslcert prosody
+// config` (saslcert_component = ComponentJID; the component secret is read
+// from a file, as in the admins' Component section); it forwards
 // users' urn:xmpp:saslcert:1 IQs to the component itself. With
 // Options.Delegation prosody-modules' mod_delegation does that instead.
 //

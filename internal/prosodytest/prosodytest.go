@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/saslcert/saslcert/internal/prosodyconf"
+	"github.com/saslcert/saslcert/plugins/prosody"
 )
 
 // Env variable: when set, a missing prosody binary fails the test instead of
@@ -50,7 +51,10 @@ type Options struct {
 	ComponentSecret string // default random
 
 	// Plugin loads mod_saslcert from the repository's plugins/prosody on the
-	// VirtualHost with saslcert_component = ComponentJID.
+	// VirtualHost with saslcert_component = ComponentJID: the VirtualHost
+	// section plugins/prosody.Config renders, as `saslcert prosody config`
+	// prints it for admins (the Plugin* fields and Delegation set its
+	// test-only choices).
 	Plugin bool
 	// PluginTimeout is saslcert_timeout (0: the plugin's default).
 	PluginTimeout time.Duration
@@ -102,7 +106,9 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// PluginDir is the directory holding mod_saslcert.lua.
+// PluginDir is the directory holding the plugin's files (mod_saslcert.lua
+// and its saslcert_*.lib.lua parts), which Prosody finds through
+// plugin_paths.
 func PluginDir() string { return filepath.Join(RepoRoot(), "plugins", "prosody") }
 
 // Installed reports whether the prosody binaries are present.
@@ -152,6 +158,12 @@ func Start(tb testing.TB, o Options) *Server {
 		tb.Fatal(err)
 	}
 	certFile, keyFile := s.makeTLS(tb)
+	// The Component section reads the secret from this file, as an
+	// admin's does.
+	secretFile := filepath.Join(dir, "component.secret")
+	if err := os.WriteFile(secretFile, []byte(o.ComponentSecret+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 	tb.Cleanup(func() {
 		s.Stop()
 		switch env := os.Getenv(LogEnv); {
@@ -166,7 +178,7 @@ func Start(tb testing.TB, o Options) *Server {
 	for attempt := 1; ; attempt++ {
 		s.C2SAddr = freeAddr(tb, "")
 		s.ComponentAddr = freeAddr(tb, s.C2SAddr)
-		cfg := s.config(o, certFile, keyFile)
+		cfg := s.config(o, certFile, keyFile, secretFile)
 		if err := os.WriteFile(s.ConfigFile, []byte(cfg), 0o600); err != nil {
 			tb.Fatal(err)
 		}
@@ -269,7 +281,7 @@ func luaStr(s string) string { return strconv.Quote(s) }
 // config is Prosody's configuration for o: prosodyconf's global section
 // (with the plugin directory and the modules o asks for), then the
 // VirtualHost and the component.
-func (s *Server) config(o Options, certFile, keyFile string) string {
+func (s *Server) config(o Options, certFile, keyFile, secretFile string) string {
 	g := prosodyconf.Global{
 		Generator:     "internal/prosodytest",
 		Dir:           s.Dir,
@@ -292,26 +304,26 @@ func (s *Server) config(o Options, certFile, keyFile string) string {
 	var b strings.Builder
 	b.WriteString(g.Render())
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
-	w("VirtualHost %s", luaStr(s.Domain))
+	// The plugin's sections are what `saslcert prosody config` prints
+	// (package plugins/prosody), with the test-only choices of o.
+	pc := prosody.Config{
+		Component:   s.ComponentJID,
+		SecretFile:  secretFile,
+		Timeout:     o.PluginTimeout,
+		NoForward:   o.Delegation, // mod_delegation carries XEP-0257 requests instead
+		NoComponent: o.PluginNoComponent,
+	}
+	if o.PluginLookupLimit >= 0 {
+		limit := o.PluginLookupLimit
+		if limit == 0 {
+			limit = 100000
+		}
+		pc.LookupBurst, pc.LookupRate = limit, limit
+	}
 	if o.Plugin {
-		w(`	modules_enabled = { "saslcert" }`)
-		if !o.PluginNoComponent {
-			w("	saslcert_component = %s", luaStr(s.ComponentJID))
-		}
-		if o.PluginTimeout > 0 {
-			w("	saslcert_timeout = %s", strconv.FormatFloat(o.PluginTimeout.Seconds(), 'f', -1, 64))
-		}
-		if o.PluginLookupLimit >= 0 {
-			limit := o.PluginLookupLimit
-			if limit == 0 {
-				limit = 100000
-			}
-			w("	saslcert_lookup_burst = %d", limit)
-			w("	saslcert_lookup_rate = %d", limit)
-		}
-		if o.Delegation {
-			w("	saslcert_forward = false -- mod_delegation carries XEP-0257 requests instead")
-		}
+		b.WriteString(pc.VirtualHost(s.Domain))
+	} else {
+		w("VirtualHost %s", luaStr(s.Domain))
 	}
 	if o.Delegation {
 		w(`	delegations = { ["urn:xmpp:saslcert:1"] = { jid = %s } }`, luaStr(s.ComponentJID))
@@ -320,8 +332,7 @@ func (s *Server) config(o Options, certFile, keyFile string) string {
 		w("%s", o.ExtraHost)
 	}
 	w("")
-	w("Component %s", luaStr(s.ComponentJID))
-	w("	component_secret = %s", luaStr(s.ComponentSecret))
+	b.WriteString(pc.ComponentSection())
 	if o.Delegation {
 		w(`	modules_enabled = { "delegation" }`)
 	}
