@@ -59,65 +59,99 @@ func (l *link) reconcileAccounts(servers []jid.JID) {
 		}
 	}()
 
-	withCerts := make(map[string]bool)
-	err := c.accounts.WalkCerts(ctx, func(r *storage.Cert) error {
-		if r.State == storage.StateActive || r.State == storage.StateDisabled {
-			withCerts[r.Account] = true
-		}
-		return nil
-	})
-	if err != nil {
-		c.log.Warn("account reconciliation: cannot read the store", "err", err)
-		return
-	}
+	// Tombstones are few (deleted accounts whose names nobody took again):
+	// ask about them first, all at once.
 	tombs, err := c.accounts.Tombstones(ctx)
 	if err != nil {
 		c.log.Warn("account reconciliation: cannot read the tombstones", "err", err)
 		return
 	}
-	tombstoned := make(map[string]bool, len(tombs))
-	for _, a := range tombs {
-		tombstoned[a] = true
-	}
 	for _, server := range servers {
-		var ask []string
-		for a := range withCerts {
-			if domainOf(a) == server.Domainpart() {
-				ask = append(ask, a)
-			}
+		if !l.reconcileBatches(ctx, server, inDomain(tombs, server.Domainpart()), false) {
+			return
 		}
-		for a := range tombstoned {
-			if domainOf(a) == server.Domainpart() && !withCerts[a] {
-				ask = append(ask, a)
+	}
+	// Accounts with certificates: one page of the store at a time (memory
+	// stays bounded by the page, whatever the store holds), a pause between
+	// queries so that a large store does not crowd out logins on the
+	// server's single thread.
+	after := ""
+	for {
+		page, err := c.accounts.Accounts(ctx, after, reconcilePage)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("account reconciliation: cannot read the store", "err", err)
 			}
+			return
 		}
-		slices.Sort(ask)
-		for batch := range slices.Chunk(ask, reconcileBatch) {
-			answers, err := l.askAccounts(ctx, server, batch)
-			if err != nil {
-				var se stanza.Error
-				if errors.As(err, &se) {
-					c.log.Warn("account reconciliation: the server plugin refused the query; is it up to date?",
-						"domain", server.String(), "err", err)
-				} else if ctx.Err() == nil {
-					c.log.Warn("account reconciliation: no answer", "domain", server.String(), "err", err)
-				}
-				break
-			}
-			for _, a := range batch {
-				switch answers[a] {
-				case pluginproto.ExistsFalse:
-					if withCerts[a] {
-						l.reconcileDeleted(ctx, server, a)
-					}
-				case pluginproto.ExistsTrue:
-					if tombstoned[a] {
-						l.reconcileCreated(ctx, a)
-					}
-				}
+		if len(page) == 0 {
+			return
+		}
+		after = page[len(page)-1]
+		for _, server := range servers {
+			if !l.reconcileBatches(ctx, server, inDomain(page, server.Domainpart()), true) {
+				return
 			}
 		}
 	}
+}
+
+// reconcilePage is how many accounts one store read gives the
+// reconciliation; reconcilePause is the pause after each <accounts/> query.
+const (
+	reconcilePage  = 1000
+	reconcilePause = 20 * time.Millisecond
+)
+
+// inDomain returns the accounts of domain, in the order given.
+func inDomain(accounts []string, domain string) []string {
+	var out []string
+	for _, a := range accounts {
+		if domainOf(a) == domain {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// reconcileBatches asks server about accounts, reconcileBatch at a time.
+// For accounts with certificates (withCerts), an explicit exists='false'
+// revokes them and writes the tombstone; for tombstoned ones, an explicit
+// exists='true' lifts it. It reports false when the reconciliation should
+// stop (the link ended, the plugin refused or did not answer).
+func (l *link) reconcileBatches(ctx context.Context, server jid.JID, accounts []string, withCerts bool) bool {
+	c := l.c
+	for batch := range slices.Chunk(accounts, reconcileBatch) {
+		answers, err := l.askAccounts(ctx, server, batch)
+		if err != nil {
+			var se stanza.Error
+			if errors.As(err, &se) {
+				c.log.Warn("account reconciliation: the server plugin refused the query; is it up to date?",
+					"domain", server.String(), "err", err)
+			} else if ctx.Err() == nil {
+				c.log.Warn("account reconciliation: no answer", "domain", server.String(), "err", err)
+			}
+			return false
+		}
+		for _, a := range batch {
+			switch answers[a] {
+			case pluginproto.ExistsFalse:
+				if withCerts {
+					l.reconcileDeleted(ctx, server, a)
+				}
+			case pluginproto.ExistsTrue:
+				if !withCerts {
+					l.reconcileCreated(ctx, a)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(reconcilePause):
+		}
+	}
+	return true
 }
 
 // reconcileDeleted revokes the certificates of account, which the server

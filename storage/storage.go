@@ -285,6 +285,13 @@ type Store interface {
 	// (byte-wise) order. Errors: ErrUnavailable.
 	Tombstones(ctx context.Context) ([]string, error)
 
+	// Accounts returns up to limit accounts that have at least one active or
+	// disabled record and sort (byte-wise) after after, in ascending order;
+	// "" starts at the first. A reader pages through all of them by passing
+	// the last account it got, holding one page at a time. Errors:
+	// ErrInvalid (limit <= 0), ErrUnavailable.
+	Accounts(ctx context.Context, after string, limit int) ([]string, error)
+
 	// MarkPassedOn records that the watcher (a running component, named by
 	// its JID) has passed on every audit entry up to auditID to the server,
 	// and that it was alive now: the mark's Seen is set from the store's

@@ -116,3 +116,31 @@ func (db *DB) Tombstones(ctx context.Context) ([]string, error) {
 	}
 	return accounts, nil
 }
+
+// Accounts implements storage.Store.
+func (db *DB) Accounts(ctx context.Context, after string, limit int) ([]string, error) {
+	const op = "list accounts"
+	if limit <= 0 {
+		return nil, fmt.Errorf("storage/sqlite: %s: %w: limit %d", op, storage.ErrInvalid, limit)
+	}
+	if err := db.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	rows, err := db.st.accountsPage.QueryContext(ctx, after, limit)
+	if err != nil {
+		return nil, db.mapErr(ctx, op, err)
+	}
+	defer rows.Close()
+	accounts := []string{}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, db.mapErr(ctx, op, err)
+		}
+		accounts = append(accounts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.mapErr(ctx, op, err)
+	}
+	return accounts, nil
+}

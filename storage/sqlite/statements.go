@@ -39,6 +39,7 @@ type statements struct {
 	auditSince   *sql.Stmt
 	walkPage     *sql.Stmt
 	tombList     *sql.Stmt
+	accountsPage *sql.Stmt
 }
 
 func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
@@ -81,6 +82,9 @@ func (s *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&s.auditSince, r, `SELECT ` + auditCols + ` FROM audit WHERE id > ? ORDER BY id LIMIT ?`},
 		{&s.walkPage, r, `SELECT ` + certCols + ` FROM certs WHERE id > ? ORDER BY id LIMIT ?`},
 		{&s.tombList, r, `SELECT account FROM tombstones ORDER BY account`},
+		// Distinct accounts with usable records, a page at a time (index certs_account).
+		{&s.accountsPage, r, `SELECT DISTINCT account FROM certs
+			WHERE account > ? AND state IN ('active', 'disabled') ORDER BY account LIMIT ?`},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -95,7 +99,7 @@ func (s *statements) close() {
 	for _, st := range []*sql.Stmt{
 		s.insertCert, s.insertAudit, s.countActive, s.fpExists, s.findForWrite, s.setByName, s.setByID,
 		s.keyOf, s.revokeKey, s.tombExists, s.tombInsert, s.tombDelete, s.revokeAll, s.histExpired, s.histCount,
-		s.find, s.list, s.auditAll, s.auditAccount, s.auditSince, s.walkPage, s.tombList,
+		s.find, s.list, s.auditAll, s.auditAccount, s.auditSince, s.walkPage, s.tombList, s.accountsPage,
 	} {
 		if st != nil {
 			st.Close()

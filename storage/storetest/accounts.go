@@ -182,3 +182,40 @@ func names(cs []*storage.Cert) []string {
 	}
 	return out
 }
+
+// testAccounts: Accounts pages through the accounts with active or
+// disabled records, in ascending order, after the given one; accounts with
+// only revoked records are left out; a limit <= 0 is ErrInvalid.
+func testAccounts(e *env) {
+	carol, dave := "carol@example.org", "dave@example.org"
+	e.addNew(bob, "b1")
+	e.addNew(bob, "b2")
+	e.addNew(alice, "a1")
+	e.addNew(dave, "d1")
+	e.setState(dave, "d1", storage.StateDisabled)
+	e.addNew(carol, "c1")
+	e.setState(carol, "c1", storage.StateRevoked)
+	tests := []struct {
+		name  string
+		after string
+		limit int
+		want  []string
+	}{
+		{"all", "", 10, []string{alice, bob, dave}},
+		{"first page", "", 2, []string{alice, bob}},
+		{"next page", bob, 2, []string{dave}},
+		{"past the end", dave, 2, []string{}},
+		{"between names", "b", 1, []string{bob}},
+	}
+	for _, tt := range tests {
+		got, err := e.s.Accounts(e.ctx, tt.after, tt.limit)
+		if err != nil {
+			e.t.Fatalf("%s: Accounts(%q, %d): %v", tt.name, tt.after, tt.limit, err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) || got == nil {
+			e.t.Errorf("%s: Accounts(%q, %d) = %q, want %q", tt.name, tt.after, tt.limit, got, tt.want)
+		}
+	}
+	_, err := e.s.Accounts(e.ctx, "", 0)
+	wantErr(e.t, "Accounts with limit 0", err, storage.ErrInvalid)
+}

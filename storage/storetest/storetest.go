@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 		{"RevokeAccount", testRevokeAccount},
 		{"RevokeAccountNoTombstone", testRevokeAccountNoTombstone},
 		{"Tombstone", testTombstone},
+		{"Accounts", testAccounts},
 		{"TombstoneErrorOrder", testTombstoneErrorOrder},
 		{"ConcurrentRevokeAccount", testConcurrentRevokeAccount},
 		{"PassedOn", testPassedOn},
