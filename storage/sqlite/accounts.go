@@ -94,27 +94,7 @@ func (db *DB) ClearTombstone(ctx context.Context, account string) (bool, error) 
 
 // Tombstones implements storage.Store.
 func (db *DB) Tombstones(ctx context.Context) ([]string, error) {
-	const op = "list tombstones"
-	if err := db.begin(ctx, op); err != nil {
-		return nil, err
-	}
-	rows, err := db.st.tombList.QueryContext(ctx)
-	if err != nil {
-		return nil, db.mapErr(ctx, op, err)
-	}
-	defer rows.Close()
-	accounts := []string{}
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			return nil, db.mapErr(ctx, op, err)
-		}
-		accounts = append(accounts, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.mapErr(ctx, op, err)
-	}
-	return accounts, nil
+	return db.queryStrings(ctx, "list tombstones", db.st.tombList)
 }
 
 // Accounts implements storage.Store.
@@ -123,24 +103,30 @@ func (db *DB) Accounts(ctx context.Context, after string, limit int) ([]string, 
 	if limit <= 0 {
 		return nil, fmt.Errorf("storage/sqlite: %s: %w: limit %d", op, storage.ErrInvalid, limit)
 	}
+	return db.queryStrings(ctx, op, db.st.accountsPage, after, limit)
+}
+
+// queryStrings runs a read statement whose rows are one string each and
+// returns them (an empty slice, not nil, for no rows).
+func (db *DB) queryStrings(ctx context.Context, op string, stmt *sql.Stmt, args ...any) ([]string, error) {
 	if err := db.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	rows, err := db.st.accountsPage.QueryContext(ctx, after, limit)
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, db.mapErr(ctx, op, err)
 	}
 	defer rows.Close()
-	accounts := []string{}
+	out := []string{}
 	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, db.mapErr(ctx, op, err)
 		}
-		accounts = append(accounts, a)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, db.mapErr(ctx, op, err)
 	}
-	return accounts, nil
+	return out, nil
 }
