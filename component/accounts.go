@@ -36,30 +36,41 @@ import (
 func (l *link) handleAccountDeleted(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
 	var notice pluginproto.AccountDeleted
-	if err := decodeElement(*start, t, &notice); err != nil {
+	return l.accountNotice(server, iq, t, start, &notice, func() string { return notice.JID }, func(key string) func(context.Context) xml.TokenReader {
+		c.deleting.Store(key, struct{}{})
+		return func(ctx context.Context) xml.TokenReader {
+			n, err := c.deleteAccount(ctx, key, "server:"+server.String()+" (account deleted)")
+			if err != nil {
+				c.log.Error("could not revoke the certificates of a deleted account; its logins stay refused until restart",
+					"account", key, "err", err)
+				return c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.InternalServerError, "the certificate store is busy; try again"))
+			}
+			c.deleting.Delete(key)
+			c.log.Info("account deleted: certificates revoked", "account", key, "revoked", n)
+			return c.resultIQ(iq, pluginproto.AccountDeletedResult{Revoked: n}.TokenReader())
+		}
+	})
+}
+
+// accountNotice decodes an account notice into notice, checks its account
+// (jidOf, after decoding) and, on the stream goroutine, calls start with
+// the account; the work start returns runs on a worker and its answer is
+// sent. Every failure is answered with a stanza error.
+func (l *link) accountNotice(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement,
+	notice any, jidOf func() string, begin func(key string) func(context.Context) xml.TokenReader) error {
+	c := l.c
+	if err := decodeElement(*start, t, notice); err != nil {
 		return send(t, c.errorIQ(iq, badPayload(err, start.Name.Local)))
 	}
-	account, se, ok := accountOf(server, notice.JID)
+	account, se, ok := accountOf(server, jidOf())
 	if !ok {
 		return send(t, c.errorIQ(iq, se))
 	}
 	if c.accounts == nil {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "no store")))
 	}
-	key := account.String()
-	c.deleting.Store(key, struct{}{})
-	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
-		n, err := c.deleteAccount(ctx, key, "server:"+server.String()+" (account deleted)")
-		if err != nil {
-			c.log.Error("could not revoke the certificates of a deleted account; its logins stay refused until restart",
-				"account", key, "err", err)
-			return c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.InternalServerError, "the certificate store is busy; try again"))
-		}
-		c.deleting.Delete(key)
-		c.log.Info("account deleted: certificates revoked", "account", key, "revoked", n)
-		return c.resultIQ(iq, pluginproto.AccountDeletedResult{Revoked: n}.TokenReader())
-	}, func() xml.TokenReader { return c.errorIQ(iq, internalError()) })
-	if err != nil {
+	work := begin(account.String())
+	if err := l.dispatch(work, func() xml.TokenReader { return c.errorIQ(iq, internalError()) }); err != nil {
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "busy")))
 	}
 	return nil
@@ -75,31 +86,18 @@ func (l *link) handleAccountDeleted(server jid.JID, iq stanza.IQ, t xmlstream.To
 func (l *link) handleAccountCreated(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
 	var notice pluginproto.AccountCreated
-	if err := decodeElement(*start, t, &notice); err != nil {
-		return send(t, c.errorIQ(iq, badPayload(err, start.Name.Local)))
-	}
-	account, se, ok := accountOf(server, notice.JID)
-	if !ok {
-		return send(t, c.errorIQ(iq, se))
-	}
-	if c.accounts == nil {
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "no store")))
-	}
-	key := account.String()
-	mark := c.inflight.mark() // on the stream goroutine: everything read before this notice
-	err := l.dispatch(func(ctx context.Context) xml.TokenReader {
-		cleared, err := c.undeleteAccount(ctx, key, mark)
-		if err != nil {
-			c.log.Warn("could not lift the tombstone of a registered account", "account", key, "err", err)
-			return c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.InternalServerError, "the certificate store is busy; try again"))
+	return l.accountNotice(server, iq, t, start, &notice, func() string { return notice.JID }, func(key string) func(context.Context) xml.TokenReader {
+		mark := c.inflight.mark() // on the stream goroutine: everything read before this notice
+		return func(ctx context.Context) xml.TokenReader {
+			cleared, err := c.undeleteAccount(ctx, key, mark)
+			if err != nil {
+				c.log.Warn("could not lift the tombstone of a registered account", "account", key, "err", err)
+				return c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.InternalServerError, "the certificate store is busy; try again"))
+			}
+			c.log.Info("account registered", "account", key, "tombstone_lifted", cleared)
+			return c.resultIQ(iq, pluginproto.AccountCreatedResult{Cleared: cleared}.TokenReader())
 		}
-		c.log.Info("account registered", "account", key, "tombstone_lifted", cleared)
-		return c.resultIQ(iq, pluginproto.AccountCreatedResult{Cleared: cleared}.TokenReader())
-	}, func() xml.TokenReader { return c.errorIQ(iq, internalError()) })
-	if err != nil {
-		return send(t, c.errorIQ(iq, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "busy")))
-	}
-	return nil
+	})
 }
 
 // accountOf checks the jid of an account notice: a bare account JID of
