@@ -3,10 +3,6 @@ package enroll
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -36,7 +32,9 @@ var (
 
 // CheckCSR decides whether csr may be sent to a CA for account (a bare JID):
 //   - its signature verifies (proof of possession; SHA-1 and MD5 fail);
-//   - its key is acceptable (RSA >= 2048 bits, ECDSA P-256/384/521, Ed25519);
+//   - its key is acceptable under sasl.DefaultPolicy() (RSA >= 2048 bits,
+//     ECDSA P-256/384/521, Ed25519; Service applies the configured policy,
+//     ServiceConfig.KeyPolicy, on top);
 //   - its subject is empty or exactly CN=<account>;
 //   - it requests no subjectAltName, or exactly one: an id-on-xmppAddr
 //     UTF8String naming account in its normalised form (byte for byte what
@@ -61,7 +59,7 @@ func CheckCSR(csr *x509.CertificateRequest, account jid.JID) error {
 	if err := csr.CheckSignature(); err != nil {
 		return fmt.Errorf("%w: the CSR's signature does not verify: %v", ErrBadRequest, err)
 	}
-	if err := checkKey(csr.PublicKey); err != nil {
+	if err := checkKey(csr.PublicKey, sasl.DefaultPolicy()); err != nil {
 		return err
 	}
 	if err := checkSubject(csr.Subject, account); err != nil {
@@ -234,26 +232,14 @@ func CheckIssuedWith(chain [][]byte, account jid.JID, pub crypto.PublicKey, now 
 	return &Issued{Chain: out, Cert: cert, Upload: up}, nil
 }
 
-// checkKey refuses keys sasl.CheckUpload would refuse under the default
-// policy, before a CA signs them.
-func checkKey(pub crypto.PublicKey) error {
-	minRSA := sasl.DefaultPolicy().MinRSABits
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < minRSA {
-			return fmt.Errorf("%w: RSA key of %d bits; at least %d are required", ErrBadRequest, k.N.BitLen(), minRSA)
-		}
-		return nil
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256(), elliptic.P384(), elliptic.P521():
-			return nil
-		}
-		return fmt.Errorf("%w: ECDSA key on curve %s; only P-256, P-384 and P-521 are accepted", ErrBadRequest, k.Curve.Params().Name)
-	case ed25519.PublicKey:
-		return nil
+// checkKey refuses a key the policy p refuses (sasl.Policy.CheckKey, the
+// one key check uploads and logins use too), before a CA signs it. The error
+// wraps ErrBadRequest.
+func checkKey(pub crypto.PublicKey, p sasl.Policy) error {
+	if r := p.CheckKey(pub); r != nil {
+		return fmt.Errorf("%w: %s", ErrBadRequest, r.Detail)
 	}
-	return fmt.Errorf("%w: unsupported key type %T; use ECDSA P-256, Ed25519 or RSA >= %d bits", ErrBadRequest, pub, minRSA)
+	return nil
 }
 
 // checkSubject allows an empty subject or exactly CN=<account>.

@@ -51,6 +51,14 @@ type ServiceConfig struct {
 	// Policies holds one policy per served domain; a domain without one
 	// gets no enrollment, self-signed uploads and no trusted roots.
 	Policies Policies
+	// KeyPolicy is the configured key policy (saslcert serve's
+	// --min-rsa-bits; the same sasl.Policy uploads and logins use). A CSR's
+	// key, the key of a self-signed certificate to sign and the key of a
+	// certificate to renew are checked against it before a CA is asked (an
+	// error wrapping ErrBadRequest), and the issued certificate's key after
+	// (ErrBadIssued; the certificate is revoked at its CA). The zero value
+	// applies sasl.DefaultPolicy()'s key rules.
+	KeyPolicy sasl.Policy
 	// RenewBefore says when enrolled certificates are renewed (zero: never).
 	RenewBefore RenewBefore
 	// MaxPerAccount bounds an account's active certificates (default
@@ -341,11 +349,17 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 		}
 		ir.SelfSigned = active[i].DER
 	}
+	if err := s.checkRequestKey(ir); err != nil {
+		return nil, err
+	}
 	if err := s.limits.allow(account.String(), now); err != nil {
 		return nil, err
 	}
 	issued, err := iss.Issue(ctx, ir)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkIssuedKey(ctx, iss, issued); err != nil {
 		return nil, err
 	}
 	rec := issued.Record(name, req.NoCertManagement)
@@ -360,6 +374,37 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 	return &Enrolled{Record: rec, Chain: issued.Chain}, nil
 }
 
+// checkRequestKey applies KeyPolicy to the key req asks a CA to sign (the
+// CSR's, the self-signed certificate's or the renewed certificate's). The
+// error wraps ErrBadRequest.
+func (s *Service) checkRequestKey(req *IssueRequest) error {
+	switch {
+	case req.CSR != nil:
+		return checkKey(req.CSR.PublicKey, s.cfg.KeyPolicy)
+	case req.Renew != nil:
+		return checkKey(req.Renew.PublicKey, s.cfg.KeyPolicy)
+	case len(req.SelfSigned) > 0:
+		cert, err := x509.ParseCertificate(req.SelfSigned)
+		if err != nil {
+			return fmt.Errorf("%w: the self-signed certificate: %v", ErrBadRequest, err)
+		}
+		return checkKey(cert.PublicKey, s.cfg.KeyPolicy)
+	}
+	return nil
+}
+
+// checkIssuedKey applies KeyPolicy to what a CA issued; a certificate it
+// refuses is revoked at its CA and the error wraps ErrBadIssued.
+func (s *Service) checkIssuedKey(ctx context.Context, iss Issuer, issued *Issued) error {
+	r := s.cfg.KeyPolicy.CheckKey(issued.Cert.PublicKey)
+	if r == nil {
+		return nil
+	}
+	err := fmt.Errorf("%w: %s", ErrBadIssued, r.Detail)
+	s.revokeUnused(ctx, iss, issued, err)
+	return err
+}
+
 // store adds rec; if the store refuses it, the just issued certificate is
 // revoked at the CA so that no usable certificate is left outside the store.
 func (s *Service) store(ctx context.Context, iss Issuer, issued *Issued, rec *storage.Cert, opts storage.AddOptions) error {
@@ -367,14 +412,20 @@ func (s *Service) store(ctx context.Context, iss Issuer, issued *Issued, rec *st
 	if err == nil {
 		return nil
 	}
+	s.revokeUnused(ctx, iss, issued, err)
+	return err
+}
+
+// revokeUnused revokes at its CA a certificate that was issued but will not
+// be stored (why), so that no usable certificate is left outside the store.
+func (s *Service) revokeUnused(ctx context.Context, iss Issuer, issued *Issued, why error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	rerr := iss.Revoke(rctx, &RevokeRequest{Cert: issued.Cert, Reason: ReasonCessationOfOperation})
 	if rerr != nil && !errors.Is(rerr, ErrNotSupported) {
-		s.log.WarnContext(ctx, "enroll: an issued certificate could not be stored nor revoked at its CA", "account", rec.Account,
-			"serial", issued.Cert.SerialNumber.Text(16), "store_err", err, "revoke_err", rerr)
+		s.log.WarnContext(ctx, "enroll: an issued certificate could not be stored nor revoked at its CA",
+			"serial", issued.Cert.SerialNumber.Text(16), "store_err", why, "revoke_err", rerr)
 	}
-	return err
 }
 
 // checkName applies XEP-0257's rules for names.

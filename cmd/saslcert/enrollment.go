@@ -321,6 +321,7 @@ func openEnrollment(ctx context.Context, e *env, sc serveConfig, db storage.Stor
 		Store:         db,
 		Issuers:       issuers,
 		Policies:      policies,
+		KeyPolicy:     sc.policy,
 		RenewBefore:   es.renewBefore,
 		MaxPerAccount: sc.limits.MaxPerAccount,
 		MaxNameLen:    sc.limits.MaxNameLen,

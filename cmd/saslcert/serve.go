@@ -60,7 +60,7 @@ func serveCommand(e *env) *cli.Command {
 			"they expire and revokes them at the CA when they are revoked; [policy.\"<domain>\"] tables in --config set " +
 			"each domain's issuer, lifetime, whether self-signed uploads are allowed and which CAs' certificates may log in " +
 			"without an upload (docs/ENROLLMENT.md).",
-		Flags:  flags,
+		Flags: flags,
 		Before: func(c *cli.Context) error {
 			if path := c.String("config"); path != "" {
 				if err := checkConfigKeys(path, flags); err != nil {
@@ -236,7 +236,7 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 		Timeout:    sc.comp.RequestTimeout,
 		AppendRate: xep0257.NewRateLimit(sc.appendsPerHour, time.Hour/time.Duration(sc.appendsPerHour), e.now),
 	}
-	auth := &sasl.Authorizer{Store: db, Now: e.now, ClockSkew: sc.policy.ClockSkew}
+	auth := &sasl.Authorizer{Store: db, Now: e.now, Policy: sc.policy}
 	sc.comp.Logger = e.log.With("part", "component")
 	sc.comp.Now = e.now
 	en, err := openEnrollment(ctx, e, sc, store)

@@ -149,7 +149,7 @@ func newRenewalStack(t *testing.T) *renewalStack {
 		t.Fatal(err)
 	}
 	certs := &xep0257.Handler{Store: store, Now: clk.now, Logger: log.With("part", "xep0257"), CheckAppend: svc.CheckAppend}
-	auth := &sasl.Authorizer{Store: db, Now: clk.now, ClockSkew: 5 * time.Minute, Trusted: svc.Trusted, IsRevoked: svc.IsRevoked,
+	auth := &sasl.Authorizer{Store: db, Now: clk.now, Policy: sasl.Policy{ClockSkew: 5 * time.Minute}, Trusted: svc.Trusted, IsRevoked: svc.IsRevoked,
 		IssuerRevoked: svc.IssuerRevoked}
 	certs.Revoked = func(ctx context.Context, c *storage.Cert) {
 		comp.NotifyRevoked(ctx, c)

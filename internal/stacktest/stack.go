@@ -312,7 +312,7 @@ func (c *Component) startInProcess() error {
 		Logger:  log.With("part", "xep0257"),
 		Timeout: o.RequestTimeout,
 	}
-	auth := &sasl.Authorizer{Store: db, ClockSkew: policy.ClockSkew}
+	auth := &sasl.Authorizer{Store: db, Policy: policy}
 	comp, err = component.New(component.Config{
 		Addr:           st.S.ComponentAddr,
 		JID:            jid.MustParse(st.ComponentJID),

@@ -188,7 +188,7 @@ func componentChild(args []string) {
 		Logger:  log.With("part", "xep0257"),
 		Timeout: component.DefaultRequestTimeout,
 	}
-	auth := &sasl.Authorizer{Store: db, Now: time.Now, ClockSkew: policy.ClockSkew}
+	auth := &sasl.Authorizer{Store: db, Now: time.Now, Policy: policy}
 	c, err = component.New(component.Config{
 		Addr:          *addr,
 		JID:           jid.MustParse(*comp),
