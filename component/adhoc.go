@@ -69,7 +69,7 @@ var commandNames = map[string]string{
 
 // Enrollment is the part of *enroll.Service the component uses.
 type Enrollment interface {
-	Policy(account jid.JID) (enroll.Policy, bool)
+	DomainPolicy(account jid.JID) (enroll.DomainPolicy, bool)
 	Offered(account jid.JID) bool
 	Enroll(ctx context.Context, req *enroll.EnrollRequest) (*enroll.Enrolled, error)
 	Latest(ctx context.Context, account jid.JID) (*enroll.Enrolled, error)
@@ -303,7 +303,7 @@ func note(typ, text string) xml.TokenReader {
 
 // enrollForm is the first stage of "Request a certificate".
 func (c *Component) enrollForm(account jid.JID) xml.TokenReader {
-	p, _ := c.enroll.Policy(account)
+	p, _ := c.enroll.DomainPolicy(account)
 	fields := []formField{
 		{Var: "FORM_TYPE", Type: "hidden", Values: []string{FormType}},
 		{Var: FieldCSR, Type: "text-multi", Label: "Certificate signing request (PEM)",

@@ -85,7 +85,7 @@ func (i *Issued) Record(name string, noCertManagement bool) *storage.Cert {
 type RevokeRequest struct {
 	Cert   *x509.Certificate
 	Serial *big.Int
-	Reason Reason
+	Reason RevocationReason
 }
 
 // SerialNumber returns the serial number to revoke: Cert's if set, else
@@ -106,22 +106,22 @@ func (r *RevokeRequest) SerialNumber() (*big.Int, error) {
 	return sn, nil
 }
 
-// Reason is a CRL reason code (RFC 5280 §5.3.1).
-type Reason int
+// RevocationReason is a CRL reason code (RFC 5280 §5.3.1).
+type RevocationReason int
 
 // The reason codes saslcert uses. certificateHold (6) and removeFromCRL (8)
 // are not supported: a revocation is final.
 const (
-	ReasonUnspecified          Reason = 0
-	ReasonKeyCompromise        Reason = 1
-	ReasonAffiliationChanged   Reason = 3
-	ReasonSuperseded           Reason = 4
-	ReasonCessationOfOperation Reason = 5
-	ReasonPrivilegeWithdrawn   Reason = 9
+	ReasonUnspecified          RevocationReason = 0
+	ReasonKeyCompromise        RevocationReason = 1
+	ReasonAffiliationChanged   RevocationReason = 3
+	ReasonSuperseded           RevocationReason = 4
+	ReasonCessationOfOperation RevocationReason = 5
+	ReasonPrivilegeWithdrawn   RevocationReason = 9
 )
 
 // Valid reports whether r is one of the supported reason codes.
-func (r Reason) Valid() bool {
+func (r RevocationReason) Valid() bool {
 	switch r {
 	case ReasonUnspecified, ReasonKeyCompromise, ReasonAffiliationChanged, ReasonSuperseded,
 		ReasonCessationOfOperation, ReasonPrivilegeWithdrawn:

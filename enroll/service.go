@@ -211,9 +211,11 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	return s, nil
 }
 
-// Policy returns the policy of account's domain and whether the domain has
+// DomainPolicy returns the policy of account's domain and whether the domain has
 // one.
-func (s *Service) Policy(account jid.JID) (Policy, bool) { return s.cfg.Policies.For(account) }
+func (s *Service) DomainPolicy(account jid.JID) (DomainPolicy, bool) {
+	return s.cfg.Policies.For(account)
+}
 
 // Offered reports whether certificates are issued to account's domain.
 func (s *Service) Offered(account jid.JID) bool {
@@ -222,7 +224,7 @@ func (s *Service) Offered(account jid.JID) bool {
 }
 
 // issuerFor returns the policy and the issuer of account's domain.
-func (s *Service) issuerFor(account jid.JID) (Policy, Issuer, error) {
+func (s *Service) issuerFor(account jid.JID) (DomainPolicy, Issuer, error) {
 	p, ok := s.cfg.Policies.For(account)
 	if !ok || p.Issuer == "" {
 		return p, nil, fmt.Errorf("%w: %s", ErrNotOffered, account.Domainpart())

@@ -270,7 +270,7 @@ func openEnrollment(ctx context.Context, e *env, sc serveConfig, db storage.Stor
 	policies := enroll.Policies{}
 	active := false
 	for _, d := range sc.comp.ServerDomains {
-		p := enroll.Policy{Issuer: def, Lifetime: es.lifetime, AllowSelfSigned: true}
+		p := enroll.DomainPolicy{Issuer: def, Lifetime: es.lifetime, AllowSelfSigned: true}
 		if t, ok := tables[d]; ok {
 			if t.Issuer != nil {
 				p.Issuer = *t.Issuer

@@ -22,7 +22,7 @@ import (
 type Revocation struct {
 	Serial    *big.Int
 	RevokedAt time.Time
-	Reason    enroll.Reason
+	Reason    enroll.RevocationReason
 	// NotAfter is when the certificate expires; the CRL lists it until then.
 	// For a revocation by serial number alone it is RevokedAt plus
 	// enroll.MaxLifetime (no certificate of this CA lives longer).
@@ -43,11 +43,11 @@ type state struct {
 }
 
 type entry struct {
-	Serial    string        `json:"serial"` // hexadecimal
-	RevokedAt time.Time     `json:"revokedAt"`
-	Reason    enroll.Reason `json:"reason"`
-	NotAfter  time.Time     `json:"notAfter"`
-	Subject   string        `json:"subject,omitempty"`
+	Serial    string                  `json:"serial"` // hexadecimal
+	RevokedAt time.Time               `json:"revokedAt"`
+	Reason    enroll.RevocationReason `json:"reason"`
+	NotAfter  time.Time               `json:"notAfter"`
+	Subject   string                  `json:"subject,omitempty"`
 }
 
 func (e entry) revocation() (Revocation, error) {
