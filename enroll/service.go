@@ -227,11 +227,11 @@ func (s *Service) Offered(account jid.JID) bool {
 func (s *Service) issuerFor(account jid.JID) (DomainPolicy, Issuer, error) {
 	p, ok := s.cfg.Policies.For(account)
 	if !ok || p.Issuer == "" {
-		return p, nil, fmt.Errorf("%w: %s", ErrNotOffered, account.Domainpart())
+		return p, nil, Errorf(ErrNotOffered, "%s", account.Domainpart())
 	}
 	iss, ok := s.cfg.Issuers[p.Issuer]
 	if !ok {
-		return p, nil, fmt.Errorf("%w: %s (issuer %q is not configured)", ErrNotOffered, account.Domainpart(), p.Issuer)
+		return p, nil, Errorf(ErrNotOffered, "%s (issuer %q is not configured)", account.Domainpart(), p.Issuer)
 	}
 	return p, iss, nil
 }
@@ -293,7 +293,7 @@ type Enrolled struct {
 // SelfSignedName) or storage.ErrUnavailable.
 func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: no request", ErrBadRequest)
+		return nil, Errorf(ErrBadRequest, "no request")
 	}
 	if err := CheckAccount(req.Account); err != nil {
 		return nil, err
@@ -305,9 +305,9 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 	}
 	switch {
 	case req.CSR == nil && req.SelfSignedName == "":
-		return nil, fmt.Errorf("%w: send a CSR or name an uploaded self-signed certificate", ErrBadRequest)
+		return nil, Errorf(ErrBadRequest, "send a CSR or name an uploaded self-signed certificate")
 	case req.CSR != nil && req.SelfSignedName != "":
-		return nil, fmt.Errorf("%w: send either a CSR or the name of an uploaded certificate, not both", ErrBadRequest)
+		return nil, Errorf(ErrBadRequest, "send either a CSR or the name of an uploaded certificate, not both")
 	}
 	now := s.cfg.Now()
 	name := strings.TrimSpace(req.Name)
@@ -388,7 +388,7 @@ func (s *Service) checkRequestKey(req *IssueRequest) error {
 	case len(req.SelfSigned) > 0:
 		cert, err := x509.ParseCertificate(req.SelfSigned)
 		if err != nil {
-			return fmt.Errorf("%w: the self-signed certificate: %v", ErrBadRequest, err)
+			return Errorf(ErrBadRequest, "the self-signed certificate: %v", err)
 		}
 		return checkKey(cert.PublicKey, s.cfg.KeyPolicy)
 	}
@@ -402,7 +402,7 @@ func (s *Service) checkIssuedKey(ctx context.Context, iss Issuer, issued *Issued
 	if r == nil {
 		return nil
 	}
-	err := fmt.Errorf("%w: %s", ErrBadIssued, r.Detail)
+	err := Errorf(ErrBadIssued, "%s", r.Detail)
 	s.revokeUnused(ctx, iss, issued, err)
 	return err
 }
@@ -434,11 +434,11 @@ func (s *Service) revokeUnused(ctx context.Context, iss Issuer, issued *Issued, 
 func (s *Service) checkName(name string) error {
 	switch {
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: the name is not valid UTF-8", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the name is not valid UTF-8")
 	case strings.ContainsFunc(name, unicode.IsControl):
-		return fmt.Errorf("%w: the name contains a control character", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the name contains a control character")
 	case utf8.RuneCountInString(name) > s.cfg.MaxNameLen:
-		return fmt.Errorf("%w: the name is longer than %d characters", ErrBadRequest, s.cfg.MaxNameLen)
+		return Errorf(ErrBadRequest, "the name is longer than %d characters", s.cfg.MaxNameLen)
 	}
 	return nil
 }
@@ -531,7 +531,7 @@ func (s *Service) RevokeAtCA(ctx context.Context, rec *storage.Cert) error {
 	}
 	cert, _, err := sasl.ParseCertificate(rec.DER)
 	if err != nil {
-		return fmt.Errorf("%w: the stored certificate cannot be parsed: %v", ErrBadRequest, err)
+		return Errorf(ErrBadRequest, "the stored certificate cannot be parsed: %v", err)
 	}
 	order := slices.Clone(s.names)
 	if account, err := jid.Parse(rec.Account); err == nil {
@@ -564,7 +564,7 @@ func (s *Service) RevokeAtCA(ctx context.Context, rec *storage.Cert) error {
 	if notSupported != nil {
 		return notSupported
 	}
-	return fmt.Errorf("%w: no configured CA issued the certificate (issuer %s)", ErrNotSupported, cert.Issuer)
+	return Errorf(ErrNotSupported, "no configured CA issued the certificate (issuer %s)", cert.Issuer)
 }
 
 // invalidateCRLs makes the next revocation check fetch every CRL afresh.

@@ -113,7 +113,7 @@ func (ca *CA) Revoke(ctx context.Context, req *enroll.RevokeRequest) error {
 		return err
 	}
 	if req == nil {
-		return fmt.Errorf("%w: no revoke request", enroll.ErrBadRequest)
+		return enroll.Errorf(enroll.ErrBadRequest, "no revoke request")
 	}
 	sn, err := req.SerialNumber()
 	if err != nil {
@@ -123,7 +123,7 @@ func (ca *CA) Revoke(ctx context.Context, req *enroll.RevokeRequest) error {
 	e := entry{Serial: sn.Text(16), RevokedAt: now, Reason: req.Reason, NotAfter: now.Add(enroll.MaxLifetime)}
 	if c := req.Cert; c != nil {
 		if !bytes.Equal(c.RawIssuer, ca.cert.RawSubject) || c.CheckSignatureFrom(ca.cert) != nil {
-			return fmt.Errorf("%w: the certificate (serial %x, issuer %s) was not issued by this CA", enroll.ErrBadRequest, sn, c.Issuer)
+			return enroll.Errorf(enroll.ErrBadRequest, "the certificate (serial %x, issuer %s) was not issued by this CA", sn, c.Issuer)
 		}
 		e.NotAfter, e.Subject = c.NotAfter, c.Subject.String()
 	}
