@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -425,49 +426,68 @@ func resultForm(res *enroll.Enrolled) xml.TokenReader {
 	return dataForm("result", "Your certificate", "", fields)
 }
 
-// badRequestPrefix is what enroll.ErrBadRequest puts before the reason.
-var badRequestPrefix = enroll.ErrBadRequest.Error() + ": "
+// enrollAnswer is how the ad-hoc commands answer one kind of enroll error.
+type enrollAnswer struct {
+	typ     stanza.ErrorType
+	cond    stanza.Condition
+	cmdCond string // XEP-0050 condition beside it ("" for none)
+	// text is the stanza error's text for the requester's domain and the
+	// error's Detail.
+	text func(domain, detail string) string
+	// logMsg, if set, is logged (at logLevel) with the error: something
+	// the administrator should see.
+	logMsg   string
+	logLevel slog.Level
+}
 
-// enrollFailed maps an enrollment error to the answer.
+// detailText answers with the error's Detail.
+func detailText(_, detail string) string { return detail }
+
+// fixedText answers with s.
+func fixedText(s string) func(string, string) string { return func(string, string) string { return s } }
+
+// enrollAnswers maps every kind of enroll error to its answer (the one
+// table; enroll.KindOf reads the kind, never the error's text).
+var enrollAnswers = map[enroll.Kind]enrollAnswer{
+	enroll.KindNotOffered: {typ: stanza.Cancel, cond: stanza.NotAllowed, text: func(domain, _ string) string {
+		return "certificates are not issued to accounts of " + domain + " here"
+	}},
+	enroll.KindBadRequest:   {typ: stanza.Modify, cond: stanza.BadRequest, cmdCond: "bad-payload", text: detailText},
+	enroll.KindNotSupported: {typ: stanza.Cancel, cond: stanza.FeatureNotImplemented, text: detailText},
+	enroll.KindRateLimited:  {typ: stanza.Wait, cond: stanza.ResourceConstraint, text: detailText},
+	enroll.KindRejected: {typ: stanza.Cancel, cond: stanza.NotAllowed, text: fixedText("the CA refused the request"),
+		logMsg: "the CA refused a certificate request", logLevel: slog.LevelWarn},
+	enroll.KindPending: {typ: stanza.Wait, cond: stanza.ResourceConstraint, text: fixedText("the CA holds the request for approval; ask again later")},
+	enroll.KindBadIssued: {typ: stanza.Cancel, cond: stanza.InternalServerError,
+		text:   fixedText("the CA issued an unusable certificate, which was not stored; please tell your administrator"),
+		logMsg: "the CA issued an unusable certificate; it was not stored (check the CA's template)", logLevel: slog.LevelError},
+	enroll.KindUnavailable: {typ: stanza.Wait, cond: stanza.ServiceUnavailable, text: fixedText("the CA is unavailable; try again later"),
+		logMsg: "the CA is unavailable", logLevel: slog.LevelWarn},
+}
+
+// enrollFailed maps an enrollment error to the answer: a stanza error it
+// carries as is, an enroll error by enrollAnswers, a storage error by its
+// sentinel.
 func (c *Component) enrollFailed(iq stanza.IQ, err error) xml.TokenReader {
 	var se stanza.Error
 	cmdCond := ""
-	detail := func() string {
-		s := err.Error()
-		if i := strings.Index(s, badRequestPrefix); i >= 0 {
-			s = s[i+len(badRequestPrefix):]
-		}
-		return s
-	}
+	kind, detail, isEnroll := enroll.KindOf(err)
+	answer, known := enrollAnswers[kind]
 	switch {
 	case errors.As(err, &se):
-	case errors.Is(err, enroll.ErrNotOffered):
-		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "certificates are not issued to accounts of "+iq.From.Domainpart()+" here")
-	case errors.Is(err, enroll.ErrBadRequest):
-		se, cmdCond = stanzaErr(stanza.Modify, stanza.BadRequest, detail()), "bad-payload"
-	case errors.Is(err, enroll.ErrNotSupported):
-		se = stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, strings.TrimPrefix(err.Error(), enroll.ErrNotSupported.Error()+": "))
+	case isEnroll && known:
+		if answer.logMsg != "" {
+			c.log.Log(context.Background(), answer.logLevel, answer.logMsg, "from", iq.From.String(), "err", err)
+		}
+		se, cmdCond = stanzaErr(answer.typ, answer.cond, answer.text(iq.From.Domainpart(), detail)), answer.cmdCond
 	case errors.Is(err, storage.ErrNameTaken):
 		se = stanzaErr(stanza.Cancel, stanza.Conflict, "a certificate with that name already exists; choose another name")
-	case errors.Is(err, enroll.ErrRateLimited):
-		se = stanzaErr(stanza.Wait, stanza.ResourceConstraint, strings.TrimPrefix(err.Error(), enroll.ErrRateLimited.Error()+": "))
 	case errors.Is(err, storage.ErrLimit):
 		se = stanzaErr(stanza.Modify, stanza.PolicyViolation, "you have as many active certificates as allowed; disable or revoke one first")
 	case errors.Is(err, storage.ErrNotFound):
 		se = stanzaErr(stanza.Cancel, stanza.ItemNotFound, "you have no active certificate of that name")
 	case errors.Is(err, storage.ErrAccountDeleted):
 		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "this account was deleted; certificates cannot be issued until the server confirms a new registration of the name (try again later)")
-	case errors.Is(err, enroll.ErrRejected):
-		c.log.Warn("the CA refused a certificate request", "from", iq.From.String(), "err", err)
-		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "the CA refused the request")
-	case errors.Is(err, enroll.ErrPending):
-		se = stanzaErr(stanza.Wait, stanza.ResourceConstraint, "the CA holds the request for approval; ask again later")
-	case errors.Is(err, enroll.ErrBadIssued):
-		c.log.Error("the CA issued an unusable certificate; it was not stored (check the CA's template)", "from", iq.From.String(), "err", err)
-		se = stanzaErr(stanza.Cancel, stanza.InternalServerError, "the CA issued an unusable certificate, which was not stored; please tell your administrator")
-	case errors.Is(err, enroll.ErrUnavailable):
-		c.log.Warn("the CA is unavailable", "from", iq.From.String(), "err", err)
-		se = stanzaErr(stanza.Wait, stanza.ServiceUnavailable, "the CA is unavailable; try again later")
 	default:
 		se = c.asStanzaError(err, "processing a certificate request")
 		if se.Condition == stanza.InternalServerError && errors.Is(err, storage.ErrUnavailable) {

@@ -84,8 +84,8 @@ func Errorf(kind error, format string, args ...any) error {
 }
 
 // KindOf returns the kind of err and its detail: from the outermost *Error
-// in err's chain, else the kind of a bare sentinel err wraps (detail "").
-// ok is false for an error of no kind.
+// in err's chain, else the kind of a bare sentinel err wraps (detail: all of
+// err's text). ok is false for an error of no kind.
 func KindOf(err error) (k Kind, detail string, ok bool) {
 	var e *Error
 	if errors.As(err, &e) && e.Kind != 0 {
@@ -93,7 +93,7 @@ func KindOf(err error) (k Kind, detail string, ok bool) {
 	}
 	for k := KindBadRequest; k <= KindNotOffered; k++ {
 		if errors.Is(err, k.Err()) {
-			return k, "", true
+			return k, err.Error(), true
 		}
 	}
 	return 0, "", false
