@@ -29,7 +29,7 @@ import (
 // startEnrollEnv starts a component with enrollment (the embedded CA for
 // example.org, unless policy says otherwise) on a real store, connected to
 // a fake server.
-func startEnrollEnv(t *testing.T, policy *enroll.Policy) (*env, *enroll.Service) {
+func startEnrollEnv(t *testing.T, policy *enroll.DomainPolicy) (*env, *enroll.Service) {
 	t.Helper()
 	srv := newFakeServer(t, testSecret)
 	cfg, buf := testConfig(t, srv.addr())
@@ -42,7 +42,7 @@ func startEnrollEnv(t *testing.T, policy *enroll.Policy) (*env, *enroll.Service)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := enroll.Policy{Issuer: enroll.EmbeddedIssuer, Lifetime: 24 * time.Hour, AllowSelfSigned: true}
+	p := enroll.DomainPolicy{Issuer: enroll.EmbeddedIssuer, Lifetime: 24 * time.Hour, AllowSelfSigned: true}
 	if policy != nil {
 		p = *policy
 	}
@@ -318,7 +318,7 @@ func TestAdhocRefusals(t *testing.T) {
 }
 
 func TestAdhocNotOffered(t *testing.T) {
-	e, _ := startEnrollEnv(t, &enroll.Policy{AllowSelfSigned: true})
+	e, _ := startEnrollEnv(t, &enroll.DomainPolicy{AllowSelfSigned: true})
 	n := e.fc.roundTrip(t, command("c1", aliceFull, NodeEnroll, "execute", "", ""))
 	checkError(t, n, "c1", "cancel", "not-allowed")
 }

@@ -3,10 +3,6 @@ package enroll
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -36,7 +32,9 @@ var (
 
 // CheckCSR decides whether csr may be sent to a CA for account (a bare JID):
 //   - its signature verifies (proof of possession; SHA-1 and MD5 fail);
-//   - its key is acceptable (RSA >= 2048 bits, ECDSA P-256/384/521, Ed25519);
+//   - its key is acceptable under sasl.DefaultPolicy() (RSA >= 2048 bits,
+//     ECDSA P-256/384/521, Ed25519; Service applies the configured policy,
+//     ServiceConfig.KeyPolicy, on top);
 //   - its subject is empty or exactly CN=<account>;
 //   - it requests no subjectAltName, or exactly one: an id-on-xmppAddr
 //     UTF8String naming account in its normalised form (byte for byte what
@@ -56,12 +54,12 @@ func CheckCSR(csr *x509.CertificateRequest, account jid.JID) error {
 		return err
 	}
 	if csr == nil {
-		return fmt.Errorf("%w: no CSR", ErrBadRequest)
+		return Errorf(ErrBadRequest, "no CSR")
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return fmt.Errorf("%w: the CSR's signature does not verify: %v", ErrBadRequest, err)
+		return Errorf(ErrBadRequest, "the CSR's signature does not verify: %v", err)
 	}
-	if err := checkKey(csr.PublicKey); err != nil {
+	if err := policyRefusal(csr.PublicKey, sasl.DefaultPolicy()); err != nil {
 		return err
 	}
 	if err := checkSubject(csr.Subject, account); err != nil {
@@ -77,7 +75,7 @@ func CheckCSR(csr *x509.CertificateRequest, account jid.JID) error {
 		case ext.Id.Equal(sasl.OIDSubjectAltName):
 			sans++
 			if sans > 1 {
-				return fmt.Errorf("%w: the CSR requests more than one subjectAltName extension", ErrBadRequest)
+				return Errorf(ErrBadRequest, "the CSR requests more than one subjectAltName extension")
 			}
 			if err := checkSAN(ext.Value, account); err != nil {
 				return err
@@ -96,8 +94,7 @@ func CheckCSR(csr *x509.CertificateRequest, account jid.JID) error {
 				return err
 			}
 		default:
-			return fmt.Errorf("%w: the CSR requests the extension %s; only subjectAltName, keyUsage, extKeyUsage, basicConstraints and subjectKeyIdentifier are allowed",
-				ErrBadRequest, ext.Id)
+			return Errorf(ErrBadRequest, "the CSR requests the extension %s; only subjectAltName, keyUsage, extKeyUsage, basicConstraints and subjectKeyIdentifier are allowed", ext.Id)
 		}
 	}
 	return nil
@@ -123,15 +120,14 @@ func CheckSelfSigned(der []byte, account jid.JID, now time.Time) (*x509.Certific
 	}
 	up, err := sasl.CheckUpload(der, account, now, sasl.DefaultPolicy())
 	if err != nil {
-		return nil, fmt.Errorf("%w: the self-signed certificate: %v", ErrBadRequest, err)
+		return nil, Errorf(ErrBadRequest, "the self-signed certificate: %v", err)
 	}
 	cert := up.Cert
 	if up.Resource != "" {
-		return nil, fmt.Errorf("%w: the self-signed certificate is restricted to the resource %q; a CA-issued certificate would name the bare account %s",
-			ErrBadRequest, up.Resource, account)
+		return nil, Errorf(ErrBadRequest, "the self-signed certificate is restricted to the resource %q; a CA-issued certificate would name the bare account %s", up.Resource, account)
 	}
 	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
-		return nil, fmt.Errorf("%w: the certificate's self-signature does not verify (no proof of possession of its key): %v", ErrBadRequest, err)
+		return nil, Errorf(ErrBadRequest, "the certificate's self-signature does not verify (no proof of possession of its key): %v", err)
 	}
 	return cert, nil
 }
@@ -170,42 +166,41 @@ func CheckIssuedWith(chain [][]byte, account jid.JID, pub crypto.PublicKey, now 
 		return u == x509.ExtKeyUsageClientAuth || (o.AllowServerAuth && u == x509.ExtKeyUsageServerAuth)
 	}
 	if len(chain) == 0 {
-		return nil, fmt.Errorf("%w: no certificate", ErrBadIssued)
+		return nil, Errorf(ErrBadIssued, "no certificate")
 	}
 	up, err := sasl.CheckUpload(chain[0], account, now, sasl.DefaultPolicy())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadIssued, err)
+		return nil, Errorf(ErrBadIssued, "%v", err)
 	}
 	cert := up.Cert
 	n, err := countGeneralNames(cert)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrBadIssued, err)
+		return nil, Errorf(ErrBadIssued, "%v", err)
 	case up.Resource != "":
-		return nil, fmt.Errorf("%w: its xmppAddr is the full JID %s/%s, not the account", ErrBadIssued, account, up.Resource)
+		return nil, Errorf(ErrBadIssued, "its xmppAddr is the full JID %s/%s, not the account", account, up.Resource)
 	case len(up.SANs.XMPPAddrs) != 1 || n != 1:
-		return nil, fmt.Errorf("%w: it carries %d subjectAltName entries (%s); want exactly one xmppAddr %s",
-			ErrBadIssued, n, describeNames(up.SANs, cert.EmailAddresses, cert.URIs, len(cert.IPAddresses), n), account)
+		return nil, Errorf(ErrBadIssued, "it carries %d subjectAltName entries (%s); want exactly one xmppAddr %s", n, describeNames(up.SANs, cert.EmailAddresses, cert.URIs, len(cert.IPAddresses), n), account)
 	case !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth):
-		return nil, fmt.Errorf("%w: its extended key usage does not include clientAuth", ErrBadIssued)
+		return nil, Errorf(ErrBadIssued, "its extended key usage does not include clientAuth")
 	case cert.BasicConstraintsValid && cert.IsCA:
-		return nil, fmt.Errorf("%w: it is a CA certificate (basicConstraints CA:TRUE)", ErrBadIssued)
+		return nil, Errorf(ErrBadIssued, "it is a CA certificate (basicConstraints CA:TRUE)")
 	case cert.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != 0:
-		return nil, fmt.Errorf("%w: its key usage includes keyCertSign or cRLSign", ErrBadIssued)
+		return nil, Errorf(ErrBadIssued, "its key usage includes keyCertSign or cRLSign")
 	case len(cert.UnknownExtKeyUsage) > 0 || slices.ContainsFunc(cert.ExtKeyUsage, func(u x509.ExtKeyUsage) bool { return !allowedEKU(u) }):
-		return nil, fmt.Errorf("%w: its extended key usage allows more than clientAuth", ErrBadIssued)
+		return nil, Errorf(ErrBadIssued, "its extended key usage allows more than clientAuth")
 	}
 	if pub != nil {
 		k, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 		if !ok || !k.Equal(pub) {
-			return nil, fmt.Errorf("%w: it certifies another key than the one in the request", ErrBadIssued)
+			return nil, Errorf(ErrBadIssued, "it certifies another key than the one in the request")
 		}
 	}
 	certs := []*x509.Certificate{cert}
 	for i, der := range chain[1:] {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("%w: chain certificate %d: %v", ErrBadIssued, i+1, err)
+			return nil, Errorf(ErrBadIssued, "chain certificate %d: %v", i+1, err)
 		}
 		certs = append(certs, c)
 	}
@@ -223,7 +218,7 @@ func CheckIssuedWith(chain [][]byte, account jid.JID, pub crypto.PublicKey, now 
 			opts.Intermediates.AddCert(c)
 		}
 		if _, err := cert.Verify(opts); err != nil {
-			return nil, fmt.Errorf("%w: it does not chain to the issuer's roots: %v", ErrBadIssued, err)
+			return nil, Errorf(ErrBadIssued, "it does not chain to the issuer's roots: %v", err)
 		}
 	}
 	out := make([][]byte, len(chain))
@@ -234,26 +229,14 @@ func CheckIssuedWith(chain [][]byte, account jid.JID, pub crypto.PublicKey, now 
 	return &Issued{Chain: out, Cert: cert, Upload: up}, nil
 }
 
-// checkKey refuses keys sasl.CheckUpload would refuse under the default
-// policy, before a CA signs them.
-func checkKey(pub crypto.PublicKey) error {
-	minRSA := sasl.DefaultPolicy().MinRSABits
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < minRSA {
-			return fmt.Errorf("%w: RSA key of %d bits; at least %d are required", ErrBadRequest, k.N.BitLen(), minRSA)
-		}
-		return nil
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256(), elliptic.P384(), elliptic.P521():
-			return nil
-		}
-		return fmt.Errorf("%w: ECDSA key on curve %s; only P-256, P-384 and P-521 are accepted", ErrBadRequest, k.Curve.Params().Name)
-	case ed25519.PublicKey:
-		return nil
+// policyRefusal refuses a key the policy p refuses (sasl.Policy.CheckKey, the
+// one key check uploads and logins use too), before a CA signs it. The error
+// wraps ErrBadRequest.
+func policyRefusal(pub crypto.PublicKey, p sasl.Policy) error {
+	if r := p.CheckKey(pub); r != nil {
+		return Errorf(ErrBadRequest, "%s", r.Detail)
 	}
-	return fmt.Errorf("%w: unsupported key type %T; use ECDSA P-256, Ed25519 or RSA >= %d bits", ErrBadRequest, pub, minRSA)
+	return nil
 }
 
 // checkSubject allows an empty subject or exactly CN=<account>.
@@ -261,14 +244,14 @@ func checkSubject(subject pkix.Name, account jid.JID) error {
 	want := account.String()
 	for _, atv := range subject.Names {
 		if !atv.Type.Equal(oidCommonName) {
-			return fmt.Errorf("%w: the subject has the attribute %s; only CN=%s is allowed (or an empty subject)", ErrBadRequest, atv.Type, want)
+			return Errorf(ErrBadRequest, "the subject has the attribute %s; only CN=%s is allowed (or an empty subject)", atv.Type, want)
 		}
 		if s, ok := atv.Value.(string); !ok || s != want {
-			return fmt.Errorf("%w: the subject's CN is %q; it must be %q (or absent)", ErrBadRequest, fmt.Sprint(atv.Value), want)
+			return Errorf(ErrBadRequest, "the subject's CN is %q; it must be %q (or absent)", fmt.Sprint(atv.Value), want)
 		}
 	}
 	if len(subject.Names) > 1 {
-		return fmt.Errorf("%w: the subject has %d CNs; at most one, %s, is allowed", ErrBadRequest, len(subject.Names), want)
+		return Errorf(ErrBadRequest, "the subject has %d CNs; at most one, %s, is allowed", len(subject.Names), want)
 	}
 	return nil
 }
@@ -279,29 +262,28 @@ func checkSAN(value []byte, account jid.JID) error {
 	const what = "the CSR requests"
 	want, err := XMPPAddrSAN(account)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return Errorf(ErrBadRequest, "%v", err)
 	}
 	if bytes.Equal(value, want) {
 		return nil
 	}
 	sans, err := sasl.ParseSAN(value)
 	if err != nil {
-		return fmt.Errorf("%w: the requested subjectAltName is malformed: %v", ErrBadRequest, err)
+		return Errorf(ErrBadRequest, "the requested subjectAltName is malformed: %v", err)
 	}
 	n, err := countNames(value)
 	if err != nil {
-		return fmt.Errorf("%w: the requested subjectAltName is malformed: %v", ErrBadRequest, err)
+		return Errorf(ErrBadRequest, "the requested subjectAltName is malformed: %v", err)
 	}
 	if n == 1 && len(sans.XMPPAddrs) == 1 && sans.XMPPAddrs[0].Equal(account) && len(sans.BadAddrs) == 0 {
 		// Same JID, different spelling: a CA that copies the SAN would issue
 		// a name other software may compare byte for byte.
-		return fmt.Errorf("%w: the requested xmppAddr must be spelt %q, exactly as normalised", ErrBadRequest, account.String())
+		return Errorf(ErrBadRequest, "the requested xmppAddr must be spelt %q, exactly as normalised", account.String())
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: %s an empty subjectAltName; only the xmppAddr %s (or no subjectAltName) is allowed", ErrBadRequest, what, account)
+		return Errorf(ErrBadRequest, "%s an empty subjectAltName; only the xmppAddr %s (or no subjectAltName) is allowed", what, account)
 	}
-	return fmt.Errorf("%w: %s the names %s; only the xmppAddr %s (or no subjectAltName) is allowed",
-		ErrBadRequest, what, describeNames(sans, nil, nil, 0, n), account)
+	return Errorf(ErrBadRequest, "%s the names %s; only the xmppAddr %s (or no subjectAltName) is allowed", what, describeNames(sans, nil, nil, 0, n), account)
 }
 
 // describeNames lists the names in a SAN of n entries for an error message.
@@ -375,11 +357,11 @@ func countGeneralNames(cert *x509.Certificate) (int, error) {
 func checkRequestedKeyUsage(ext pkix.Extension) error {
 	var bits asn1.BitString
 	if rest, err := asn1.Unmarshal(ext.Value, &bits); err != nil || len(rest) > 0 {
-		return fmt.Errorf("%w: the requested keyUsage is malformed", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the requested keyUsage is malformed")
 	}
 	// keyCertSign is bit 5, cRLSign bit 6 (RFC 5280 §4.2.1.3).
 	if bits.At(5) != 0 || bits.At(6) != 0 {
-		return fmt.Errorf("%w: the CSR requests the key usage keyCertSign or cRLSign; a client certificate cannot sign certificates", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the CSR requests the key usage keyCertSign or cRLSign; a client certificate cannot sign certificates")
 	}
 	return nil
 }
@@ -391,11 +373,11 @@ var oidClientAuth = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}
 func checkRequestedEKU(ext pkix.Extension) error {
 	var oids []asn1.ObjectIdentifier
 	if rest, err := asn1.Unmarshal(ext.Value, &oids); err != nil || len(rest) > 0 {
-		return fmt.Errorf("%w: the requested extKeyUsage is malformed", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the requested extKeyUsage is malformed")
 	}
 	for _, o := range oids {
 		if !o.Equal(oidClientAuth) {
-			return fmt.Errorf("%w: the CSR requests the extended key usage %s; only clientAuth is allowed", ErrBadRequest, o)
+			return Errorf(ErrBadRequest, "the CSR requests the extended key usage %s; only clientAuth is allowed", o)
 		}
 	}
 	return nil
@@ -408,10 +390,10 @@ func checkRequestedBasicConstraints(ext pkix.Extension) error {
 		MaxPathLen int  `asn1:"optional,default:-1"`
 	}
 	if rest, err := asn1.Unmarshal(ext.Value, &bc); err != nil || len(rest) > 0 {
-		return fmt.Errorf("%w: the requested basicConstraints is malformed", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the requested basicConstraints is malformed")
 	}
 	if bc.IsCA {
-		return fmt.Errorf("%w: the CSR requests a CA certificate (basicConstraints CA:TRUE)", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the CSR requests a CA certificate (basicConstraints CA:TRUE)")
 	}
 	return nil
 }

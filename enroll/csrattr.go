@@ -3,7 +3,6 @@ package enroll
 import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -27,7 +26,7 @@ var oidExtensionRequest = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 14}
 // value, a duplicated extension, trailing bytes. Errors wrap ErrBadRequest.
 func requestedExtensions(rawTBS []byte) ([]pkix.Extension, error) {
 	bad := func(what string) error {
-		return fmt.Errorf("%w: the CSR's %s; send a plain PKCS#10 request whose only attribute is extensionRequest", ErrBadRequest, what)
+		return Errorf(ErrBadRequest, "the CSR's %s; send a plain PKCS#10 request whose only attribute is extensionRequest", what)
 	}
 	in := cryptobyte.String(rawTBS)
 	var info cryptobyte.String
@@ -59,8 +58,7 @@ func requestedExtensions(rawTBS []byte) ([]pkix.Extension, error) {
 			return nil, bad("attribute is malformed")
 		}
 		if !oid.Equal(oidExtensionRequest) {
-			return nil, fmt.Errorf("%w: the CSR carries the attribute %s; only extensionRequest (%s) is allowed",
-				ErrBadRequest, oid, oidExtensionRequest)
+			return nil, Errorf(ErrBadRequest, "the CSR carries the attribute %s; only extensionRequest (%s) is allowed", oid, oidExtensionRequest)
 		}
 		if seenRequest {
 			return nil, bad("extensionRequest attribute appears twice")
@@ -80,7 +78,7 @@ func requestedExtensions(rawTBS []byte) ([]pkix.Extension, error) {
 				return nil, bad("requested extension is malformed")
 			}
 			if seen[e.Id.String()] {
-				return nil, fmt.Errorf("%w: the CSR requests the extension %s twice", ErrBadRequest, e.Id)
+				return nil, Errorf(ErrBadRequest, "the CSR requests the extension %s twice", e.Id)
 			}
 			seen[e.Id.String()] = true
 			e.Value = []byte(value)

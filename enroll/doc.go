@@ -19,7 +19,7 @@
 //   - issued certificates are stored with source "enrolled"
 //     (Issued.Record) and are listed by XEP-0257 <items/> like uploads.
 //
-// Policy holds what each served domain allows: which issuer, the lifetime
+// DomainPolicy holds what each served domain allows: which issuer, the lifetime
 // of issued certificates (DefaultLifetime, 7 days), whether self-signed
 // uploads are allowed, and the roots whose certificates may log in without
 // an upload.

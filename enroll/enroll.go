@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"math/big"
 	"time"
 
@@ -85,7 +84,7 @@ func (i *Issued) Record(name string, noCertManagement bool) *storage.Cert {
 type RevokeRequest struct {
 	Cert   *x509.Certificate
 	Serial *big.Int
-	Reason Reason
+	Reason RevocationReason
 }
 
 // SerialNumber returns the serial number to revoke: Cert's if set, else
@@ -97,31 +96,31 @@ func (r *RevokeRequest) SerialNumber() (*big.Int, error) {
 	}
 	switch {
 	case sn == nil:
-		return nil, fmt.Errorf("%w: revoke: no certificate or serial number", ErrBadRequest)
+		return nil, Errorf(ErrBadRequest, "revoke: no certificate or serial number")
 	case sn.Sign() <= 0:
-		return nil, fmt.Errorf("%w: revoke: serial number %s is not positive", ErrBadRequest, sn)
+		return nil, Errorf(ErrBadRequest, "revoke: serial number %s is not positive", sn)
 	case !r.Reason.Valid():
-		return nil, fmt.Errorf("%w: revoke: reason code %d is not supported", ErrBadRequest, int(r.Reason))
+		return nil, Errorf(ErrBadRequest, "revoke: reason code %d is not supported", int(r.Reason))
 	}
 	return sn, nil
 }
 
-// Reason is a CRL reason code (RFC 5280 §5.3.1).
-type Reason int
+// RevocationReason is a CRL reason code (RFC 5280 §5.3.1).
+type RevocationReason int
 
 // The reason codes saslcert uses. certificateHold (6) and removeFromCRL (8)
 // are not supported: a revocation is final.
 const (
-	ReasonUnspecified          Reason = 0
-	ReasonKeyCompromise        Reason = 1
-	ReasonAffiliationChanged   Reason = 3
-	ReasonSuperseded           Reason = 4
-	ReasonCessationOfOperation Reason = 5
-	ReasonPrivilegeWithdrawn   Reason = 9
+	ReasonUnspecified          RevocationReason = 0
+	ReasonKeyCompromise        RevocationReason = 1
+	ReasonAffiliationChanged   RevocationReason = 3
+	ReasonSuperseded           RevocationReason = 4
+	ReasonCessationOfOperation RevocationReason = 5
+	ReasonPrivilegeWithdrawn   RevocationReason = 9
 )
 
 // Valid reports whether r is one of the supported reason codes.
-func (r Reason) Valid() bool {
+func (r RevocationReason) Valid() bool {
 	switch r {
 	case ReasonUnspecified, ReasonKeyCompromise, ReasonAffiliationChanged, ReasonSuperseded,
 		ReasonCessationOfOperation, ReasonPrivilegeWithdrawn:
@@ -159,12 +158,12 @@ var (
 func CheckAccount(account jid.JID) error {
 	switch {
 	case account.Localpart() == "":
-		return fmt.Errorf("%w: account %q is not a JID with a localpart", ErrBadRequest, account.String())
+		return Errorf(ErrBadRequest, "account %q is not a JID with a localpart", account.String())
 	case account.Resourcepart() != "":
-		return fmt.Errorf("%w: account %q is not a bare JID", ErrBadRequest, account.String())
+		return Errorf(ErrBadRequest, "account %q is not a bare JID", account.String())
 	}
 	if err := sasl.CanonicalJID(account); err != nil {
-		return fmt.Errorf("%w: account %q: %w", ErrBadRequest, account.String(), err)
+		return Errorf(ErrBadRequest, "account %q: %w", account.String(), err)
 	}
 	return nil
 }
@@ -174,7 +173,7 @@ func CheckAccount(account jid.JID) error {
 // not negative.
 func (req *IssueRequest) Check() error {
 	if req == nil {
-		return fmt.Errorf("%w: no request", ErrBadRequest)
+		return Errorf(ErrBadRequest, "no request")
 	}
 	if err := CheckAccount(req.Account); err != nil {
 		return err
@@ -187,13 +186,13 @@ func (req *IssueRequest) Check() error {
 	}
 	switch {
 	case n == 0:
-		return fmt.Errorf("%w: neither a CSR nor a self-signed certificate", ErrBadRequest)
+		return Errorf(ErrBadRequest, "neither a CSR nor a self-signed certificate")
 	case n > 1 && req.Renew == nil:
-		return fmt.Errorf("%w: both a CSR and a self-signed certificate", ErrBadRequest)
+		return Errorf(ErrBadRequest, "both a CSR and a self-signed certificate")
 	case n > 1:
-		return fmt.Errorf("%w: a renewal together with a CSR or a self-signed certificate", ErrBadRequest)
+		return Errorf(ErrBadRequest, "a renewal together with a CSR or a self-signed certificate")
 	case req.Lifetime < 0:
-		return fmt.Errorf("%w: negative lifetime %s", ErrBadRequest, req.Lifetime)
+		return Errorf(ErrBadRequest, "negative lifetime %s", req.Lifetime)
 	}
 	return nil
 }

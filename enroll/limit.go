@@ -134,12 +134,11 @@ func (l *limiter) allow(account string, now time.Time) error {
 	}
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
-		return fmt.Errorf("%w: %s may request %d certificates at once and then one every %s", ErrRateLimited, account, l.burst, l.every)
+		return Errorf(ErrRateLimited, "%s may request %d certificates at once and then one every %s", account, l.burst, l.every)
 	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return fmt.Errorf("%w: %s may request %d certificates at once and then one every %s; try again in %s",
-			ErrRateLimited, account, l.burst, l.every, d.Round(time.Second))
+		return Errorf(ErrRateLimited, "%s may request %d certificates at once and then one every %s; try again in %s", account, l.burst, l.every, d.Round(time.Second))
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/saslcert/saslcert/sasl"
 )
 
-// Lifetime bounds a Policy accepts.
+// Lifetime bounds a DomainPolicy accepts.
 const (
 	MinLifetime = time.Hour
 	MaxLifetime = 90 * 24 * time.Hour
@@ -24,8 +24,8 @@ const (
 // EmbeddedIssuer is the issuer name of the embedded CA.
 const EmbeddedIssuer = "embedded"
 
-// Policy is what one served domain allows.
-type Policy struct {
+// DomainPolicy is what one served domain allows.
+type DomainPolicy struct {
 	// Issuer names the Issuer that enrolls this domain's accounts:
 	// EmbeddedIssuer, the name of a configured step-ca or EST back-end, or ""
 	// for none (no enrollment).
@@ -48,14 +48,14 @@ type Policy struct {
 	CRLURLs []string
 }
 
-// DefaultPolicy is the policy of a domain without settings: the embedded CA,
+// DefaultDomainPolicy is the policy of a domain without settings: the embedded CA,
 // DefaultLifetime, self-signed uploads allowed, no trusted roots.
-func DefaultPolicy() Policy {
-	return Policy{Issuer: EmbeddedIssuer, Lifetime: DefaultLifetime, AllowSelfSigned: true}
+func DefaultDomainPolicy() DomainPolicy {
+	return DomainPolicy{Issuer: EmbeddedIssuer, Lifetime: DefaultLifetime, AllowSelfSigned: true}
 }
 
 // EffectiveLifetime is p.Lifetime, or DefaultLifetime if that is 0.
-func (p Policy) EffectiveLifetime() time.Duration {
+func (p DomainPolicy) EffectiveLifetime() time.Duration {
 	if p.Lifetime == 0 {
 		return DefaultLifetime
 	}
@@ -66,7 +66,7 @@ func (p Policy) EffectiveLifetime() time.Duration {
 // MaxLifetime, trusted roots that are CA certificates allowed to sign
 // certificates, and at least one way to get a certificate (an issuer,
 // self-signed uploads or trusted roots).
-func (p Policy) Validate() error {
+func (p DomainPolicy) Validate() error {
 	switch {
 	case p.Lifetime != 0 && (p.Lifetime < MinLifetime || p.Lifetime > MaxLifetime):
 		return fmt.Errorf("lifetime %s: want between %s and %s", p.Lifetime, MinLifetime, MaxLifetime)
@@ -108,11 +108,11 @@ func checkCAs(what string, list []*x509.Certificate) error {
 
 // Policies maps each served domain (a domain JID, e.g. "example.org") to its
 // policy.
-type Policies map[string]Policy
+type Policies map[string]DomainPolicy
 
 // For returns the policy of account's domain, and whether the domain is
 // served.
-func (ps Policies) For(account jid.JID) (Policy, bool) {
+func (ps Policies) For(account jid.JID) (DomainPolicy, bool) {
 	p, ok := ps[account.Domainpart()]
 	return p, ok
 }

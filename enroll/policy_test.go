@@ -19,19 +19,19 @@ func TestEnrollPolicyValidate(t *testing.T) {
 	leaf := certtest.New(t, certtest.Options{}).Cert
 	tests := []struct {
 		name string
-		p    enroll.Policy
+		p    enroll.DomainPolicy
 		err  string
 	}{
-		{"ok/default", enroll.DefaultPolicy(), ""},
-		{"ok/self-signed-only", enroll.Policy{AllowSelfSigned: true}, ""},
-		{"ok/roots-only", enroll.Policy{TrustedRoots: []*x509.Certificate{root}}, ""},
-		{"ok/stepca-1d", enroll.Policy{Issuer: "corp-step", Lifetime: 24 * time.Hour}, ""},
-		{"error/nothing-allowed", enroll.Policy{}, "no certificate could ever be used"},
-		{"error/lifetime-too-short", enroll.Policy{Issuer: "embedded", Lifetime: time.Minute}, "lifetime"},
-		{"error/lifetime-too-long", enroll.Policy{Issuer: "embedded", Lifetime: 365 * 24 * time.Hour}, "lifetime"},
-		{"error/root-not-ca", enroll.Policy{TrustedRoots: []*x509.Certificate{leaf}}, "not a CA"},
-		{"error/nil-root", enroll.Policy{TrustedRoots: []*x509.Certificate{nil}}, "missing"},
-		{"error/issuer-space", enroll.Policy{Issuer: " embedded"}, "space"},
+		{"ok/default", enroll.DefaultDomainPolicy(), ""},
+		{"ok/self-signed-only", enroll.DomainPolicy{AllowSelfSigned: true}, ""},
+		{"ok/roots-only", enroll.DomainPolicy{TrustedRoots: []*x509.Certificate{root}}, ""},
+		{"ok/stepca-1d", enroll.DomainPolicy{Issuer: "corp-step", Lifetime: 24 * time.Hour}, ""},
+		{"error/nothing-allowed", enroll.DomainPolicy{}, "no certificate could ever be used"},
+		{"error/lifetime-too-short", enroll.DomainPolicy{Issuer: "embedded", Lifetime: time.Minute}, "lifetime"},
+		{"error/lifetime-too-long", enroll.DomainPolicy{Issuer: "embedded", Lifetime: 365 * 24 * time.Hour}, "lifetime"},
+		{"error/root-not-ca", enroll.DomainPolicy{TrustedRoots: []*x509.Certificate{leaf}}, "not a CA"},
+		{"error/nil-root", enroll.DomainPolicy{TrustedRoots: []*x509.Certificate{nil}}, "missing"},
+		{"error/issuer-space", enroll.DomainPolicy{Issuer: " embedded"}, "space"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestEnrollPolicyValidate(t *testing.T) {
 
 func TestEnrollPolicies(t *testing.T) {
 	ps := enroll.Policies{
-		"example.org":  enroll.DefaultPolicy(),
+		"example.org":  enroll.DefaultDomainPolicy(),
 		"corp.example": {Issuer: "corp-step", Lifetime: 24 * time.Hour},
 	}
 	if err := ps.Validate([]string{enroll.EmbeddedIssuer, "corp-step"}); err != nil {
@@ -67,16 +67,16 @@ func TestEnrollPolicies(t *testing.T) {
 	if _, ok := ps.For(jid.MustParse("bob@elsewhere.example")); ok {
 		t.Fatal("For found a policy for a domain that is not served")
 	}
-	if got := (enroll.Policy{}).EffectiveLifetime(); got != enroll.DefaultLifetime {
+	if got := (enroll.DomainPolicy{}).EffectiveLifetime(); got != enroll.DefaultLifetime {
 		t.Fatalf("EffectiveLifetime of zero = %s", got)
 	}
 	for _, bad := range []string{"Example.ORG", "alice@example.org", "example.org/res", ""} {
-		if err := (enroll.Policies{bad: enroll.DefaultPolicy()}).Validate([]string{enroll.EmbeddedIssuer}); err == nil {
+		if err := (enroll.Policies{bad: enroll.DefaultDomainPolicy()}).Validate([]string{enroll.EmbeddedIssuer}); err == nil {
 			t.Errorf("domain %q accepted", bad)
 		}
 	}
 	// Issue 10.5: Prosody would serve strasse.example.
-	if err := (enroll.Policies{"straße.example": enroll.DefaultPolicy()}).Validate([]string{enroll.EmbeddedIssuer}); !errors.Is(err, sasl.ErrJIDForms) {
+	if err := (enroll.Policies{"straße.example": enroll.DefaultDomainPolicy()}).Validate([]string{enroll.EmbeddedIssuer}); !errors.Is(err, sasl.ErrJIDForms) {
 		t.Errorf("domain straße.example: %v, want sasl.ErrJIDForms", err)
 	}
 }

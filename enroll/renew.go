@@ -198,7 +198,14 @@ func (s *Service) renew(ctx context.Context, c *storage.Cert, now time.Time) (No
 	if err != nil {
 		return remind(err)
 	}
-	issued, err := iss.Issue(ctx, &IssueRequest{Account: account, Renew: cert, Lifetime: p.EffectiveLifetime()})
+	ir := &IssueRequest{Account: account, Renew: cert, Lifetime: p.EffectiveLifetime()}
+	if err := s.checkRequestKey(ir); err != nil {
+		return remind(err)
+	}
+	issued, err := iss.Issue(ctx, ir)
+	if err == nil {
+		err = s.checkIssuedKey(ctx, iss, issued)
+	}
 	switch {
 	case errors.Is(err, ErrNotSupported) || errors.Is(err, ErrBadRequest):
 		return remind(err)

@@ -111,14 +111,14 @@ func (c *CRLChecker) list(ctx context.Context) (*x509.RevocationList, error) {
 	}
 	data, err := c.Fetch(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: CRL %s: %v", ErrUnavailable, c.Name, err)
+		return nil, Errorf(ErrUnavailable, "CRL %s: %v", c.Name, err)
 	}
 	if b, _ := pem.Decode(data); b != nil && b.Type == "X509 CRL" {
 		data = b.Bytes
 	}
 	crl, err := x509.ParseRevocationList(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: CRL %s: %v", ErrUnavailable, c.Name, err)
+		return nil, Errorf(ErrUnavailable, "CRL %s: %v", c.Name, err)
 	}
 	c.crl, c.fetched = crl, now
 	return crl, nil
@@ -140,11 +140,10 @@ func (c *CRLChecker) CheckRevocation(ctx context.Context, cert, issuer *x509.Cer
 		return false, false, nil
 	}
 	if err := crl.CheckSignatureFrom(issuer); err != nil {
-		return false, false, fmt.Errorf("%w: CRL %s names %s as its issuer but its signature does not verify with that CA's key: %v",
-			ErrUnavailable, c.Name, issuer.Subject, err)
+		return false, false, Errorf(ErrUnavailable, "CRL %s names %s as its issuer but its signature does not verify with that CA's key: %v", c.Name, issuer.Subject, err)
 	}
 	if !crl.NextUpdate.IsZero() && c.now().After(crl.NextUpdate) {
-		return false, false, fmt.Errorf("%w: CRL %s is out of date (next update was due %s)", ErrUnavailable, c.Name,
+		return false, false, Errorf(ErrUnavailable, "CRL %s is out of date (next update was due %s)", c.Name,
 			crl.NextUpdate.UTC().Format(time.RFC3339))
 	}
 	for _, e := range crl.RevokedCertificateEntries {

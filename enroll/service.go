@@ -51,6 +51,14 @@ type ServiceConfig struct {
 	// Policies holds one policy per served domain; a domain without one
 	// gets no enrollment, self-signed uploads and no trusted roots.
 	Policies Policies
+	// KeyPolicy is the configured key policy (saslcert serve's
+	// --min-rsa-bits; the same sasl.Policy uploads and logins use). A CSR's
+	// key, the key of a self-signed certificate to sign and the key of a
+	// certificate to renew are checked against it before a CA is asked (an
+	// error wrapping ErrBadRequest), and the issued certificate's key after
+	// (ErrBadIssued; the certificate is revoked at its CA). The zero value
+	// applies sasl.DefaultPolicy()'s key rules.
+	KeyPolicy sasl.Policy
 	// RenewBefore says when enrolled certificates are renewed (zero: never).
 	RenewBefore RenewBefore
 	// MaxPerAccount bounds an account's active certificates (default
@@ -203,9 +211,11 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	return s, nil
 }
 
-// Policy returns the policy of account's domain and whether the domain has
+// DomainPolicy returns the policy of account's domain and whether the domain has
 // one.
-func (s *Service) Policy(account jid.JID) (Policy, bool) { return s.cfg.Policies.For(account) }
+func (s *Service) DomainPolicy(account jid.JID) (DomainPolicy, bool) {
+	return s.cfg.Policies.For(account)
+}
 
 // Offered reports whether certificates are issued to account's domain.
 func (s *Service) Offered(account jid.JID) bool {
@@ -214,14 +224,14 @@ func (s *Service) Offered(account jid.JID) bool {
 }
 
 // issuerFor returns the policy and the issuer of account's domain.
-func (s *Service) issuerFor(account jid.JID) (Policy, Issuer, error) {
+func (s *Service) issuerFor(account jid.JID) (DomainPolicy, Issuer, error) {
 	p, ok := s.cfg.Policies.For(account)
 	if !ok || p.Issuer == "" {
-		return p, nil, fmt.Errorf("%w: %s", ErrNotOffered, account.Domainpart())
+		return p, nil, Errorf(ErrNotOffered, "%s", account.Domainpart())
 	}
 	iss, ok := s.cfg.Issuers[p.Issuer]
 	if !ok {
-		return p, nil, fmt.Errorf("%w: %s (issuer %q is not configured)", ErrNotOffered, account.Domainpart(), p.Issuer)
+		return p, nil, Errorf(ErrNotOffered, "%s (issuer %q is not configured)", account.Domainpart(), p.Issuer)
 	}
 	return p, iss, nil
 }
@@ -283,7 +293,7 @@ type Enrolled struct {
 // SelfSignedName) or storage.ErrUnavailable.
 func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: no request", ErrBadRequest)
+		return nil, Errorf(ErrBadRequest, "no request")
 	}
 	if err := CheckAccount(req.Account); err != nil {
 		return nil, err
@@ -295,9 +305,9 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 	}
 	switch {
 	case req.CSR == nil && req.SelfSignedName == "":
-		return nil, fmt.Errorf("%w: send a CSR or name an uploaded self-signed certificate", ErrBadRequest)
+		return nil, Errorf(ErrBadRequest, "send a CSR or name an uploaded self-signed certificate")
 	case req.CSR != nil && req.SelfSignedName != "":
-		return nil, fmt.Errorf("%w: send either a CSR or the name of an uploaded certificate, not both", ErrBadRequest)
+		return nil, Errorf(ErrBadRequest, "send either a CSR or the name of an uploaded certificate, not both")
 	}
 	now := s.cfg.Now()
 	name := strings.TrimSpace(req.Name)
@@ -341,11 +351,17 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 		}
 		ir.SelfSigned = active[i].DER
 	}
+	if err := s.checkRequestKey(ir); err != nil {
+		return nil, err
+	}
 	if err := s.limits.allow(account.String(), now); err != nil {
 		return nil, err
 	}
 	issued, err := iss.Issue(ctx, ir)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkIssuedKey(ctx, iss, issued); err != nil {
 		return nil, err
 	}
 	rec := issued.Record(name, req.NoCertManagement)
@@ -360,6 +376,37 @@ func (s *Service) Enroll(ctx context.Context, req *EnrollRequest) (*Enrolled, er
 	return &Enrolled{Record: rec, Chain: issued.Chain}, nil
 }
 
+// checkRequestKey applies KeyPolicy to the key req asks a CA to sign (the
+// CSR's, the self-signed certificate's or the renewed certificate's). The
+// error wraps ErrBadRequest.
+func (s *Service) checkRequestKey(req *IssueRequest) error {
+	switch {
+	case req.CSR != nil:
+		return policyRefusal(req.CSR.PublicKey, s.cfg.KeyPolicy)
+	case req.Renew != nil:
+		return policyRefusal(req.Renew.PublicKey, s.cfg.KeyPolicy)
+	case len(req.SelfSigned) > 0:
+		cert, err := x509.ParseCertificate(req.SelfSigned)
+		if err != nil {
+			return Errorf(ErrBadRequest, "the self-signed certificate: %v", err)
+		}
+		return policyRefusal(cert.PublicKey, s.cfg.KeyPolicy)
+	}
+	return nil
+}
+
+// checkIssuedKey applies KeyPolicy to what a CA issued; a certificate it
+// refuses is revoked at its CA and the error wraps ErrBadIssued.
+func (s *Service) checkIssuedKey(ctx context.Context, iss Issuer, issued *Issued) error {
+	r := s.cfg.KeyPolicy.CheckKey(issued.Cert.PublicKey)
+	if r == nil {
+		return nil
+	}
+	err := Errorf(ErrBadIssued, "%s", r.Detail)
+	s.revokeUnused(ctx, iss, issued, err)
+	return err
+}
+
 // store adds rec; if the store refuses it, the just issued certificate is
 // revoked at the CA so that no usable certificate is left outside the store.
 func (s *Service) store(ctx context.Context, iss Issuer, issued *Issued, rec *storage.Cert, opts storage.AddOptions) error {
@@ -367,25 +414,31 @@ func (s *Service) store(ctx context.Context, iss Issuer, issued *Issued, rec *st
 	if err == nil {
 		return nil
 	}
+	s.revokeUnused(ctx, iss, issued, err)
+	return err
+}
+
+// revokeUnused revokes at its CA a certificate that was issued but will not
+// be stored (why), so that no usable certificate is left outside the store.
+func (s *Service) revokeUnused(ctx context.Context, iss Issuer, issued *Issued, why error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	rerr := iss.Revoke(rctx, &RevokeRequest{Cert: issued.Cert, Reason: ReasonCessationOfOperation})
 	if rerr != nil && !errors.Is(rerr, ErrNotSupported) {
-		s.log.WarnContext(ctx, "enroll: an issued certificate could not be stored nor revoked at its CA", "account", rec.Account,
-			"serial", issued.Cert.SerialNumber.Text(16), "store_err", err, "revoke_err", rerr)
+		s.log.WarnContext(ctx, "enroll: an issued certificate could not be stored nor revoked at its CA",
+			"serial", issued.Cert.SerialNumber.Text(16), "store_err", why, "revoke_err", rerr)
 	}
-	return err
 }
 
 // checkName applies XEP-0257's rules for names.
 func (s *Service) checkName(name string) error {
 	switch {
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: the name is not valid UTF-8", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the name is not valid UTF-8")
 	case strings.ContainsFunc(name, unicode.IsControl):
-		return fmt.Errorf("%w: the name contains a control character", ErrBadRequest)
+		return Errorf(ErrBadRequest, "the name contains a control character")
 	case utf8.RuneCountInString(name) > s.cfg.MaxNameLen:
-		return fmt.Errorf("%w: the name is longer than %d characters", ErrBadRequest, s.cfg.MaxNameLen)
+		return Errorf(ErrBadRequest, "the name is longer than %d characters", s.cfg.MaxNameLen)
 	}
 	return nil
 }
@@ -478,7 +531,7 @@ func (s *Service) RevokeAtCA(ctx context.Context, rec *storage.Cert) error {
 	}
 	cert, _, err := sasl.ParseCertificate(rec.DER)
 	if err != nil {
-		return fmt.Errorf("%w: the stored certificate cannot be parsed: %v", ErrBadRequest, err)
+		return Errorf(ErrBadRequest, "the stored certificate cannot be parsed: %v", err)
 	}
 	order := slices.Clone(s.names)
 	if account, err := jid.Parse(rec.Account); err == nil {
@@ -511,7 +564,7 @@ func (s *Service) RevokeAtCA(ctx context.Context, rec *storage.Cert) error {
 	if notSupported != nil {
 		return notSupported
 	}
-	return fmt.Errorf("%w: no configured CA issued the certificate (issuer %s)", ErrNotSupported, cert.Issuer)
+	return Errorf(ErrNotSupported, "no configured CA issued the certificate (issuer %s)", cert.Issuer)
 }
 
 // invalidateCRLs makes the next revocation check fetch every CRL afresh.

@@ -382,7 +382,7 @@ func TestEnrollServiceTrustAndCheckAppend(t *testing.T) {
 
 func TestEnrollServiceSweep(t *testing.T) {
 	f := newSvcFixture(t, func(c *enroll.ServiceConfig, _ *svcFixture) {
-		c.Policies["example.com"] = enroll.Policy{Issuer: "norenew", Lifetime: 3 * time.Hour, AllowSelfSigned: true}
+		c.Policies["example.com"] = enroll.DomainPolicy{Issuer: "norenew", Lifetime: 3 * time.Hour, AllowSelfSigned: true}
 	})
 	ctx := context.Background()
 	old := f.enroll(t, "tablet")

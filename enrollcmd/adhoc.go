@@ -76,7 +76,7 @@ func Name(node string) string { return commandNames[node] }
 
 // Enrollment is the part of *enroll.Service the commands use.
 type Enrollment interface {
-	Policy(account jid.JID) (enroll.Policy, bool)
+	DomainPolicy(account jid.JID) (enroll.DomainPolicy, bool)
 	Offered(account jid.JID) bool
 	Enroll(ctx context.Context, req *enroll.EnrollRequest) (*enroll.Enrolled, error)
 	Latest(ctx context.Context, account jid.JID) (*enroll.Enrolled, error)
@@ -249,7 +249,7 @@ func note(typ, text string) xml.TokenReader {
 
 // enrollForm is the first stage of "Request a certificate".
 func (h *Handler) enrollForm(account jid.JID) xml.TokenReader {
-	p, _ := h.Enroll.Policy(account)
+	p, _ := h.Enroll.DomainPolicy(account)
 	fields := []formField{
 		{Var: "FORM_TYPE", Type: "hidden", Values: []string{FormType}},
 		{Var: FieldCSR, Type: "text-multi", Label: "Certificate signing request (PEM)",
@@ -371,49 +371,68 @@ func resultForm(res *enroll.Enrolled) xml.TokenReader {
 	return dataForm("result", "Your certificate", "", fields)
 }
 
-// badRequestPrefix is what enroll.ErrBadRequest puts before the reason.
-var badRequestPrefix = enroll.ErrBadRequest.Error() + ": "
+// enrollAnswer is how the ad-hoc commands answer one kind of enroll error.
+type enrollAnswer struct {
+	typ     stanza.ErrorType
+	cond    stanza.Condition
+	cmdCond string // XEP-0050 condition beside it ("" for none)
+	// text is the stanza error's text for the requester's domain and the
+	// error's Detail.
+	text func(domain, detail string) string
+	// logMsg, if set, is logged (at logLevel) with the error: something
+	// the administrator should see.
+	logMsg   string
+	logLevel slog.Level
+}
 
-// enrollFailed maps an enrollment error to the answer.
+// detailText answers with the error's Detail.
+func detailText(_, detail string) string { return detail }
+
+// fixedText answers with s.
+func fixedText(s string) func(string, string) string { return func(string, string) string { return s } }
+
+// enrollAnswers maps every kind of enroll error to its answer (the one
+// table; enroll.KindOf reads the kind, never the error's text).
+var enrollAnswers = map[enroll.Kind]enrollAnswer{
+	enroll.KindNotOffered: {typ: stanza.Cancel, cond: stanza.NotAllowed, text: func(domain, _ string) string {
+		return "certificates are not issued to accounts of " + domain + " here"
+	}},
+	enroll.KindBadRequest:   {typ: stanza.Modify, cond: stanza.BadRequest, cmdCond: "bad-payload", text: detailText},
+	enroll.KindNotSupported: {typ: stanza.Cancel, cond: stanza.FeatureNotImplemented, text: detailText},
+	enroll.KindRateLimited:  {typ: stanza.Wait, cond: stanza.ResourceConstraint, text: detailText},
+	enroll.KindRejected: {typ: stanza.Cancel, cond: stanza.NotAllowed, text: fixedText("the CA refused the request"),
+		logMsg: "the CA refused a certificate request", logLevel: slog.LevelWarn},
+	enroll.KindPending: {typ: stanza.Wait, cond: stanza.ResourceConstraint, text: fixedText("the CA holds the request for approval; ask again later")},
+	enroll.KindBadIssued: {typ: stanza.Cancel, cond: stanza.InternalServerError,
+		text:   fixedText("the CA issued an unusable certificate, which was not stored; please tell your administrator"),
+		logMsg: "the CA issued an unusable certificate; it was not stored (check the CA's template)", logLevel: slog.LevelError},
+	enroll.KindUnavailable: {typ: stanza.Wait, cond: stanza.ServiceUnavailable, text: fixedText("the CA is unavailable; try again later"),
+		logMsg: "the CA is unavailable", logLevel: slog.LevelWarn},
+}
+
+// enrollFailed maps an enrollment error to the answer: a stanza error it
+// carries as is, an enroll error by enrollAnswers, a storage error by its
+// sentinel.
 func (h *Handler) enrollFailed(from jid.JID, err error) Reply {
 	var se stanza.Error
 	cmdCond := ""
-	detail := func() string {
-		s := err.Error()
-		if i := strings.Index(s, badRequestPrefix); i >= 0 {
-			s = s[i+len(badRequestPrefix):]
-		}
-		return s
-	}
+	kind, detail, isEnroll := enroll.KindOf(err)
+	answer, known := enrollAnswers[kind]
 	switch {
 	case errors.As(err, &se):
-	case errors.Is(err, enroll.ErrNotOffered):
-		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "certificates are not issued to accounts of "+from.Domainpart()+" here")
-	case errors.Is(err, enroll.ErrBadRequest):
-		se, cmdCond = stanzaErr(stanza.Modify, stanza.BadRequest, detail()), "bad-payload"
-	case errors.Is(err, enroll.ErrNotSupported):
-		se = stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, strings.TrimPrefix(err.Error(), enroll.ErrNotSupported.Error()+": "))
+	case isEnroll && known:
+		if answer.logMsg != "" {
+			h.log().Log(context.Background(), answer.logLevel, answer.logMsg, "from", from.String(), "err", err)
+		}
+		se, cmdCond = stanzaErr(answer.typ, answer.cond, answer.text(from.Domainpart(), detail)), answer.cmdCond
 	case errors.Is(err, storage.ErrNameTaken):
 		se = stanzaErr(stanza.Cancel, stanza.Conflict, "a certificate with that name already exists; choose another name")
-	case errors.Is(err, enroll.ErrRateLimited):
-		se = stanzaErr(stanza.Wait, stanza.ResourceConstraint, strings.TrimPrefix(err.Error(), enroll.ErrRateLimited.Error()+": "))
 	case errors.Is(err, storage.ErrLimit):
 		se = stanzaErr(stanza.Modify, stanza.PolicyViolation, "you have as many active certificates as allowed; disable or revoke one first")
 	case errors.Is(err, storage.ErrNotFound):
 		se = stanzaErr(stanza.Cancel, stanza.ItemNotFound, "you have no active certificate of that name")
 	case errors.Is(err, storage.ErrAccountDeleted):
 		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "this account was deleted; certificates cannot be issued until the server confirms a new registration of the name (try again later)")
-	case errors.Is(err, enroll.ErrRejected):
-		h.log().Warn("the CA refused a certificate request", "from", from.String(), "err", err)
-		se = stanzaErr(stanza.Cancel, stanza.NotAllowed, "the CA refused the request")
-	case errors.Is(err, enroll.ErrPending):
-		se = stanzaErr(stanza.Wait, stanza.ResourceConstraint, "the CA holds the request for approval; ask again later")
-	case errors.Is(err, enroll.ErrBadIssued):
-		h.log().Error("the CA issued an unusable certificate; it was not stored (check the CA's template)", "from", from.String(), "err", err)
-		se = stanzaErr(stanza.Cancel, stanza.InternalServerError, "the CA issued an unusable certificate, which was not stored; please tell your administrator")
-	case errors.Is(err, enroll.ErrUnavailable):
-		h.log().Warn("the CA is unavailable", "from", from.String(), "err", err)
-		se = stanzaErr(stanza.Wait, stanza.ServiceUnavailable, "the CA is unavailable; try again later")
 	default:
 		se = h.StanzaError(err, "processing a certificate request")
 		if se.Condition == stanza.InternalServerError && errors.Is(err, storage.ErrUnavailable) {

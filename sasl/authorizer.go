@@ -104,9 +104,13 @@ const MaxDERSize = 64 << 10
 // Authorizer makes the login decision for SASL EXTERNAL. It is safe for
 // concurrent use if its Store is.
 type Authorizer struct {
-	Store     CertFinder
-	Now       func() time.Time // nil means time.Now
-	ClockSkew time.Duration    // allowed on both ends of the validity period
+	Store CertFinder
+	Now   func() time.Time // nil means time.Now
+	// Policy is the configured key and validity policy: its ClockSkew is
+	// allowed on both ends of a certificate's validity period, and its key
+	// policy (CheckKey) applies to certificates that log in through
+	// Trusted. Stored certificates passed it when they were stored.
+	Policy Policy
 
 	// Trusted, if set, returns the CAs whose certificates may log in to
 	// domain without being stored (nil roots: none), with intermediates to
@@ -138,7 +142,7 @@ type Authorizer struct {
 
 // Authorize decides whether req authenticates, and as whom: SHA-256
 // fingerprint -> stored record -> exact DER equality -> state active ->
-// validity at Now (within ClockSkew) -> xmppAddr -> XEP-0178 authzid rules
+// validity at Now (within Policy.ClockSkew) -> xmppAddr -> XEP-0178 authzid rules
 // (no authzid with one usable xmppAddr -> that account; bare-JID authzid must
 // equal the owner; full-JID authzid or another domain -> invalid-authzid).
 // Every error is a *Failure, except ErrCertificateNeeded (see
@@ -152,8 +156,8 @@ type Authorizer struct {
 //     no Store): temporary-auth-failure;
 //   - stored DER differs from the presented one, record disabled or revoked
 //     (or in an unknown state), stored DER unparsable: not-authorized;
-//   - after NotAfter+ClockSkew: credentials-expired; before
-//     NotBefore-ClockSkew: not-authorized;
+//   - after NotAfter+Policy.ClockSkew: credentials-expired; before
+//     NotBefore-Policy.ClockSkew: not-authorized;
 //   - authzid that is not a JID, is a full JID (RFC 6120 §6.3.8), or whose
 //     domain is not req.Domain: invalid-authzid;
 //   - the owner's domain is not req.Domain: not-authorized;
@@ -210,7 +214,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Grant, error) 
 	if a.Now != nil {
 		now = a.Now
 	}
-	t, skew := now(), max(a.ClockSkew, 0)
+	t, skew := now(), max(a.Policy.ClockSkew, 0)
 	if t.After(cert.NotAfter.Add(skew)) {
 		return Grant{}, fail(CredentialsExpired, "certificate "+fp.String()+" expired on "+cert.NotAfter.UTC().Format(timeFormat), nil)
 	}

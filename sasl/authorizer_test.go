@@ -61,7 +61,7 @@ func newAuthzFixture(tb testing.TB) *authzFixture {
 }
 
 func (f *authzFixture) authorizer() *sasl.Authorizer {
-	return &sasl.Authorizer{Store: f.store, Now: func() time.Time { return certtest.Now }, ClockSkew: 5 * time.Minute}
+	return &sasl.Authorizer{Store: f.store, Now: func() time.Time { return certtest.Now }, Policy: sasl.Policy{ClockSkew: 5 * time.Minute}}
 }
 
 func TestAuthorize(t *testing.T) {

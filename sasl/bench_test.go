@@ -63,7 +63,7 @@ func benchStore(b *testing.B, n int, kt certtest.KeyType) (*memFinder, []byte) {
 func BenchmarkAuthorize(b *testing.B) {
 	for _, kt := range []certtest.KeyType{certtest.ECDSAP256, certtest.RSA2048} {
 		s, der := benchStore(b, 1000, kt)
-		a := &sasl.Authorizer{Store: s, Now: func() time.Time { return certtest.Now }, ClockSkew: 5 * time.Minute}
+		a := &sasl.Authorizer{Store: s, Now: func() time.Time { return certtest.Now }, Policy: sasl.Policy{ClockSkew: 5 * time.Minute}}
 		for _, authzid := range []string{"", "alice@example.org"} {
 			name := string(kt) + "/no-authzid"
 			if authzid != "" {

@@ -57,7 +57,7 @@ func newC2SServer(tb testing.TB, store sasl.CertFinder) *c2sServer {
 			ClientAuth:   tls.RequireAnyClientCert,
 			MinVersion:   tls.VersionTLS12,
 		},
-		authz: &sasl.Authorizer{Store: store, Now: func() time.Time { return certtest.Now }, ClockSkew: 5 * time.Minute},
+		authz: &sasl.Authorizer{Store: store, Now: func() time.Time { return certtest.Now }, Policy: sasl.Policy{ClockSkew: 5 * time.Minute}},
 		cert:  cert,
 		done:  make(chan serverResult, 1),
 	}

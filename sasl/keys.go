@@ -1,6 +1,8 @@
 package sasl
 
 import (
+	"crypto"
+	"crypto/dsa"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -12,13 +14,27 @@ import (
 // defaultMinRSABits applies when Policy.MinRSABits is zero or negative.
 const defaultMinRSABits = 2048
 
-// checkKey applies the key policy: RSA of at least minRSA bits, ECDSA on
-// P-256, P-384 or P-521, or Ed25519. Anything else is a weak key.
-func checkKey(cert *x509.Certificate, minRSA int) *RefusalError {
+// CheckKey applies the key policy to pub: RSA of at least p.MinRSABits
+// (2048 when p.MinRSABits <= 0), ECDSA on P-256, P-384 or P-521, or
+// Ed25519. Anything else is a weak key. It is the one key check of saslcert:
+// uploads, trusted-root logins, CSRs and issued certificates all use it.
+// The refusal's Reason is ReasonWeakKey.
+func (p Policy) CheckKey(pub crypto.PublicKey) *RefusalError {
+	alg := x509.UnknownPublicKeyAlgorithm
+	switch pub.(type) {
+	case *dsa.PublicKey:
+		alg = x509.DSA
+	}
+	return checkKey(pub, alg, p.MinRSABits)
+}
+
+// checkKey is CheckKey for a key of the algorithm alg (as crypto/x509
+// names it; used to name a key type it does not return a key for).
+func checkKey(pub crypto.PublicKey, alg x509.PublicKeyAlgorithm, minRSA int) *RefusalError {
 	if minRSA <= 0 {
 		minRSA = defaultMinRSABits
 	}
-	switch k := cert.PublicKey.(type) {
+	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if bits := k.N.BitLen(); bits < minRSA {
 			return refuse(ReasonWeakKey, "RSA key of %d bits; at least %d are required", bits, minRSA)
@@ -34,11 +50,16 @@ func checkKey(cert *x509.Certificate, minRSA int) *RefusalError {
 		return nil
 	}
 	kind := "an unsupported key type"
-	switch cert.PublicKeyAlgorithm {
+	switch alg {
 	case x509.RSA, x509.DSA, x509.ECDSA, x509.Ed25519:
-		kind = "a " + cert.PublicKeyAlgorithm.String() + " key"
+		kind = "a " + alg.String() + " key"
 	}
 	return refuse(ReasonWeakKey, "%s; only RSA (at least %d bits), ECDSA P-256/P-384/P-521 and Ed25519 keys are accepted", kind, minRSA)
+}
+
+// checkCertKey is CheckKey for a certificate's key.
+func (p Policy) checkCertKey(cert *x509.Certificate) *RefusalError {
+	return checkKey(cert.PublicKey, cert.PublicKeyAlgorithm, p.MinRSABits)
 }
 
 // checkSignature refuses MD5, SHA-1, DSA and unknown signature algorithms.

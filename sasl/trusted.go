@@ -20,8 +20,8 @@ import (
 //     handled here, so it does not count as an unhandled extension):
 //     credentials-expired if it would verify at its notAfter and has
 //     expired, else not-authorized. No clock skew is allowed;
-//   - a CA certificate, a key or signature algorithm CheckUpload would
-//     refuse: not-authorized;
+//   - a CA certificate, a key Authorizer.Policy refuses (CheckKey) or a
+//     signature algorithm CheckUpload would refuse: not-authorized;
 //   - authzid that is not a JID, is a full JID or is in another domain:
 //     invalid-authzid;
 //   - not exactly one xmppAddr, an unusable one, or one in another domain:
@@ -71,7 +71,7 @@ func (a *Authorizer) authorizeTrusted(ctx context.Context, req Request, fp stora
 	if cert.BasicConstraintsValid && cert.IsCA {
 		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+" is a CA certificate", nil)
 	}
-	if r := checkKey(cert, 0); r != nil {
+	if r := a.Policy.checkCertKey(cert); r != nil {
 		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+": "+r.Detail, nil)
 	}
 	if r := checkSignature(cert); r != nil {

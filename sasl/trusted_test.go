@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,5 +164,73 @@ func TestTrustedLoginNotConfigured(t *testing.T) {
 	var fl *sasl.Failure
 	if !errors.As(err, &fl) || fl.Condition != sasl.NotAuthorized {
 		t.Fatalf("Authorize: %v; want not-authorized", err)
+	}
+}
+
+// The configured key policy applies to trusted-root logins as it does to
+// uploads (issue 11.6): a 4096-bit floor refuses a 2048-bit certificate of
+// a trusted CA.
+func TestTrustedLoginKeyPolicy(t *testing.T) {
+	f := newTrustFixture(t)
+	rsa2048 := f.leaf(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}, KeyType: certtest.RSA2048})
+	p256 := f.leaf(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
+	tests := []struct {
+		name   string
+		der    []byte
+		policy sasl.Policy
+		want   sasl.Condition // "" = granted
+		reason string         // in the failure's reason
+	}{
+		{name: "ok/rsa-2048-default-policy", der: rsa2048.DER},
+		{name: "ok/rsa-2048-floor-2048", der: rsa2048.DER, policy: sasl.Policy{MinRSABits: 2048}},
+		{name: "ok/ecdsa-floor-4096", der: p256.DER, policy: sasl.Policy{MinRSABits: 4096}},
+		{name: "error/rsa-2048-floor-4096", der: rsa2048.DER, policy: sasl.Policy{MinRSABits: 4096}, want: sasl.NotAuthorized,
+			reason: "RSA key of 2048 bits; at least 4096 are required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := f.authorizer(newMemFinder(), notRevoked)
+			a.Policy = tt.policy
+			_, err := a.Authorize(context.Background(), sasl.Request{DER: tt.der, Domain: "example.org"})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Authorize: %v; want a grant", err)
+				}
+				return
+			}
+			var fl *sasl.Failure
+			if !errors.As(err, &fl) || fl.Condition != tt.want || !strings.Contains(fl.Reason, tt.reason) {
+				t.Fatalf("Authorize: %v; want %s with %q", err, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+// Policy.CheckKey is the one key check (uploads, logins, CSRs, issued
+// certificates): it takes the key itself.
+func TestPolicyCheckKey(t *testing.T) {
+	tests := []struct {
+		name   string
+		key    certtest.KeyType
+		policy sasl.Policy
+		detail string // "" = accepted
+	}{
+		{name: "ok/p256", key: certtest.ECDSAP256},
+		{name: "ok/ed25519", key: certtest.Ed25519, policy: sasl.Policy{MinRSABits: 4096}},
+		{name: "ok/rsa-2048-default", key: certtest.RSA2048},
+		{name: "error/rsa-1024-default", key: certtest.RSA1024, detail: "RSA key of 1024 bits; at least 2048 are required"},
+		{name: "error/rsa-2048-floor-4096", key: certtest.RSA2048, policy: sasl.Policy{MinRSABits: 4096}, detail: "RSA key of 2048 bits; at least 4096 are required"},
+		{name: "error/p224", key: certtest.ECDSAP224, detail: "ECDSA key on curve P-224; only P-256, P-384 and P-521 are accepted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.policy.CheckKey(certtest.Key(t, tt.key).Public())
+			switch {
+			case tt.detail == "" && r != nil:
+				t.Fatalf("CheckKey: %v; want nil", r)
+			case tt.detail != "" && (r == nil || r.Reason != sasl.ReasonWeakKey || r.Detail != tt.detail):
+				t.Fatalf("CheckKey: %v; want weak-key %q", r, tt.detail)
+			}
+		})
 	}
 }

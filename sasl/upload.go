@@ -16,7 +16,12 @@ import (
 	"github.com/saslcert/saslcert/storage"
 )
 
-// Policy holds the settings CheckUpload and Authorizer apply.
+// Policy is saslcert's key, signature and validity policy, configured once
+// (saslcert serve's --min-rsa-bits and --clock-skew) and applied alike to
+// uploads (CheckUpload), logins (Authorizer: ClockSkew to stored
+// certificates, the key policy to trusted-root certificates) and enrollment
+// (the CSR's key before a CA signs it, the issued certificate after). The
+// zero value means the defaults for MinRSABits and no clock skew.
 type Policy struct {
 	// ClockSkew is allowed on both ends of a certificate's validity period.
 	ClockSkew time.Duration
@@ -129,7 +134,7 @@ func CheckUpload(der []byte, account jid.JID, now time.Time, p Policy) (*Upload,
 	if r != nil {
 		return nil, r
 	}
-	if r := checkKey(cert, p.MinRSABits); r != nil {
+	if r := p.checkCertKey(cert); r != nil {
 		return nil, r
 	}
 	if r := checkSignature(cert); r != nil {

@@ -149,7 +149,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.AppendsPerHour > 0 {
 		s.Certs.AppendRate = xep0257.NewRateLimit(cfg.AppendsPerHour, time.Hour/time.Duration(cfg.AppendsPerHour), deps.Now)
 	}
-	s.Auth = &sasl.Authorizer{Store: deps.Store, Now: deps.Now, ClockSkew: cfg.Policy.ClockSkew}
+	s.Auth = &sasl.Authorizer{Store: deps.Store, Now: deps.Now, Policy: cfg.Policy}
 	if cfg.Enroll != nil {
 		ec := *cfg.Enroll
 		ec.Store, ec.Now, ec.Component = s.Lifecycle, deps.Now, cfg.Component.JID

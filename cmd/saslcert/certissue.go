@@ -152,7 +152,9 @@ func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
 func (h warnOnly) WithAttrs(a []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(a)} }
 func (h warnOnly) WithGroup(n string) slog.Handler      { return warnOnly{h.Handler.WithGroup(n)} }
 
-// refusalText is err's message without the enroll package's prefixes.
+// refusalText is what a refused issuance tells the admin: the storage
+// refusals in the command's words, an enroll error's Detail (enroll.KindOf),
+// anything else as is.
 func refusalText(err error) string {
 	switch {
 	case errors.Is(err, storage.ErrNameTaken):
@@ -162,12 +164,8 @@ func refusalText(err error) string {
 	case errors.Is(err, storage.ErrAccountDeleted):
 		return "the server deleted this account; a running component lifts this once the name is registered again"
 	}
-	s := err.Error()
-	for _, p := range []string{enroll.ErrBadRequest.Error() + ": ", "enroll: "} {
-		if i := bytes.Index([]byte(s), []byte(p)); i >= 0 {
-			s = s[i+len(p):]
-			break
-		}
+	if _, detail, ok := enroll.KindOf(err); ok {
+		return detail
 	}
-	return s
+	return err.Error()
 }

@@ -285,7 +285,7 @@ func loadEnrollment(_ context.Context, e *env, sc serveConfig) (*enrollment, err
 	policies := enroll.Policies{}
 	active := false
 	for _, d := range sc.comp.ServerDomains {
-		p := enroll.Policy{Issuer: def, Lifetime: es.lifetime, AllowSelfSigned: true}
+		p := enroll.DomainPolicy{Issuer: def, Lifetime: es.lifetime, AllowSelfSigned: true}
 		if t, ok := tables[d]; ok {
 			if t.Issuer != nil {
 				p.Issuer = *t.Issuer
@@ -335,6 +335,7 @@ func loadEnrollment(_ context.Context, e *env, sc serveConfig) (*enrollment, err
 	en.cfg = enroll.ServiceConfig{
 		Issuers:       issuers,
 		Policies:      policies,
+		KeyPolicy:     sc.policy,
 		RenewBefore:   es.renewBefore,
 		MaxPerAccount: sc.limits.MaxPerAccount,
 		MaxNameLen:    sc.limits.MaxNameLen,

@@ -83,7 +83,7 @@ crl_urls = ["http://127.0.0.1:9/crl"]
 		t.Fatal(err)
 	}
 	bob := jid.MustParse("bob@example.net")
-	p, _ := en.svc.Policy(bob)
+	p, _ := en.svc.DomainPolicy(bob)
 	if en.svc.Offered(bob) || p.AllowSelfSigned || len(p.TrustedRoots) != 2 || len(p.Intermediates) != 1 || p.Lifetime != 24*time.Hour {
 		t.Fatalf("example.net policy %+v", p)
 	}

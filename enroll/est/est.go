@@ -174,7 +174,7 @@ func (c *Client) Issue(ctx context.Context, req *enroll.IssueRequest) (*enroll.I
 // CSR's subject and subjectAltName to equal current's.
 func (c *Client) Reenroll(ctx context.Context, req *enroll.IssueRequest, current tls.Certificate) (*enroll.Issued, error) {
 	if len(current.Certificate) == 0 || current.PrivateKey == nil {
-		return nil, fmt.Errorf("%w: simplereenroll needs the current certificate and its key", enroll.ErrBadRequest)
+		return nil, enroll.Errorf(enroll.ErrBadRequest, "simplereenroll needs the current certificate and its key")
 	}
 	hc := c.newHTTP(&current)
 	defer hc.CloseIdleConnections()
@@ -184,7 +184,7 @@ func (c *Client) Reenroll(ctx context.Context, req *enroll.IssueRequest, current
 // Revoke returns enroll.ErrNotSupported: EST has no revocation; revoke at
 // the CA by other means.
 func (c *Client) Revoke(ctx context.Context, req *enroll.RevokeRequest) error {
-	return fmt.Errorf("%w: EST (RFC 7030) has no revocation operation; revoke at the CA", enroll.ErrNotSupported)
+	return enroll.Errorf(enroll.ErrNotSupported, "EST (RFC 7030) has no revocation operation; revoke at the CA")
 }
 
 func (c *Client) enroll(ctx context.Context, req *enroll.IssueRequest, op string, hc *http.Client) (*enroll.Issued, error) {
@@ -192,13 +192,13 @@ func (c *Client) enroll(ctx context.Context, req *enroll.IssueRequest, op string
 		return nil, err
 	}
 	if req.CSR == nil {
-		return nil, fmt.Errorf("%w: EST enrolls CSRs, not self-signed certificates or public keys to renew", enroll.ErrNotSupported)
+		return nil, enroll.Errorf(enroll.ErrNotSupported, "EST enrolls CSRs, not self-signed certificates or public keys to renew")
 	}
 	if err := enroll.CheckCSR(req.CSR, req.Account); err != nil {
 		return nil, err
 	}
 	if !hasSAN(req.CSR) {
-		return nil, fmt.Errorf("%w: the CSR must request the xmppAddr %s (EST CAs copy the CSR's names)", enroll.ErrBadRequest, req.Account)
+		return nil, enroll.Errorf(enroll.ErrBadRequest, "the CSR must request the xmppAddr %s (EST CAs copy the CSR's names)", req.Account)
 	}
 	body := []byte(base64.StdEncoding.EncodeToString(req.CSR.Raw))
 	certs, err := c.certs(ctx, hc, http.MethodPost, op, body, true)
@@ -207,7 +207,7 @@ func (c *Client) enroll(ctx context.Context, req *enroll.IssueRequest, op string
 	}
 	chain, err := orderChain(certs, req.CSR.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", enroll.ErrBadIssued, op, err)
+		return nil, enroll.Errorf(enroll.ErrBadIssued, "%s: %v", op, err)
 	}
 	roots := c.cfg.IssuerRoots
 	if len(roots) == 0 || len(chain) == 1 {
@@ -230,7 +230,7 @@ func (c *Client) enroll(ctx context.Context, req *enroll.IssueRequest, op string
 		return nil, err
 	}
 	if max := c.cfg.MaxLifetime; max > 0 && issued.Cert.NotAfter.Sub(issued.Cert.NotBefore) > max+time.Minute {
-		return nil, fmt.Errorf("%w: valid for %s, longer than the allowed %s", enroll.ErrBadIssued,
+		return nil, enroll.Errorf(enroll.ErrBadIssued, "valid for %s, longer than the allowed %s",
 			issued.Cert.NotAfter.Sub(issued.Cert.NotBefore), max)
 	}
 	return issued, nil
@@ -293,28 +293,28 @@ func (c *Client) certs(ctx context.Context, hc *http.Client, method, op string, 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%w: %s %s: %v", enroll.ErrUnavailable, method, op, err)
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "%s %s: %v", method, op, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %v", enroll.ErrUnavailable, method, op, err)
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "%s %s: %v", method, op, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusAccepted:
-		return nil, fmt.Errorf("%w: %s %s: retry after %q", enroll.ErrPending, method, op, resp.Header.Get("Retry-After"))
+		return nil, enroll.Errorf(enroll.ErrPending, "%s %s: retry after %q", method, op, resp.Header.Get("Retry-After"))
 	case resp.StatusCode >= 500:
-		return nil, fmt.Errorf("%w: %s %s: %s: %s", enroll.ErrUnavailable, method, op, resp.Status, snippet(data))
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "%s %s: %s: %s", method, op, resp.Status, snippet(data))
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%w: %s %s: %s: %s", enroll.ErrRejected, method, op, resp.Status, snippet(data))
+		return nil, enroll.Errorf(enroll.ErrRejected, "%s %s: %s: %s", method, op, resp.Status, snippet(data))
 	}
 	der, err := decodeBase64(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %v", enroll.ErrUnavailable, method, op, err)
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "%s %s: %v", method, op, err)
 	}
 	certs, err := parseCertsOnly(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %v", enroll.ErrUnavailable, method, op, err)
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "%s %s: %v", method, op, err)
 	}
 	return certs, nil
 }

@@ -321,13 +321,12 @@ func (ca *CA) Issue(ctx context.Context, req *enroll.IssueRequest) (*enroll.Issu
 		lifetime = ca.o.Lifetime
 	}
 	if lifetime > enroll.MaxLifetime {
-		return nil, fmt.Errorf("%w: lifetime %s is longer than %s", enroll.ErrBadRequest, lifetime, enroll.MaxLifetime)
+		return nil, enroll.Errorf(enroll.ErrBadRequest, "lifetime %s is longer than %s", lifetime, enroll.MaxLifetime)
 	}
 	notBefore := now.Add(-time.Minute).Truncate(time.Second)
 	notAfter := now.Add(lifetime).Truncate(time.Second)
 	if notAfter.After(ca.cert.NotAfter) {
-		return nil, fmt.Errorf("%w: the issuing CA expires on %s, before the certificate would; renew the CA",
-			enroll.ErrUnavailable, ca.cert.NotAfter.UTC().Format(time.RFC3339))
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "the issuing CA expires on %s, before the certificate would; renew the CA", ca.cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	san, err := enroll.XMPPAddrSAN(req.Account)
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"fmt"
-	"strings"
 	"time"
 
 	"mellium.im/xmpp/jid"
@@ -26,17 +24,18 @@ func (ca *CA) IssuedHere(cert *x509.Certificate) bool {
 // enroll.ErrBadRequest.
 func (ca *CA) checkRenewable(ctx context.Context, prev *x509.Certificate, account jid.JID, now time.Time) error {
 	if !ca.IssuedHere(prev) {
-		return fmt.Errorf("%w: the certificate to renew (serial %x, issuer %s) was not issued by this CA", enroll.ErrBadRequest, prev.SerialNumber, prev.Issuer)
+		return enroll.Errorf(enroll.ErrBadRequest, "the certificate to renew (serial %x, issuer %s) was not issued by this CA", prev.SerialNumber, prev.Issuer)
 	}
 	if _, err := enroll.CheckIssued([][]byte{prev.Raw}, account, nil, now, nil); err != nil {
-		return fmt.Errorf("%w: the certificate to renew: %s", enroll.ErrBadRequest, strings.TrimPrefix(err.Error(), enroll.ErrBadIssued.Error()+": "))
+		_, detail, _ := enroll.KindOf(err)
+		return enroll.Errorf(enroll.ErrBadRequest, "the certificate to renew: %s", detail)
 	}
 	revoked, err := ca.isRevoked(ctx, prev)
 	if err != nil {
 		return err
 	}
 	if revoked {
-		return fmt.Errorf("%w: the certificate to renew (serial %x) is revoked", enroll.ErrBadRequest, prev.SerialNumber)
+		return enroll.Errorf(enroll.ErrBadRequest, "the certificate to renew (serial %x) is revoked", prev.SerialNumber)
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ import (
 type Revocation struct {
 	Serial    *big.Int
 	RevokedAt time.Time
-	Reason    enroll.Reason
+	Reason    enroll.RevocationReason
 	// NotAfter is when the certificate expires; the CRL lists it until then.
 	// For a revocation by serial number alone it is RevokedAt plus
 	// enroll.MaxLifetime (no certificate of this CA lives longer).
@@ -43,11 +43,11 @@ type state struct {
 }
 
 type entry struct {
-	Serial    string        `json:"serial"` // hexadecimal
-	RevokedAt time.Time     `json:"revokedAt"`
-	Reason    enroll.Reason `json:"reason"`
-	NotAfter  time.Time     `json:"notAfter"`
-	Subject   string        `json:"subject,omitempty"`
+	Serial    string                  `json:"serial"` // hexadecimal
+	RevokedAt time.Time               `json:"revokedAt"`
+	Reason    enroll.RevocationReason `json:"reason"`
+	NotAfter  time.Time               `json:"notAfter"`
+	Subject   string                  `json:"subject,omitempty"`
 }
 
 func (e entry) revocation() (Revocation, error) {
@@ -113,7 +113,7 @@ func (ca *CA) Revoke(ctx context.Context, req *enroll.RevokeRequest) error {
 		return err
 	}
 	if req == nil {
-		return fmt.Errorf("%w: no revoke request", enroll.ErrBadRequest)
+		return enroll.Errorf(enroll.ErrBadRequest, "no revoke request")
 	}
 	sn, err := req.SerialNumber()
 	if err != nil {
@@ -123,7 +123,7 @@ func (ca *CA) Revoke(ctx context.Context, req *enroll.RevokeRequest) error {
 	e := entry{Serial: sn.Text(16), RevokedAt: now, Reason: req.Reason, NotAfter: now.Add(enroll.MaxLifetime)}
 	if c := req.Cert; c != nil {
 		if !bytes.Equal(c.RawIssuer, ca.cert.RawSubject) || c.CheckSignatureFrom(ca.cert) != nil {
-			return fmt.Errorf("%w: the certificate (serial %x, issuer %s) was not issued by this CA", enroll.ErrBadRequest, sn, c.Issuer)
+			return enroll.Errorf(enroll.ErrBadRequest, "the certificate (serial %x, issuer %s) was not issued by this CA", sn, c.Issuer)
 		}
 		e.NotAfter, e.Subject = c.NotAfter, c.Subject.String()
 	}

@@ -33,19 +33,19 @@ func (c *Client) CRL(ctx context.Context) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%w: GET /1.0/crl: %v", enroll.ErrUnavailable, err)
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "GET /1.0/crl: %v", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxCRL))
 	if err != nil {
-		return nil, fmt.Errorf("%w: GET /1.0/crl: %v", enroll.ErrUnavailable, err)
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "GET /1.0/crl: %v", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		kind := enroll.ErrRejected
 		if resp.StatusCode >= 500 {
 			kind = enroll.ErrUnavailable
 		}
-		return nil, fmt.Errorf("%w: GET /1.0/crl: %s", kind, resp.Status)
+		return nil, enroll.Errorf(kind, "GET /1.0/crl: %s", resp.Status)
 	}
 	if b, _ := pem.Decode(data); b != nil && b.Type == "X509 CRL" {
 		data = b.Bytes

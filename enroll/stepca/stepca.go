@@ -194,10 +194,10 @@ func (c *Client) fetchRoot(ctx context.Context) (*x509.Certificate, error) {
 	}
 	certs, err := parsePEMCerts(body.CA)
 	if err != nil || len(certs) != 1 {
-		return nil, fmt.Errorf("%w: /root: not one certificate", enroll.ErrUnavailable)
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "/root: not one certificate")
 	}
 	if hexSum(certs[0].Raw) != c.cfg.RootFingerprint {
-		return nil, fmt.Errorf("%w: /root returned a certificate with another fingerprint", enroll.ErrUnavailable)
+		return nil, enroll.Errorf(enroll.ErrUnavailable, "/root returned a certificate with another fingerprint")
 	}
 	return certs[0], nil
 }
@@ -225,7 +225,7 @@ func (c *Client) Issue(ctx context.Context, req *enroll.IssueRequest) (*enroll.I
 		return nil, err
 	}
 	if req.CSR == nil {
-		return nil, fmt.Errorf("%w: step-ca signs CSRs, not self-signed certificates or public keys to renew", enroll.ErrNotSupported)
+		return nil, enroll.Errorf(enroll.ErrNotSupported, "step-ca signs CSRs, not self-signed certificates or public keys to renew")
 	}
 	if err := enroll.CheckCSR(req.CSR, req.Account); err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ func (c *Client) Issue(ctx context.Context, req *enroll.IssueRequest) (*enroll.I
 		lifetime = c.cfg.Lifetime
 	}
 	if lifetime > enroll.MaxLifetime {
-		return nil, fmt.Errorf("%w: lifetime %s is longer than %s", enroll.ErrBadRequest, lifetime, enroll.MaxLifetime)
+		return nil, enroll.Errorf(enroll.ErrBadRequest, "lifetime %s is longer than %s", lifetime, enroll.MaxLifetime)
 	}
 	hc, root, err := c.client(ctx)
 	if err != nil {
@@ -267,7 +267,7 @@ func (c *Client) Issue(ctx context.Context, req *enroll.IssueRequest) (*enroll.I
 	for _, p := range pems {
 		certs, err := parsePEMCerts(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: /1.0/sign: %v", enroll.ErrBadIssued, err)
+			return nil, enroll.Errorf(enroll.ErrBadIssued, "/1.0/sign: %v", err)
 		}
 		for _, cert := range certs {
 			chain = append(chain, cert.Raw)
@@ -291,7 +291,7 @@ type revokeRequest struct {
 // error.
 func (c *Client) Revoke(ctx context.Context, req *enroll.RevokeRequest) error {
 	if req == nil {
-		return fmt.Errorf("%w: no revoke request", enroll.ErrBadRequest)
+		return enroll.Errorf(enroll.ErrBadRequest, "no revoke request")
 	}
 	sn, err := req.SerialNumber()
 	if err != nil {
@@ -340,7 +340,7 @@ func (c *Client) Roots(ctx context.Context) ([]*x509.Certificate, error) {
 	for _, p := range resp.Certificates {
 		certs, err := parsePEMCerts(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: /1.0/roots: %v", enroll.ErrUnavailable, err)
+			return nil, enroll.Errorf(enroll.ErrUnavailable, "/1.0/roots: %v", err)
 		}
 		roots = append(roots, certs...)
 	}
@@ -391,12 +391,12 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w: %s %s: %v", enroll.ErrUnavailable, method, path, err)
+		return enroll.Errorf(enroll.ErrUnavailable, "%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return fmt.Errorf("%w: %s %s: %v", enroll.ErrUnavailable, method, path, err)
+		return enroll.Errorf(enroll.ErrUnavailable, "%s %s: %v", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		he := &httpError{Status: resp.StatusCode}
@@ -412,10 +412,10 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 		if resp.StatusCode >= 500 {
 			kind = enroll.ErrUnavailable
 		}
-		return fmt.Errorf("%w: %s %s: %w", kind, method, path, he)
+		return enroll.Errorf(kind, "%s %s: %w", method, path, he)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%w: %s %s: bad answer: %v", enroll.ErrUnavailable, method, path, err)
+		return enroll.Errorf(enroll.ErrUnavailable, "%s %s: bad answer: %v", method, path, err)
 	}
 	return nil
 }
@@ -446,7 +446,7 @@ func (c *Client) issuedHere(ctx context.Context, hc *http.Client, root, cert *x5
 		for _, p := range resp.Certificates {
 			certs, err := parsePEMCerts(p)
 			if err != nil {
-				return fmt.Errorf("%w: /1.0/intermediates: %v", enroll.ErrUnavailable, err)
+				return enroll.Errorf(enroll.ErrUnavailable, "/1.0/intermediates: %v", err)
 			}
 			for _, ic := range certs {
 				opts.Intermediates.AddCert(ic)
@@ -456,8 +456,7 @@ func (c *Client) issuedHere(ctx context.Context, hc *http.Client, root, cert *x5
 	leaf := *cert
 	leaf.UnhandledCriticalExtensions = nil // only the signatures matter here
 	if _, err := leaf.Verify(opts); err != nil {
-		return fmt.Errorf("%w: the certificate (serial %s, issuer %s) was not issued by this step-ca: %v",
-			enroll.ErrBadRequest, cert.SerialNumber, cert.Issuer, err)
+		return enroll.Errorf(enroll.ErrBadRequest, "the certificate (serial %s, issuer %s) was not issued by this step-ca: %v", cert.SerialNumber, cert.Issuer, err)
 	}
 	return nil
 }
