@@ -73,15 +73,19 @@ func unavailable(err error) bool {
 		errors.Is(err, pgconn.ErrConnClosed)
 }
 
-// retryable reports whether a transaction that failed with err may be run
-// again: PostgreSQL rolled it back because of a conflict (serialization
-// failure, deadlock), or the connection failed before anything was sent.
+// retryable reports whether an operation that failed with err before any
+// COMMIT was sent may be run again: PostgreSQL rolled it back because of a
+// conflict (serialization failure, deadlock), or the connection or server
+// failed (the transaction was aborted with it).
 func retryable(err error) bool {
+	if hasSentinel(err) {
+		return false
+	}
 	switch sqlState(err) {
 	case "40001", "40P01":
 		return true
 	}
-	return pgconn.SafeToRetry(err)
+	return unavailable(err)
 }
 
 // constraintName returns the constraint a server error names, "" if none.

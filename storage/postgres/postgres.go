@@ -145,23 +145,27 @@ func (db *DB) clock() time.Time { return db.now().Truncate(time.Microsecond).UTC
 // are ordered. Writes are rare next to logins; readers never take it.
 const writeLock int64 = 0x7361736c63657274 // "saslcert"
 
-// maxAttempts bounds how often a transaction is tried when PostgreSQL
-// reports a serialization failure or deadlock, or a connection failed
-// before anything was sent.
+// maxAttempts bounds how often a transaction or read is tried when it
+// failed in a way that may pass: a serialization failure or deadlock, or a
+// connection that failed (a pooled connection found dead after a server
+// restart), as long as COMMIT had not been sent.
 const maxAttempts = 3
 
 // write runs fn in a READ COMMITTED transaction that first takes writeLock,
-// and commits. A transaction that fails with a retryable error is tried
-// again (fn must be idempotent: it is run from the start). Errors that
-// already carry a storage sentinel keep it; others are mapped (mapErr).
+// and commits. A transaction that failed before its COMMIT was sent, in a
+// retryable way, is run again from the start (fn must set its results
+// afresh each time). A COMMIT that fails is not retried: the change may
+// have been committed. Errors that already carry a storage sentinel keep
+// it; others are mapped (mapErr).
 func (db *DB) write(ctx context.Context, op string, fn func(pgx.Tx) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = db.writeOnce(ctx, fn)
+		var committing bool
+		committing, err = db.writeOnce(ctx, fn)
 		if err == nil {
 			return nil
 		}
-		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
+		if attempt == maxAttempts || committing || !retryable(err) || ctx.Err() != nil {
 			break
 		}
 	}
@@ -171,23 +175,23 @@ func (db *DB) write(ctx context.Context, op string, fn func(pgx.Tx) error) error
 	return db.mapErr(ctx, op, err)
 }
 
-func (db *DB) writeOnce(ctx context.Context, fn func(pgx.Tx) error) error {
+// writeOnce runs one attempt; committing reports that err came from COMMIT.
+func (db *DB) writeOnce(ctx context.Context, fn func(pgx.Tx) error) (committing bool, err error) {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
-		return err
+		return false, err
 	}
 	if err := fn(tx); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit(ctx)
+	return true, tx.Commit(ctx)
 }
 
-// read runs a read, trying again when it failed in a retryable way (a
-// pooled connection found dead after a server restart).
+// read runs a read, trying again when it failed in a retryable way.
 func (db *DB) read(ctx context.Context, op string, fn func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
