@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/pgtest"
 	"github.com/saslcert/saslcert/sasl"
@@ -59,7 +61,7 @@ func pgStore(b *testing.B, n int) (*postgres.DB, [][]byte) {
 	if _, err := s.Exec(context.Background(), dbNameOf(url), "VACUUM ANALYZE"); err != nil {
 		b.Fatal(err)
 	}
-	fmt.Fprintf(os.Stderr, "pg fill: %d rows ready in %v\n", n+len(recs), time.Since(start).Round(time.Second))
+	fmt.Fprintf(os.Stderr, "pg fill: %d rows ready in %v; %s\n", n+len(recs), time.Since(start).Round(time.Second), pgSizes(b, url))
 	if pgFilled.dbs == nil {
 		pgFilled.dbs, pgFilled.ders = map[int]*postgres.DB{}, map[int][][]byte{}
 	}
@@ -135,4 +137,22 @@ func BenchmarkAuthorizePostgres(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "decisions/s")
 		})
 	}
+}
+
+// pgSizes describes the database's size on disk: the whole database, and
+// the certs and audit tables with their indexes.
+func pgSizes(b *testing.B, url string) string {
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var db, certs, certsIdx, audit int64
+	err = conn.QueryRow(context.Background(), `SELECT pg_database_size(current_database()),
+		pg_table_size('certs'), pg_indexes_size('certs'), pg_total_relation_size('audit')`).Scan(&db, &certs, &certsIdx, &audit)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	return fmt.Sprintf("database %.0f MiB: certs %.0f MiB + its indexes %.0f MiB, audit %.0f MiB", mib(db), mib(certs), mib(certsIdx), mib(audit))
 }
