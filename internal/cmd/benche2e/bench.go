@@ -132,7 +132,7 @@ func (b *bench) setup(ctx context.Context) error {
 		say("profiling into %s (a profiled run is slower; its rates are not the benchmark's)", dir)
 	}
 	b.peerPluginDir = filepath.Join(b.work, "peer-plugins")
-	if err := patchPeerModule(b.cfg.peerModule, b.peerPluginDir); err != nil {
+	if err := prosodyconf.PatchPeerModule(b.cfg.peerModule, b.peerPluginDir); err != nil {
 		return err
 	}
 	pw := make([]byte, 12)
