@@ -157,4 +157,3 @@ func ReadFile(path string) ([]Entry, error) {
 	}
 	return entries, nil
 }
-
