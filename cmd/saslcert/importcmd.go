@@ -56,6 +56,7 @@ func importCommand(e *env) *cli.Command {
 			Flags: []cli.Flag{
 				dataDirFlag(),
 				storeFlag(),
+				storePasswordFlag(),
 				&cli.StringSliceFlag{Name: "host", Usage: "import only this VirtualHost's certificates (repeat for several; default: every host in DIR)"},
 				&cli.DurationFlag{Name: "clock-skew", Value: sasl.DefaultPolicy().ClockSkew, Usage: "allowed clock difference at both ends of a certificate's validity", EnvVars: []string{"SASLCERT_CLOCK_SKEW"}},
 				&cli.IntFlag{Name: "min-rsa-bits", Value: sasl.DefaultPolicy().MinRSABits, Usage: "smallest RSA key accepted", EnvVars: []string{"SASLCERT_MIN_RSA_BITS"}},
@@ -92,7 +93,7 @@ func (e *env) importModClientCerts(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitFailure)
 	}
-	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, false)
+	db, target, err := e.openStore(c.Context, c.String("store"), adminStoreOpts(c, false))
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: open the store %s: %v", name, target, err), exitFailure)
 	}
