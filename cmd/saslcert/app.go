@@ -82,6 +82,7 @@ func commands(e *env) []*cli.Command {
 		serveCommand(e),
 		caCommand(e),
 		importCommand(e),
+		storeCommand(e),
 	}
 }
 
