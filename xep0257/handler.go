@@ -227,22 +227,7 @@ func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, 
 			return &rateError{wait: wait}
 		}
 	}
-	up, err := sasl.CheckUpload(a.Cert, account, h.now(), h.policy())
-	if err != nil {
-		return err
-	}
-	if h.CheckAppend != nil {
-		if err := h.CheckAppend(ctx, account, up); err != nil {
-			return err
-		}
-	}
-	c := up.Record(a.Name, a.NoCertManagement, storage.SourceUpload)
-	grace := h.ExpiredGrace
-	if grace <= 0 {
-		grace = DefaultExpiredGrace
-	}
-	err = h.Store.AddCert(ctx, c, storage.AddOptions{Actor: from.String(), MaxActive: h.limits().MaxPerAccount,
-		MaxHistory: h.limits().MaxHistory, ExpiredBefore: h.now().Add(-grace)})
+	c, err := h.store(ctx, account, a, from.String())
 	if err != nil {
 		return err
 	}

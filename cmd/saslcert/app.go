@@ -81,6 +81,8 @@ func commands(e *env) []*cli.Command {
 		prosodyCommand(e),
 		serveCommand(e),
 		caCommand(e),
+		importCommand(e),
+		storeCommand(e),
 	}
 }
 

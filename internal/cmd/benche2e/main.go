@@ -56,6 +56,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/saslcert/saslcert/internal/prosodyconf"
 )
 
 type config struct {
@@ -83,7 +85,7 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.saslcert, "saslcert", "", "the built saslcert binary (go build ./cmd/saslcert); required")
 	flag.StringVar(&cfg.prosody, "prosody", "/usr/bin/prosody", "the prosody binary")
-	flag.StringVar(&cfg.peerModule, "peer-module", "/usr/lib/prosody/modules/mod_client_certs/mod_client_certs.lua", "Debian's mod_client_certs.lua (copied and patched in the temp dir)")
+	flag.StringVar(&cfg.peerModule, "peer-module", prosodyconf.PeerModule, "Debian's mod_client_certs.lua (copied and patched in the temp dir)")
 	flag.StringVar(&cfg.pluginDir, "plugin-dir", "plugins/prosody", "directory holding the plugin (mod_saslcert.lua and its saslcert_*.lib.lua parts)")
 	flag.IntVar(&cfg.users, "users", 1000, "accounts with one certificate each, on every instance (the 1k store)")
 	flag.IntVar(&cfg.fill, "fill", 1_000_000, "filler certificates in the ours-1M store (0: no ours-1M instance)")
