@@ -195,7 +195,8 @@ func (h *Handler) process(ctx context.Context, from jid.JID, auth Auth, req Requ
 	}
 	switch r := req.(type) {
 	case *Append:
-		return nil, h.append(ctx, from, account, r, log)
+		_, err := h.append(ctx, from.String(), account, r, log)
+		return nil, err
 	case *Disable:
 		c, err := h.Store.SetState(ctx, account.String(), r.Name, storage.StateDisabled, from.String())
 		if err != nil {
@@ -221,19 +222,58 @@ func (h *Handler) process(ctx context.Context, from jid.JID, auth Auth, req Requ
 	return nil, fmt.Errorf("xep0257: unknown request %T", req)
 }
 
-func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, log *slog.Logger) error {
+// AppendAs stores a certificate for account on behalf of actor, who holds
+// the right to manage the account by other means than MayManage (the HTTP
+// API's token): the checks of an XEP-0257 append from the account itself
+// (name, size, AppendRate, sasl.CheckUpload, CheckAppend, the store's
+// limits), audited as actor. It returns the stored record, or an error that
+// is always the stanza.Error Process would send, with the same text.
+func (h *Handler) AppendAs(ctx context.Context, account jid.JID, actor string, a *Append) (*storage.Cert, error) {
+	l := h.limits()
+	var c *storage.Cert
+	checked, err := l.check(a)
+	if err == nil {
+		a = checked.(*Append)
+		switch {
+		case account.Localpart() == "" || account.Resourcepart() != "":
+			err = errNotAccount
+		default:
+			if err = sasl.CanonicalJID(account); err != nil {
+				err = fmt.Errorf("%w: %w", errAccountForms, err)
+			}
+		}
+	}
+	log := h.logger().With("op", "append", "account", account.String(), "actor", actor)
+	if err == nil {
+		c, err = h.append(ctx, actor, account, a, log)
+	}
+	if err == nil {
+		return c, nil
+	}
+	name := ""
+	if a != nil {
+		name = a.Name
+	}
+	se, internal := toStanzaError(err, errContext{name: name, limits: l})
+	if internal {
+		log.WarnContext(ctx, "xep0257: append failed", "err", err)
+	}
+	return nil, se
+}
+
+func (h *Handler) append(ctx context.Context, actor string, account jid.JID, a *Append, log *slog.Logger) (*storage.Cert, error) {
 	if h.AppendRate != nil {
 		if ok, wait := h.AppendRate.Allow(account.String()); !ok {
-			return &rateError{wait: wait}
+			return nil, &rateError{wait: wait}
 		}
 	}
 	up, err := sasl.CheckUpload(a.Cert, account, h.now(), h.policy())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h.CheckAppend != nil {
 		if err := h.CheckAppend(ctx, account, up); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	c := up.Record(a.Name, a.NoCertManagement, storage.SourceUpload)
@@ -241,13 +281,13 @@ func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, 
 	if grace <= 0 {
 		grace = DefaultExpiredGrace
 	}
-	err = h.Store.AddCert(ctx, c, storage.AddOptions{Actor: from.String(), MaxActive: h.limits().MaxPerAccount,
+	err = h.Store.AddCert(ctx, c, storage.AddOptions{Actor: actor, MaxActive: h.limits().MaxPerAccount,
 		MaxHistory: h.limits().MaxHistory, ExpiredBefore: h.now().Add(-grace)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log.DebugContext(ctx, "xep0257: appended", "fingerprint", c.Fingerprint.String())
-	return nil
+	return c, nil
 }
 
 func (h *Handler) items(ctx context.Context, account jid.JID) (xml.TokenReader, error) {
