@@ -81,7 +81,7 @@ func TestCertLifeCycle(t *testing.T) {
 	}
 	h.do("POST", "/v1/tenants/example.org/certs/"+fp+"/disable", "hr", "").errorIs(t, http.StatusConflict, "conflict",
 		"the certificate is revoked; it cannot be disabled")
-	if !slices.Equal(h.revoked, []string{fp}) {
+	if !slices.Equal(h.revokedList(), []string{fp}) {
 		t.Fatalf("sessions closed for %v, want %s", h.revoked, fp)
 	}
 	var log auditAnswer
@@ -220,7 +220,7 @@ func TestRevokeAll(t *testing.T) {
 	if a.status != http.StatusOK || len(out.Revoked) != 2 || out.Revoked[0].State != storage.StateRevoked {
 		t.Fatalf("revoke-all: %d %s", a.status, a.body)
 	}
-	if !slices.Equal(h.revoked, fps) {
+	if !slices.Equal(h.revokedList(), fps) {
 		t.Fatalf("sessions closed for %v, want %v", h.revoked, fps)
 	}
 	var log auditAnswer

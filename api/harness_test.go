@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -154,6 +155,9 @@ func (h *harness) do(method, path, token, body string, hdr ...string) answer {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Content-Type" {
+			req.Header.Del(hdr[i])
+		}
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -204,3 +208,10 @@ func tokenOf(account string) string {
 }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// revokedList is what the Revoked effect saw, in order.
+func (h *harness) revokedList() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.revoked)
+}

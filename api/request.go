@@ -212,7 +212,7 @@ func jsonProblem(err error, body []byte, v any) string {
 		if typ.Field != "" {
 			return fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)
 		}
-		return fmt.Sprintf("want a JSON object, not a %s", typ.Value)
+		return fmt.Sprintf("want a JSON object, got %s", typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "it ends early"
 	}
