@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/saslcert/saslcert/httperr"
+	"github.com/saslcert/saslcert/storage"
 )
 
 // Routes is a part of the service that answers on the HTTP listener (the
@@ -207,7 +208,7 @@ var ErrNotReady = errors.New("not ready")
 // has its stream to the XMPP server. Errors wrap ErrNotReady and say what is
 // down (never the store's error text, which is logged).
 func (s *Service) Ready(ctx context.Context) error {
-	if p, ok := s.deps.Store.(interface{ Ping(context.Context) error }); ok {
+	if p, ok := s.deps.Store.(storage.Pinger); ok {
 		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 		defer cancel()
 		if err := p.Ping(ctx); err != nil {
