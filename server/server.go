@@ -94,8 +94,9 @@ type Deps struct {
 	// WrapStore, if set, wraps the store the service's writers use, inside
 	// the life-cycle owner (tests: slow or failing writes).
 	WrapStore func(storage.Store) storage.Store
-	// Metrics receives the service's metrics (a new metrics.New() if nil);
-	// the metrics listener serves it.
+	// Metrics receives the service's metrics (a new metrics.New() if nil;
+	// one per service: New registers collectors in it); the metrics
+	// listener serves it.
 	Metrics *metrics.Metrics
 	// HTTPListener and MetricsListener, if set, are used instead of
 	// binding HTTPConfig.Listen and MetricsListen (tests: port 0). Run
@@ -167,6 +168,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Metrics == nil {
 		deps.Metrics = metrics.New()
 	}
+	if cfg.Component.Observer == nil {
+		cfg.Component.Observer = deps.Metrics
+	}
 	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, Metrics: deps.Metrics, httpObs: deps.Metrics}
 	if cfg.HTTP.Enabled() {
 		var err error
@@ -186,6 +190,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Now:     deps.Now,
 		Logger:  deps.Logger.With("part", "xep0257"),
 		Timeout: cfg.Component.RequestTimeout,
+		Uploads: deps.Metrics,
 	}
 	if cfg.AppendsPerHour > 0 {
 		s.Certs.AppendRate = xep0257.NewRateLimit(cfg.AppendsPerHour, time.Hour/time.Duration(cfg.AppendsPerHour), deps.Now)
@@ -234,7 +239,21 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		effects.RevokeAtCA = s.revokeAtCA
 	}
 	s.Lifecycle.Register(effects)
+	s.observe()
 	return s, nil
+}
+
+// observe connects the metrics to what is read at scrape time (the link,
+// the store's size) and to the life-cycle owner's revocations.
+func (s *Service) observe() {
+	m := s.Metrics
+	m.ObserveLink(s.Component)
+	if c, ok := s.deps.Store.(storage.Counter); ok {
+		m.ObserveStore(c, s.deps.Now)
+	}
+	s.Lifecycle.Register(lifecycle.Effects{Notice: func(_ context.Context, ch lifecycle.Change) {
+		m.Revoked(string(ch.Kind), ch.Actor, len(ch.Revoked))
+	}})
 }
 
 // revokeAtCA tells the CA of an enrolled certificate that it was revoked. A
