@@ -106,6 +106,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 		{"SearchAudit", testSearchAudit},
 		{"Idempotency", testIdempotency},
 		{"IdempotencyConcurrent", testIdempotencyConcurrent},
+		{"Optional", testOptional},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
