@@ -89,3 +89,14 @@ func commonStatuses(rt route) []int {
 	}
 	return s
 }
+
+// Scopes returns, for every route ("METHOD path"), the action scope it
+// needs ("" for any token or none): what the OpenAPI document's security
+// must name.
+func (a *API) Scopes() map[string]string {
+	out := make(map[string]string, len(a.routes))
+	for _, rt := range a.routes {
+		out[rt.method+" "+rt.path] = rt.scope
+	}
+	return out
+}
