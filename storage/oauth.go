@@ -26,9 +26,9 @@ type OAuthClient struct {
 
 // SigningKey is one of saslcert's own keys for signing access tokens.
 type SigningKey struct {
-	ID      string // the kid, unique
-	Alg     string // JWS algorithm, e.g. ES256
-	Private []byte // PKCS #8 DER of the private key
+	ID      string    // the kid, unique
+	Alg     string    // JWS algorithm, e.g. ES256
+	Private []byte    // PKCS #8 DER of the private key
 	Created time.Time // set by the store from its clock
 	// Retired is when a newer key replaced it (zero: it is the current
 	// key). A retired key signs nothing but stays published while tokens
