@@ -116,6 +116,9 @@ type Handler struct {
 	// Timeout bounds the store work of one request in HandleIQ (which has no
 	// caller context). Process uses the caller's context only.
 	Timeout time.Duration
+	// Uploads, if set, is told the result of every <append/> Process
+	// answers (metrics).
+	Uploads UploadObserver
 }
 
 // Handle returns an option that registers h for every get and set IQ whose
@@ -164,11 +167,18 @@ func (h *Handler) Process(ctx context.Context, from jid.JID, auth Auth, req Requ
 	if err == nil {
 		payload, err = h.process(ctx, from, auth, req, log)
 	}
+	_, isAppend := req.(*Append)
 	if err == nil {
 		log.DebugContext(ctx, "xep0257: done")
+		if isAppend && h.Uploads != nil {
+			h.Uploads.Upload(UploadAccepted, "")
+		}
 		return payload, nil
 	}
 	se, internal := toStanzaError(err, errContext{name: name, limits: l})
+	if isAppend && h.Uploads != nil {
+		h.Uploads.Upload(uploadOutcome(err, se, internal))
+	}
 	if internal {
 		log.WarnContext(ctx, "xep0257: request failed", "condition", string(se.Condition), "type", string(se.Type), "err", err)
 	} else {
