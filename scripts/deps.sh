@@ -14,6 +14,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 # luacheck: make lint checks the Prosody plugin (plugins/prosody, .luacheckrc)
 command -v luacheck >/dev/null 2>&1 || need+=(lua-check)
+# postgresql: internal/pgtest runs its own server (storage/postgres, internal/cluster)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
@@ -23,6 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
   # The Debian package may start a system Prosody; tests run their own.
   if command -v service >/dev/null 2>&1; then service prosody stop >/dev/null 2>&1 || true; fi
   pkill -x prosody >/dev/null 2>&1 || pkill -f '/usr/bin/lua.*prosody' >/dev/null 2>&1 || true
+  # The postgresql package starts a cluster of its own; tests run theirs.
+  if command -v service >/dev/null 2>&1; then service postgresql stop >/dev/null 2>&1 || true; fi
 fi
 
 gobin=$(go env GOPATH)/bin
