@@ -13,7 +13,8 @@ import (
 	"github.com/saslcert/saslcert/storage"
 )
 
-// TestIntegrationLeaver: alice's laptop has a live SASL EXTERNAL session;
+// TestIntegrationLeaver: the HR system gets an access token
+// (client_credentials, private_key_jwt) and alice's laptop has a live SASL EXTERNAL session;
 // the HR system revokes everything of hers through the API (revoke-all);
 // the session is closed by the server, her next login is refused, and the
 // audit log names the API client.
@@ -21,11 +22,12 @@ func TestIntegrationLeaver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full-stack test (-short)")
 	}
-	st := startAPIStack(t, hrToken)
+	st := startAPIStack(t)
+	hr := st.token(t, "hr", st.client(t, "hr", allScopes...), "tenant:"+domain, "certs:read", "certs:write", "audit:read")
 	st.Register(t, "alice")
 	laptop := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{"alice@" + domain}})
 	body, _ := json.Marshal(map[string]string{"name": "laptop", "pem": string(laptop.CertPEM())})
-	if s := st.call(t, "POST", "/v1/tenants/"+domain+"/accounts/alice@"+domain+"/certs", "hr", string(body), nil); s != http.StatusCreated {
+	if s := st.call(t, hr, "POST", "/v1/tenants/"+domain+"/accounts/alice@"+domain+"/certs", string(body), nil); s != http.StatusCreated {
 		t.Fatalf("upload: %d", s)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -43,7 +45,7 @@ func TestIntegrationLeaver(t *testing.T) {
 			State storage.State `json:"state"`
 		} `json:"revoked"`
 	}
-	if s := st.call(t, "POST", "/v1/tenants/"+domain+"/accounts/alice@"+domain+"/revoke-all", "hr", "", &out); s != http.StatusOK ||
+	if s := st.call(t, hr, "POST", "/v1/tenants/"+domain+"/accounts/alice@"+domain+"/revoke-all", "", &out); s != http.StatusOK ||
 		len(out.Revoked) != 1 || out.Revoked[0].State != storage.StateRevoked {
 		t.Fatalf("revoke-all: %d %+v", s, out)
 	}
@@ -61,7 +63,7 @@ func TestIntegrationLeaver(t *testing.T) {
 			Actor, Action, Account, Fingerprint string
 		} `json:"items"`
 	}
-	st.call(t, "GET", "/v1/tenants/"+domain+"/audit?account=alice@"+domain, "hr", "", &log)
+	st.call(t, hr, "GET", "/v1/tenants/"+domain+"/audit?account=alice@"+domain, "", &log)
 	var story string
 	for _, e := range log.Items {
 		story += fmt.Sprintf("  audit: %s %s %s %s\n", e.Actor, e.Action, e.Account, e.Fingerprint)
