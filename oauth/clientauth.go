@@ -52,14 +52,14 @@ const (
 // client_secret_post and private_key_jwt, under the failure rate limit.
 // Errors: invalid_request (no or several methods), invalid_client (401, with
 // a Basic challenge after HTTP Basic), too_many_requests, store errors.
-func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (*storage.OAuthClient, error) {
+func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (client *storage.OAuthClient, method authMethod, err error) {
 	user, pass, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
 		user, err1 = url.QueryUnescape(user)
 		pass, err2 = url.QueryUnescape(pass)
 		if err1 != nil || err2 != nil {
-			return nil, &httperr.Error{Code: httperr.InvalidClient, Description: "malformed Basic credentials", Challenge: httperr.Basic}
+			return nil, authBasic, &httperr.Error{Code: httperr.InvalidClient, Description: "malformed Basic credentials", Challenge: httperr.Basic}
 		}
 	}
 	assertion, hasAssertion := form["client_assertion"]
@@ -71,34 +71,32 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		}
 	}
 	if n > 1 {
-		return nil, httperr.New(httperr.InvalidRequest, "use one client authentication method")
+		return nil, method, httperr.New(httperr.InvalidRequest, "use one client authentication method")
 	}
 	id := form.Get("client_id")
-	method := authPost
+	method = authPost
 	switch {
 	case basic:
 		if id != "" && id != user {
-			return nil, httperr.New(httperr.InvalidRequest, "client_id differs from the Basic user")
+			return nil, method, httperr.New(httperr.InvalidRequest, "client_id differs from the Basic user")
 		}
 		id, method = user, authBasic
 	case hasAssertion:
 		method = authJWT
 		if form.Get("client_assertion_type") != AssertionType {
-			return nil, httperr.New(httperr.InvalidRequest, "client_assertion_type must be %s", AssertionType)
+			return nil, method, httperr.New(httperr.InvalidRequest, "client_assertion_type must be %s", AssertionType)
 		}
 	case hasSecret:
 	default:
-		return nil, httperr.New(httperr.InvalidClient, "client authentication required (client_secret_basic, client_secret_post or private_key_jwt)")
+		return nil, method, httperr.New(httperr.InvalidClient, "client authentication required (client_secret_basic, client_secret_post or private_key_jwt)")
 	}
 	keys := []string{addrKey(r), idKey(id)}
 	if method == authJWT && id == "" {
 		keys[1] = idKey(unverifiedIssuer(assertion[0]))
 	}
 	if blocked, wait := s.fails.blocked(s.cfg.Now(), keys...); blocked {
-		return nil, &httperr.Error{Code: httperr.TooManyRequests, Description: "too many failed client authentications; wait", RetryAfter: wait}
+		return nil, method, &httperr.Error{Code: httperr.TooManyRequests, Description: "too many failed client authentications; wait", RetryAfter: wait}
 	}
-	var client *storage.OAuthClient
-	var err error
 	if method == authJWT {
 		client, err = s.verifyAssertion(ctx, assertion[0], id)
 	} else {
@@ -111,9 +109,9 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		if method == authBasic {
 			e.Challenge = httperr.Basic
 		}
-		return nil, e
+		return nil, method, e
 	}
-	return client, err
+	return client, method, err
 }
 
 // checkSecret checks a client secret (from Basic when method is authBasic,

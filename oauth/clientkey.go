@@ -112,3 +112,12 @@ func (k *ClientKey) SignAssertion(client, audience string, now time.Time, lifeti
 		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(lifetime)),
 	}).Serialize()
 }
+
+// PublicJWKS is the indented JSON of the public JWKS of keys.
+func PublicJWKS(keys ...*ClientKey) ([]byte, error) {
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, k := range keys {
+		set.Keys = append(set.Keys, k.PublicJWK())
+	}
+	return json.MarshalIndent(set, "", "  ")
+}

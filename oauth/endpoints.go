@@ -74,7 +74,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	client, err := s.authenticateClient(r.Context(), r, form)
+	client, _, err := s.authenticateClient(r.Context(), r, form)
 	if err != nil {
 		return s.fail(r, err)
 	}
@@ -108,7 +108,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	client, err := s.authenticateClient(r.Context(), r, form)
+	client, _, err := s.authenticateClient(r.Context(), r, form)
 	if err != nil {
 		return s.fail(r, err)
 	}

@@ -69,9 +69,27 @@ type Config struct {
 	FailureEvery time.Duration
 	// HTTPClient fetches jwks_uri key sets; nil: 5 s timeout, no redirects.
 	HTTPClient *http.Client
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Observer is told about every token request's outcome (metrics);
+	// nil: nobody.
+	Observer TokenObserver
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
+
+// TokenObserver is told the outcome of token requests; metrics.Metrics
+// implements it. Labels come from fixed sets: grantType is
+// client_credentials, the jwt-bearer URN or "other"; clientAuth
+// client_secret_basic, client_secret_post, private_key_jwt or jwt-bearer;
+// code an httperr code.
+type TokenObserver interface {
+	TokenGranted(grantType, clientAuth string)
+	TokenRefused(grantType, code string)
+}
+
+type noObserver struct{}
+
+func (noObserver) TokenGranted(string, string) {}
+func (noObserver) TokenRefused(string, string) {}
 
 // Server is saslcert's OAuth2 authorization server: the token endpoint,
 // its key set and metadata, introspection and revocation.
@@ -118,6 +136,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

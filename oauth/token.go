@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -39,35 +40,57 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var client *storage.OAuthClient
-	switch gt := form.Get("grant_type"); gt {
-	case GrantClientCredentials:
-		client, err = s.authenticateClient(r.Context(), r, form)
-	case GrantJWTBearer:
-		client, err = s.bearerGrant(r, form)
-	case "":
-		return httperr.New(httperr.InvalidRequest, "grant_type missing")
-	default:
-		return httperr.New(httperr.UnsupportedGrantType, "grant_type %q not supported (client_credentials, %s)", gt, GrantJWTBearer)
+	gt := form.Get("grant_type")
+	label := gt // the metrics label: a fixed set
+	if gt != GrantClientCredentials && gt != GrantJWTBearer {
+		label = "other"
 	}
+	client, method, sc, err := s.grant(r, form, gt)
 	if err != nil {
+		code := httperr.ServerError
+		if he := (*httperr.Error)(nil); errors.As(err, &he) {
+			code = he.Code
+		}
+		s.cfg.Observer.TokenRefused(label, code)
 		return s.fail(r, err)
-	}
-	sc, err := s.grantScope(client, form.Get("scope"))
-	if err != nil {
-		return err
 	}
 	tok, exp, err := s.issue(r, client.ID, sc)
 	if err != nil {
+		s.cfg.Observer.TokenRefused(label, httperr.ServerError)
 		return s.fail(r, err)
 	}
-	s.log.Info("oauth: token granted", "client", client.ID, "scope", sc.String(), "exp", exp)
+	s.cfg.Observer.TokenGranted(label, string(method))
+	s.log.Info("oauth: token granted", "client", client.ID, "method", method, "scope", sc.String(), "exp", exp)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	return json.NewEncoder(w).Encode(tokenResponse{
 		AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.cfg.TokenLifetime / time.Second), Scope: sc.String(),
 	})
+}
+
+// grant authenticates the client by the grant type's rules and decides the
+// token's scope.
+func (s *Server) grant(r *http.Request, form url.Values, gt string) (*storage.OAuthClient, authMethod, Scope, error) {
+	var client *storage.OAuthClient
+	var method authMethod
+	var err error
+	switch gt {
+	case GrantClientCredentials:
+		client, method, err = s.authenticateClient(r.Context(), r, form)
+	case GrantJWTBearer:
+		client, err = s.bearerGrant(r, form)
+		method = "jwt-bearer"
+	case "":
+		err = httperr.New(httperr.InvalidRequest, "grant_type missing")
+	default:
+		err = httperr.New(httperr.UnsupportedGrantType, "grant_type %q not supported (client_credentials, %s)", gt, GrantJWTBearer)
+	}
+	if err != nil {
+		return nil, method, Scope{}, err
+	}
+	sc, err := s.grantScope(client, form.Get("scope"))
+	return client, method, sc, err
 }
 
 // bearerGrant authenticates RFC 7523 §2.1's grant: the assertion is the

@@ -81,6 +81,7 @@ func commands(e *env) []*cli.Command {
 		prosodyCommand(e),
 		serveCommand(e),
 		caCommand(e),
+		apiCommand(e),
 	}
 }
 

@@ -52,6 +52,7 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ping-interval", Value: component.DefaultPingInterval, Usage: "how often the link to the server is checked", EnvVars: []string{"SASLCERT_PING_INTERVAL"}}),
 	}
 	flags = append(flags, enrollFlags()...)
+	flags = append(flags, oauthFlags()...)
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "run the component: connect to the XMPP server and serve XEP-0257 and SASL EXTERNAL lookups",
@@ -109,6 +110,8 @@ type serveConfig struct {
 	// http is the HTTP and metrics listeners' configuration (checked by
 	// server.CheckHTTP).
 	http server.HTTPConfig
+	// oauth are the OAuth2 settings (with http).
+	oauth oauthSettings
 }
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
@@ -189,6 +192,9 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		return sc, err
 	}
 	if sc.enroll, err = enrollSettingsFrom(c); err != nil {
+		return sc, err
+	}
+	if sc.oauth, err = oauthSettingsFrom(c); err != nil {
 		return sc, err
 	}
 	return sc, nil
@@ -272,6 +278,12 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	if err != nil {
 		return usageErrorf("serve: %v", err)
 	}
+	// The OAuth2 server's routes; apiAuth checks the /v1 API's tokens.
+	apiAuth, err := setupOAuth(ctx, e, sc, db, svc)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("serve: oauth: %v", err), exitFailure)
+	}
+	_ = apiAuth // the /v1 API (a12-api) registers its routes with it
 	if en != nil {
 		stopCRL, err := en.serveCRL(ctx, e)
 		if err != nil {
