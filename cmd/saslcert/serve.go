@@ -283,7 +283,14 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("serve: oauth: %v", err), exitFailure)
 	}
-	_ = apiAuth // the /v1 API (a12-api) registers its routes with it
+	if apiAuth != nil {
+		// The /v1 organisation API, on the same listener.
+		a, err := svc.API(apiAuth)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("serve: api: %v", err), exitFailure)
+		}
+		svc.AddRoutes(a)
+	}
 	if en != nil {
 		stopCRL, err := en.serveCRL(ctx, e)
 		if err != nil {
