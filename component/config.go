@@ -72,6 +72,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Observer, if set, is told about lookups (metrics).
+	Observer Observer
 }
 
 // withDefaults validates c and returns a copy with defaults filled in and the

@@ -63,10 +63,12 @@ func badPayload(err error, el string) stanza.Error {
 // worker.
 func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
+	began := time.Now()
 	var v pluginproto.Lookup
 	if err := decodeElement(*start, t, &v); err != nil {
 		se := badPayload(err, "lookup")
 		c.log.Warn("malformed lookup from the plugin", "from", iq.From.String(), "problem", se.Text[""])
+		c.observeLookup(LookupMalformed, began)
 		return send(t, c.errorIQ(iq, se))
 	}
 	req := sasl.Request{Authzid: v.Authzid, Domain: server.Domainpart(), DER: v.Cert}
@@ -75,6 +77,7 @@ func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadE
 		if err != nil {
 			const text = "fingerprint is not sha256: and 64 hex digits"
 			c.log.Warn("malformed lookup from the plugin", "from", iq.From.String(), "problem", text)
+			c.observeLookup(LookupMalformed, began)
 			return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, text)))
 		}
 		req.Fingerprint = fp
@@ -85,15 +88,23 @@ func (l *link) handleLookup(server jid.JID, iq stanza.IQ, t xmlstream.TokenReadE
 			err = &sasl.Failure{Condition: sasl.NotAuthorized, Reason: "the account " + g.JID.Bare().String() + " was deleted"}
 		}
 		if errors.Is(err, sasl.ErrCertificateNeeded) {
+			c.observeLookup(LookupCertificateNeeded, began)
 			return c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.ItemNotFound, "this certificate is not stored; send it whole"))
 		}
 		if err != nil {
-			return c.lookupRefused(iq, err)
+			answer, outcome := c.lookupRefused(iq, err)
+			c.observeLookup(outcome, began)
+			return answer
 		}
 		c.log.Debug("login allowed", "jid", g.JID.String(), "fingerprint", g.Fingerprint.String())
+		c.observeLookup(LookupGranted, began)
 		return c.resultIQ(iq, lookupResult(g, c.maxAge(g)))
-	}, func() xml.TokenReader { return c.lookupTemporary(iq, stanza.InternalServerError) })
+	}, func() xml.TokenReader {
+		c.observeLookup(LookupUndecided, began)
+		return c.lookupTemporary(iq, stanza.InternalServerError)
+	})
 	if err != nil {
+		c.observeLookup(LookupOverloaded, began)
 		return send(t, c.lookupTemporary(iq, stanza.ResourceConstraint))
 	}
 	return nil
@@ -140,12 +151,13 @@ var saslTexts = map[sasl.Condition]string{
 
 // lookupRefused answers a lookup the authorizer refused: type auth,
 // <not-authorized/> and the SASL condition in the SASL namespace. A failure
-// that is not a definite refusal gets the temporary answer.
-func (c *Component) lookupRefused(iq stanza.IQ, err error) xml.TokenReader {
+// that is not a definite refusal gets the temporary answer. outcome is the
+// condition sent, or LookupUndecided (Observer.Lookup).
+func (c *Component) lookupRefused(iq stanza.IQ, err error) (answer xml.TokenReader, outcome string) {
 	var f *sasl.Failure
 	if !errors.As(err, &f) || f.Condition == sasl.TemporaryAuthFailure {
 		c.log.Warn("login lookup could not be decided", "err", err)
-		return c.lookupTemporary(iq, stanza.InternalServerError)
+		return c.lookupTemporary(iq, stanza.InternalServerError), LookupUndecided
 	}
 	cond := f.Condition
 	text, ok := saslTexts[cond]
@@ -156,7 +168,7 @@ func (c *Component) lookupRefused(iq stanza.IQ, err error) xml.TokenReader {
 	}
 	c.log.Info("login refused", "condition", string(cond), "reason", f.Reason)
 	return stanza.IQ{ID: iq.ID, From: c.replyFrom(iq), To: iq.From, Type: stanza.ErrorIQ}.Wrap(
-		pluginproto.Refused(string(cond), text).TokenReader())
+		pluginproto.Refused(string(cond), text).TokenReader()), string(cond)
 }
 
 // lookupTemporary answers a lookup the component could not decide: type wait,

@@ -12,14 +12,18 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/saslcert/saslcert/component"
 	"github.com/saslcert/saslcert/enroll"
 	"github.com/saslcert/saslcert/lifecycle"
+	"github.com/saslcert/saslcert/metrics"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/xep0257"
@@ -80,6 +84,9 @@ type Config struct {
 	// RenewInterval is how often issued certificates are renewed
 	// (DefaultRenewInterval if zero; with Enroll only).
 	RenewInterval time.Duration
+	// HTTP configures the HTTP listener (OAuth2, /v1 API, WebFinger,
+	// health) and the metrics listener; the zero value runs neither.
+	HTTP HTTPConfig
 }
 
 // Deps are the service's dependencies.
@@ -93,6 +100,15 @@ type Deps struct {
 	// WrapStore, if set, wraps the store the service's writers use, inside
 	// the life-cycle owner (tests: slow or failing writes).
 	WrapStore func(storage.Store) storage.Store
+	// Metrics receives the service's metrics (a new metrics.New() if nil;
+	// one per service: New registers collectors in it); the metrics
+	// listener serves it.
+	Metrics *metrics.Metrics
+	// HTTPListener and MetricsListener, if set, are used instead of
+	// binding HTTPConfig.Listen and MetricsListen (tests: port 0). Run
+	// closes them. A MetricsListener runs the metrics listener even
+	// without MetricsListen.
+	HTTPListener, MetricsListener net.Listener
 }
 
 // Service is the assembled service. Its fields are for callers that
@@ -104,10 +120,21 @@ type Service struct {
 	Auth      *sasl.Authorizer
 	Enroll    *enroll.Service // nil without enrolment
 
+	// Metrics are the service's metrics (Deps.Metrics or a new set).
+	Metrics *metrics.Metrics
+
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
 	ran  sync.Once
+
+	tls         *tls.Config // the HTTP listener's, nil for plain HTTP
+	httpObs     HTTPObserver
+	ownRoutes   []Routes // the service's own parts: WebFinger, the CA's files
+	extraRoutes []Routes // AddRoutes
+	addrMu      sync.Mutex
+	httpAddr    net.Addr
+	metricsAddr net.Addr
 }
 
 // New assembles the service; nothing runs until Run. Errors: a missing
@@ -138,7 +165,25 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.Component.Now == nil {
 		cfg.Component.Now = deps.Now
 	}
-	s := &Service{cfg: cfg, deps: deps, log: deps.Logger}
+	if cfg.HTTP.Enabled() || cfg.HTTP.MetricsListen != "" {
+		if err := CheckHTTP(cfg.HTTP); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
+	cfg.HTTP = cfg.HTTP.withHTTPDefaults()
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.New()
+	}
+	if cfg.Component.Observer == nil {
+		cfg.Component.Observer = deps.Metrics
+	}
+	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, Metrics: deps.Metrics, httpObs: deps.Metrics}
+	if cfg.HTTP.Enabled() {
+		var err error
+		if s.tls, err = loadTLS(cfg.HTTP); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	writes := deps.Store
 	if deps.WrapStore != nil {
 		writes = deps.WrapStore(writes)
@@ -151,6 +196,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Now:     deps.Now,
 		Logger:  deps.Logger.With("part", "xep0257"),
 		Timeout: cfg.Component.RequestTimeout,
+		Uploads: deps.Metrics,
 	}
 	if cfg.AppendsPerHour > 0 {
 		s.Certs.AppendRate = xep0257.NewRateLimit(cfg.AppendsPerHour, time.Hour/time.Duration(cfg.AppendsPerHour), deps.Now)
@@ -202,7 +248,21 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		effects.RevokeAtCA = s.revokeAtCA
 	}
 	s.Lifecycle.Register(effects)
+	s.observe()
 	return s, nil
+}
+
+// observe connects the metrics to what is read at scrape time (the link,
+// the store's size) and to the life-cycle owner's revocations.
+func (s *Service) observe() {
+	m := s.Metrics
+	m.ObserveLink(s.Component)
+	if c, ok := s.deps.Store.(storage.Counter); ok {
+		m.ObserveStore(c, s.deps.Now)
+	}
+	s.Lifecycle.Register(lifecycle.Effects{Notice: func(_ context.Context, ch lifecycle.Change) {
+		m.Revoked(string(ch.Kind), ch.Actor, len(ch.Revoked))
+	}})
 }
 
 // revokeAtCA tells the CA of an enrolled certificate that it was revoked. A
@@ -224,14 +284,34 @@ func (s *Service) revokeAtCA(ctx context.Context, c *storage.Cert) {
 
 // Run runs the component and the background jobs until ctx is done, then
 // stops them all and returns (nil after a clean stop). The jobs are: the
-// audit watch (Config.AdminWatch), the prune job (Config.AuditRetention) and
-// renewal (with enrolment). Run may be called once.
+// audit watch (Config.AdminWatch), the prune job (Config.AuditRetention),
+// renewal (with enrolment), the HTTP and metrics listeners (Config.HTTP;
+// bound first: an address that cannot be bound is Run's error, and the
+// listeners are shut down gracefully before Run returns). Run may be
+// called once.
 func (s *Service) Run(ctx context.Context) error {
 	first := false
 	s.ran.Do(func() { first = true })
 	if !first {
 		return errors.New("server: Run called more than once")
 	}
+	ls, err := s.startHTTP(ctx)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	// The listeners stop first when ctx ends (no new API requests while
+	// the component drains), and have stopped when Run returns.
+	httpCtx, stopHTTP := context.WithCancel(ctx)
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		<-httpCtx.Done()
+		ls.stop()
+	}()
+	defer func() {
+		stopHTTP()
+		<-httpDone
+	}()
 	jobs, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	start := func(job func(context.Context)) {
@@ -262,7 +342,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		start(func(ctx context.Context) { s.Component.RunRenewal(ctx, interval) })
 	}
-	err := s.Component.Run(ctx)
+	err = s.Component.Run(ctx)
 	stop()
 	wg.Wait()
 	return err

@@ -116,6 +116,9 @@ type Handler struct {
 	// Timeout bounds the store work of one request in HandleIQ (which has no
 	// caller context). Process uses the caller's context only.
 	Timeout time.Duration
+	// Uploads, if set, is told the result of every <append/> Process
+	// answers (metrics).
+	Uploads UploadObserver
 }
 
 // Handle returns an option that registers h for every get and set IQ whose
@@ -164,11 +167,18 @@ func (h *Handler) Process(ctx context.Context, from jid.JID, auth Auth, req Requ
 	if err == nil {
 		payload, err = h.process(ctx, from, auth, req, log)
 	}
+	_, isAppend := req.(*Append)
 	if err == nil {
 		log.DebugContext(ctx, "xep0257: done")
+		if isAppend && h.Uploads != nil {
+			h.Uploads.Upload(UploadAccepted, "")
+		}
 		return payload, nil
 	}
 	se, internal := toStanzaError(err, errContext{name: name, limits: l})
+	if isAppend && h.Uploads != nil {
+		h.Uploads.Upload(uploadOutcome(err, se, internal))
+	}
 	if internal {
 		log.WarnContext(ctx, "xep0257: request failed", "condition", string(se.Condition), "type", string(se.Type), "err", err)
 	} else {
@@ -195,7 +205,8 @@ func (h *Handler) process(ctx context.Context, from jid.JID, auth Auth, req Requ
 	}
 	switch r := req.(type) {
 	case *Append:
-		return nil, h.append(ctx, from, account, r, log)
+		_, err := h.append(ctx, from.String(), account, r, log)
+		return nil, err
 	case *Disable:
 		c, err := h.Store.SetState(ctx, account.String(), r.Name, storage.StateDisabled, from.String())
 		if err != nil {
@@ -221,18 +232,57 @@ func (h *Handler) process(ctx context.Context, from jid.JID, auth Auth, req Requ
 	return nil, fmt.Errorf("xep0257: unknown request %T", req)
 }
 
-func (h *Handler) append(ctx context.Context, from, account jid.JID, a *Append, log *slog.Logger) error {
-	if h.AppendRate != nil {
-		if ok, wait := h.AppendRate.Allow(account.String()); !ok {
-			return &rateError{wait: wait}
+// AppendAs stores a certificate for account on behalf of actor, who holds
+// the right to manage the account by other means than MayManage (the HTTP
+// API's token): the checks of an XEP-0257 append from the account itself
+// (name, size, AppendRate, sasl.CheckUpload, CheckAppend, the store's
+// limits), audited as actor. It returns the stored record, or an error that
+// is always the stanza.Error Process would send, with the same text.
+func (h *Handler) AppendAs(ctx context.Context, account jid.JID, actor string, a *Append) (*storage.Cert, error) {
+	l := h.limits()
+	var c *storage.Cert
+	checked, err := l.check(a)
+	if err == nil {
+		a = checked.(*Append)
+		switch {
+		case account.Localpart() == "" || account.Resourcepart() != "":
+			err = errNotAccount
+		default:
+			if err = sasl.CanonicalJID(account); err != nil {
+				err = fmt.Errorf("%w: %w", errAccountForms, err)
+			}
 		}
 	}
-	c, err := h.store(ctx, account, a, from.String())
+	log := h.logger().With("op", "append", "account", account.String(), "actor", actor)
+	if err == nil {
+		c, err = h.append(ctx, actor, account, a, log)
+	}
+	if err == nil {
+		return c, nil
+	}
+	name := ""
+	if a != nil {
+		name = a.Name
+	}
+	se, internal := toStanzaError(err, errContext{name: name, limits: l})
+	if internal {
+		log.WarnContext(ctx, "xep0257: append failed", "err", err)
+	}
+	return nil, se
+}
+
+func (h *Handler) append(ctx context.Context, actor string, account jid.JID, a *Append, log *slog.Logger) (*storage.Cert, error) {
+	if h.AppendRate != nil {
+		if ok, wait := h.AppendRate.Allow(account.String()); !ok {
+			return nil, &rateError{wait: wait}
+		}
+	}
+	c, err := h.store(ctx, account, a, actor)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log.DebugContext(ctx, "xep0257: appended", "fingerprint", c.Fingerprint.String())
-	return nil
+	return c, nil
 }
 
 func (h *Handler) items(ctx context.Context, account jid.JID) (xml.TokenReader, error) {

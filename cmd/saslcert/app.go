@@ -83,6 +83,7 @@ func commands(e *env) []*cli.Command {
 		caCommand(e),
 		importCommand(e),
 		storeCommand(e),
+		apiCommand(e),
 	}
 }
 

@@ -47,9 +47,15 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: component.DefaultMaxInFlight, Usage: "requests processed at once", EnvVars: []string{"SASLCERT_MAX_IN_FLIGHT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "plugin-cache-ttl", Value: server.DefaultPluginCacheTTL, Usage: "how long the server plugin may reuse a login decision or an <items/> list; every change made through this component reaches the plugin before it is acknowledged (0: no caching; use 0 if anything else writes the store)", EnvVars: []string{"SASLCERT_PLUGIN_CACHE_TTL"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "admin-watch-interval", Value: server.DefaultAdminWatch, Usage: "how often the audit log is read for changes made by 'saslcert cert' commands, which are then passed on to the server (forget cached answers, close sessions of revoked certificates); 0: never", EnvVars: []string{"SASLCERT_ADMIN_WATCH_INTERVAL"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-listen", Usage: "address of the HTTP listener (OAuth2, /v1 API, WebFinger, /healthz, /readyz), e.g. 127.0.0.1:8443; off if empty; plain HTTP on loopback only", EnvVars: []string{"SASLCERT_HTTP_LISTEN"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-tls-cert", Usage: "PEM certificate chain of the HTTP listener (with --http-tls-key; required unless --http-listen is loopback)", EnvVars: []string{"SASLCERT_HTTP_TLS_CERT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-tls-key", Usage: "PEM private key of the HTTP listener", EnvVars: []string{"SASLCERT_HTTP_TLS_KEY"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-public-url", Usage: "public base URL of the HTTP listener, e.g. https://certs.example.org: the OAuth issuer identifier and token audience, the base of WebFinger links (https unless loopback)", EnvVars: []string{"SASLCERT_HTTP_PUBLIC_URL"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-listen", Usage: "address of the Prometheus listener serving /metrics, e.g. 127.0.0.1:9257; off if empty", EnvVars: []string{"SASLCERT_METRICS_LISTEN"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ping-interval", Value: component.DefaultPingInterval, Usage: "how often the link to the server is checked", EnvVars: []string{"SASLCERT_PING_INTERVAL"}}),
 	}
 	flags = append(flags, enrollFlags()...)
+	flags = append(flags, oauthFlags()...)
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "run the component: connect to the XMPP server and serve XEP-0257 and SASL EXTERNAL lookups",
@@ -110,6 +116,11 @@ type serveConfig struct {
 	// instance names this process among several on one store ("": the
 	// component JID).
 	instance string
+	// http is the HTTP and metrics listeners' configuration (checked by
+	// server.CheckHTTP).
+	http server.HTTPConfig
+	// oauth are the OAuth2 settings (with http).
+	oauth oauthSettings
 }
 
 // defaultStoreWait is --store-wait's default: serve waits for a PostgreSQL
@@ -190,7 +201,17 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	if sc.storeWait < 0 {
 		return sc, fmt.Errorf("--store-wait %v: want 0 or more", sc.storeWait)
 	}
+	sc.http = server.HTTPConfig{
+		Listen: c.String("http-listen"), TLSCert: c.String("http-tls-cert"), TLSKey: c.String("http-tls-key"),
+		PublicURL: c.String("http-public-url"), MetricsListen: c.String("metrics-listen"),
+	}
+	if err := server.CheckHTTP(sc.http); err != nil {
+		return sc, err
+	}
 	if sc.enroll, err = enrollSettingsFrom(c); err != nil {
+		return sc, err
+	}
+	if sc.oauth, err = oauthSettingsFrom(c); err != nil {
 		return sc, err
 	}
 	return sc, nil
@@ -265,6 +286,7 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 		AdminWatch:     sc.adminWatch,
 		AuditRetention: sc.auditRetention,
 		Instance:       sc.instance,
+		HTTP:           sc.http,
 	}
 	if en != nil {
 		cfg.Enroll = &en.cfg
@@ -273,6 +295,19 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	svc, err := server.New(cfg, server.Deps{Store: db, Now: e.now, Logger: e.log})
 	if err != nil {
 		return usageErrorf("serve: %v", err)
+	}
+	// The OAuth2 server's routes; apiAuth checks the /v1 API's tokens.
+	apiAuth, err := setupOAuth(ctx, e, sc, db, svc)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("serve: oauth: %v", err), exitFailure)
+	}
+	if apiAuth != nil {
+		// The /v1 organisation API, on the same listener.
+		a, err := svc.API(apiAuth)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("serve: api: %v", err), exitFailure)
+		}
+		svc.AddRoutes(a)
 	}
 	if en != nil {
 		stopCRL, err := en.serveCRL(ctx, e)
@@ -306,6 +341,9 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("serve: enrollment: %v", err), exitFailure)
 	}
+	if err := server.CheckHTTPFiles(sc.http); err != nil {
+		return cli.Exit(fmt.Sprintf("serve: %v", err), exitFailure)
+	}
 	w := e.stdout
 	fmt.Fprintf(w, "server-addr:   %s\n", sc.comp.Addr)
 	fmt.Fprintf(w, "component:     %s\n", sc.comp.JID)
@@ -320,6 +358,12 @@ func checkServe(ctx context.Context, e *env, sc serveConfig) error {
 		sc.limits.MaxPerAccount, sc.limits.MaxCertSize, sc.limits.MaxNameLen)
 	fmt.Fprintf(w, "history:       %d disabled or revoked per account, %d uploads per account and hour, audit kept %s\n",
 		sc.limits.MaxHistory, sc.appendsPerHour, sc.auditRetention)
+	fmt.Fprintf(w, "http:          %s\n", httpText(sc.http))
+	if sc.http.MetricsListen != "" {
+		fmt.Fprintf(w, "metrics:       http://%s/metrics\n", sc.http.MetricsListen)
+	} else {
+		fmt.Fprintln(w, "metrics:       off")
+	}
 	if en != nil {
 		fmt.Fprintf(w, "enrollment:    issuers %s (policies and CAs loaded)\n", strings.Join(en.issuers, ", "))
 	} else {
@@ -343,4 +387,16 @@ func adminWatchText(d time.Duration) string {
 		return "off (restart the component after 'saslcert cert' changes)"
 	}
 	return "every " + d.String() + " (changes by 'saslcert cert' commands reach the server)"
+}
+
+// httpText describes the HTTP listener for --check.
+func httpText(h server.HTTPConfig) string {
+	if !h.Enabled() {
+		return "off"
+	}
+	scheme := "https"
+	if h.TLSCert == "" {
+		scheme = "http (loopback only)"
+	}
+	return fmt.Sprintf("%s on %s, public URL %s", scheme, h.Listen, h.PublicURL)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+
+	"github.com/saslcert/saslcert/internal/httpserve"
 )
 
 // ListenLoopback listens on addr ("127.0.0.1:port", "[::1]:port" or
@@ -14,11 +16,8 @@ func ListenLoopback(ctx context.Context, addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localca: CRL listener %q: %w", addr, err)
 	}
-	if host != "localhost" {
-		ip := net.ParseIP(host)
-		if ip == nil || !ip.IsLoopback() {
-			return nil, fmt.Errorf("localca: CRL listener %q: not a loopback address (use 127.0.0.1, ::1 or localhost)", addr)
-		}
+	if !httpserve.IsLoopback(host) {
+		return nil, fmt.Errorf("localca: CRL listener %q: not a loopback address (use 127.0.0.1, ::1 or localhost)", addr)
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)

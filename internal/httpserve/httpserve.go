@@ -122,3 +122,14 @@ func (s *Server) Stop(grace time.Duration) {
 	}
 	<-s.done
 }
+
+// IsLoopback reports whether host (an address's host part, no port) names
+// the loopback interface: "localhost" or a loopback IP (127.0.0.0/8, ::1).
+// An empty host (every interface) is not loopback.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -110,6 +110,13 @@ type Options struct {
 	// ServeFlags are added to the child process's "saslcert serve" flags
 	// (Options.Process), e.g. {"--admin-watch-interval", "5s"}.
 	ServeFlags []string
+	// HTTP is the in-process component's HTTP and metrics listeners
+	// (server.Config.HTTP; e.g. MetricsListen "127.0.0.1:0"; read the
+	// bound addresses with Component.Service().HTTPAddr/MetricsAddr).
+	HTTP server.HTTPConfig
+	// BeforeRun, if set, is called with each in-process service after
+	// server.New and before Run (e.g. to AddRoutes).
+	BeforeRun func(*server.Service)
 }
 
 // Stack is a running Prosody with the saslcert component.
@@ -263,6 +270,7 @@ type Component struct {
 	log *LogBuffer
 
 	// in-process
+	svc    *server.Service
 	comp   *component.Component
 	db     *sqlite.DB
 	cancel context.CancelFunc
@@ -302,13 +310,17 @@ func (c *Component) startInProcess() error {
 		},
 		Limits:     o.Limits,
 		AdminWatch: AdminWatchInterval,
+		HTTP:       o.HTTP,
 	}, server.Deps{Store: db, Logger: log, WrapStore: o.WrapStore})
 	if err != nil {
 		db.Close()
 		return err
 	}
+	if o.BeforeRun != nil {
+		o.BeforeRun(svc)
+	}
 	runCtx, stop := context.WithCancel(context.Background())
-	c.comp, c.db, c.cancel, c.done = svc.Component, db, stop, make(chan error, 1)
+	c.svc, c.comp, c.db, c.cancel, c.done = svc, svc.Component, db, stop, make(chan error, 1)
 	// Run returns once the component and its jobs (the audit watch) have
 	// stopped.
 	go func() { c.done <- svc.Run(runCtx) }()
@@ -317,6 +329,9 @@ func (c *Component) startInProcess() error {
 
 // InProcess returns the in-process component (nil for a child process).
 func (c *Component) InProcess() *component.Component { return c.comp }
+
+// Service returns the in-process service (nil for a child process).
+func (c *Component) Service() *server.Service { return c.svc }
 
 // Log returns the component's log so far (a child's standard error and
 // output).

@@ -315,7 +315,7 @@ func (db *DB) write(ctx context.Context, op string, fn func(*sql.Tx) error) erro
 func hasSentinel(err error) bool {
 	for _, s := range []error{
 		storage.ErrNotFound, storage.ErrNameTaken, storage.ErrDuplicate, storage.ErrLimit, storage.ErrHistoryFull,
-		storage.ErrTransition, storage.ErrInvalid, storage.ErrUnavailable, storage.ErrAccountDeleted,
+		storage.ErrTransition, storage.ErrInvalid, storage.ErrUnavailable, storage.ErrAccountDeleted, storage.ErrClaimLost,
 	} {
 		if errors.Is(err, s) {
 			return true

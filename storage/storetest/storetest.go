@@ -102,6 +102,11 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 		{"RevokeKeyBySetState", testRevokeKeyBySetState},
 		{"Renews", testRenews},
 		{"ConcurrentRevokeRenew", testConcurrentRevokeRenew},
+		{"SearchCerts", testSearchCerts},
+		{"SearchAudit", testSearchAudit},
+		{"Idempotency", testIdempotency},
+		{"IdempotencyConcurrent", testIdempotencyConcurrent},
+		{"Optional", testOptional},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
