@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/saslcert/saslcert/internal/httpserve"
+	"github.com/saslcert/saslcert/webfinger"
 )
 
 // HTTP defaults.
@@ -68,7 +71,19 @@ type HTTPConfig struct {
 	// Routes register the handlers of the other parts (oauth, the /v1 API);
 	// see Routes. Service.AddRoutes adds more before Run.
 	Routes []Routes
+	// CARoot, if set, is the embedded CA's root certificate: served at
+	// CARootPath (PEM) and linked from WebFinger.
+	CARoot *x509.Certificate
+	// CRL, if set, serves the embedded CA's CRL: at CRLPath, linked from
+	// WebFinger.
+	CRL http.Handler
 }
+
+// The paths of the embedded CA's files on the HTTP listener.
+const (
+	CARootPath = "/ca/root.pem"
+	CRLPath    = "/ca/crl"
+)
 
 // Enabled reports whether the HTTP listener runs.
 func (h HTTPConfig) Enabled() bool { return h.Listen != "" }
@@ -260,6 +275,33 @@ func (s *Service) MetricsAddr() net.Addr {
 	s.addrMu.Lock()
 	defer s.addrMu.Unlock()
 	return s.metricsAddr
+}
+
+// ownRoutes are the service's own routes beside health: WebFinger and the
+// embedded CA's files.
+func (s *Service) ownHTTPRoutes() []Routes {
+	h := s.cfg.HTTP
+	wf := webfinger.Config{Domains: s.cfg.Component.ServerDomains, Service: s.cfg.Component.JID, PublicURL: h.PublicURL}
+	if s.Enroll != nil {
+		wf.EnrollPath = EnrollPathTemplate
+	}
+	routes := []Routes{}
+	if h.CARoot != nil {
+		wf.CARootPath = CARootPath
+		root := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.CARoot.Raw})
+		routes = append(routes, RoutesFunc(func(mux *http.ServeMux) {
+			mux.HandleFunc("GET "+CARootPath, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/x-pem-file")
+				w.Header().Set("Cache-Control", "max-age=3600")
+				_, _ = w.Write(root)
+			})
+		}))
+	}
+	if h.CRL != nil {
+		wf.CRLPath = CRLPath
+		routes = append(routes, RoutesFunc(func(mux *http.ServeMux) { mux.Handle("GET "+CRLPath, h.CRL) }))
+	}
+	return append(routes, webfinger.New(wf))
 }
 
 // metricsHandler serves /metrics (and nothing else) on the metrics

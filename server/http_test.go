@@ -1,17 +1,26 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/saslcert/saslcert/enroll/localca"
 	"github.com/saslcert/saslcert/httperr"
+	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/storage/sqlite/sqlitetest"
@@ -245,3 +254,114 @@ func TestNewTLSFiles(t *testing.T) {
 	}
 }
 
+// WebFinger and the embedded CA's files on the real listener, behind the
+// middleware.
+func TestWebFingerOnListener(t *testing.T) {
+	dir := t.TempDir()
+	if err := localca.Init(dir, localca.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := localca.Load(dir, localca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config()
+	cfg.HTTP.CARoot, cfg.HTTP.CRL = ca.Root(), ca.CRLHandler()
+	_, base, _ := runHTTP(t, cfg)
+
+	a := do(t, "GET", base+"/.well-known/webfinger?resource=acct:alice@example.org", nil)
+	if a.status != 200 || a.header.Get("Content-Type") != "application/jrd+json" {
+		t.Fatalf("webfinger: %d %s %s", a.status, a.header.Get("Content-Type"), a.body)
+	}
+	for _, want := range []string{`"xmpp:certs.example.org"`, base + `/ca/root.pem"`, base + `/ca/crl"`, `"href":"` + base + `"`} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("JRD %s lacks %s", a.body, want)
+		}
+	}
+	if strings.Contains(a.body, "/enroll") {
+		t.Errorf("JRD links an enrollment endpoint without enrollment: %s", a.body)
+	}
+	a = do(t, "POST", base+"/.well-known/webfinger?resource=acct:alice@example.org", nil)
+	if a.status != 405 || errorCode(a) != httperr.MethodNotAllowed || a.header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST webfinger: %d %s Allow %q", a.status, a.body, a.header.Get("Allow"))
+	}
+
+	a = do(t, "GET", base+server.CARootPath, nil)
+	block, _ := pem.Decode([]byte(a.body))
+	if a.status != 200 || block == nil || !bytes.Equal(block.Bytes, ca.Root().Raw) {
+		t.Errorf("root: %d, PEM block %v, not the CA's root", a.status, block != nil)
+	}
+	a = do(t, "GET", base+server.CRLPath, nil)
+	crl, err := x509.ParseRevocationList([]byte(a.body))
+	if a.status != 200 || err != nil {
+		t.Fatalf("CRL: %d %v", a.status, err)
+	}
+	if err := crl.CheckSignatureFrom(ca.Cert()); err != nil {
+		t.Errorf("CRL signature: %v", err)
+	}
+}
+
+// /readyz is 200 while the component is connected to a real Prosody.
+func TestReadyWithProsody(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prosody (-short)")
+	}
+	var svc *server.Service
+	stacktest.Start(t, stacktest.Options{
+		HTTP:      server.HTTPConfig{Listen: "127.0.0.1:0", PublicURL: "https://certs.example.org"},
+		BeforeRun: func(s *server.Service) { svc = s },
+	})
+	a := do(t, "GET", "http://"+svc.HTTPAddr().String()+"/readyz", nil)
+	if a.status != 200 || !strings.Contains(a.body, `"ready"`) {
+		t.Fatalf("readyz: %d %s", a.status, a.body)
+	}
+}
+
+// With a certificate the listener speaks TLS only (and may then listen
+// anywhere; here loopback).
+func TestHTTPListenerTLS(t *testing.T) {
+	c := certtest.New(t, certtest.Options{CommonName: "localhost", DNSNames: []string{"localhost"},
+		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, c.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, c.KeyPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln := listenLoopback(t)
+	cfg := config()
+	cfg.HTTP = server.HTTPConfig{Listen: ln.Addr().String(), TLSCert: certFile, TLSKey: keyFile, PublicURL: "https://certs.example.org"}
+	svc, err := server.New(cfg, server.Deps{Store: sqlitetest.Open(t, sqlite.Options{}), HTTPListener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	pool := x509.NewCertPool()
+	pool.AddCert(c.Cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://localhost:" + port + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("https healthz: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+	// Plain HTTP to the TLS port gets no answer of ours.
+	resp, err = http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP answered 200 on the TLS listener")
+		}
+	}
+}

@@ -240,6 +240,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s.Lifecycle.Register(effects)
 	s.observe()
+	if cfg.HTTP.Enabled() {
+		s.ownRoutes = s.ownHTTPRoutes()
+	}
 	return s, nil
 }
 
