@@ -202,10 +202,15 @@ func (s *Service) startHTTP(ctx context.Context) (*listeners, error) {
 				return nil, err
 			}
 		}
+		handler, err := s.Handler()
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
 		if s.tls != nil {
 			ln = tls.NewListener(ln, s.tls)
 		}
-		srv, err := httpserve.Start(ln, s.Handler(), h.Limits, s.log.With("part", "http"))
+		srv, err := httpserve.Start(ln, handler, h.Limits, s.log.With("part", "http"))
 		if err != nil {
 			return nil, err
 		}

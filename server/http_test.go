@@ -365,3 +365,25 @@ func TestHTTPListenerTLS(t *testing.T) {
 		}
 	}
 }
+
+// Two parts registering the same pattern: Run fails with an error naming
+// it, and nothing is left listening.
+func TestRoutesConflict(t *testing.T) {
+	ln := listenLoopback(t)
+	cfg := config()
+	cfg.HTTP = server.HTTPConfig{Listen: ln.Addr().String(), PublicURL: "http://" + ln.Addr().String()}
+	svc, err := server.New(cfg, server.Deps{Store: sqlitetest.Open(t, sqlite.Options{}), HTTPListener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noop := func(http.ResponseWriter, *http.Request) {}
+	svc.AddRoutes(server.RoutesFunc(func(mux *http.ServeMux) { mux.HandleFunc("GET /healthz", noop) }))
+	err = svc.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "GET /healthz") {
+		t.Fatalf("Run: %v, want the conflict", err)
+	}
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Error("the listener still accepts")
+	}
+}
