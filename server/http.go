@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/saslcert/saslcert/internal/httpserve"
@@ -322,4 +323,20 @@ func (s *Service) metricsHandler() http.Handler {
 func CheckHTTPFiles(h HTTPConfig) error {
 	_, err := loadTLS(h)
 	return err
+}
+
+// PublicURL is the HTTP listener's public base URL without a trailing slash
+// (HTTPConfig.PublicURL): the OAuth issuer identifier and token audience.
+// Empty without an HTTP listener.
+func (s *Service) PublicURL() string {
+	if !s.cfg.HTTP.Enabled() {
+		return ""
+	}
+	return s.cfg.HTTP.PublicURL
+}
+
+// Domains are the served XMPP domains (the tenants of the HTTP API), as
+// configured.
+func (s *Service) Domains() []string {
+	return slices.Clone(s.cfg.Component.ServerDomains)
 }

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,7 +170,10 @@ func TestHTTPListener(t *testing.T) {
 			_, _ = w.Write(b)
 		})
 	})
-	_, base, metricsBase := runHTTP(t, cfg, extra)
+	svc, base, metricsBase := runHTTP(t, cfg, extra)
+	if svc.PublicURL() != base || !slices.Equal(svc.Domains(), []string{"example.org"}) {
+		t.Errorf("PublicURL %q, Domains %v", svc.PublicURL(), svc.Domains())
+	}
 
 	tests := []struct {
 		name     string
@@ -230,6 +235,14 @@ func TestHTTPListener(t *testing.T) {
 	}
 	if a := do(t, "GET", base+"/metrics", nil); a.status != 404 {
 		t.Errorf("/metrics on the public listener: %d, want 404", a.status)
+	}
+	// Paths a caller chooses never become label values (bounded series).
+	for i := range 20 {
+		do(t, "GET", base+"/probe-"+strconv.Itoa(i), nil)
+	}
+	m = do(t, "GET", metricsBase+"/metrics", nil)
+	if strings.Contains(m.body, "probe-") || !strings.Contains(m.body, `saslcert_http_requests_total{code="404",route="unmatched"} 22`) {
+		t.Errorf("unmatched paths are not folded into one series:\n%s", m.body)
 	}
 }
 
