@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,8 +53,9 @@ type HTTPConfig struct {
 	// Without TLSCert it must be a loopback address.
 	Listen string
 	// TLSCert and TLSKey are PEM files of the listener's certificate chain
-	// and key (both or neither). They are read when the service is built;
-	// restart it after renewing them.
+	// and key (both or neither). They are read when the service is built,
+	// and again after they change (checked every TLSRecheck at a
+	// handshake): a renewal needs no restart.
 	TLSCert, TLSKey string
 	// PublicURL is the listener's public base URL: the OAuth issuer
 	// identifier and token audience, the base of WebFinger's links
@@ -169,19 +171,20 @@ func (h HTTPConfig) withHTTPDefaults() HTTPConfig {
 	return h
 }
 
-// loadTLS reads the listener's certificate; nil without one.
-func loadTLS(h HTTPConfig) (*tls.Config, error) {
+// loadTLS reads the listener's certificate (renewed files are picked up:
+// TLSRecheck); nil without one.
+func loadTLS(h HTTPConfig, now func() time.Time, log *slog.Logger) (*tls.Config, error) {
 	if h.TLSCert == "" {
 		return nil, nil
 	}
-	pair, err := tls.LoadX509KeyPair(h.TLSCert, h.TLSKey)
+	files, err := loadCertFiles(h.TLSCert, h.TLSKey, now, log)
 	if err != nil {
-		return nil, fmt.Errorf("--http-tls-cert/--http-tls-key: %w", err)
+		return nil, err
 	}
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{pair},
-		NextProtos:   []string{"http/1.1"},
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: files.get,
+		NextProtos:     []string{"http/1.1"},
 	}, nil
 }
 
@@ -321,7 +324,7 @@ func (s *Service) metricsHandler() http.Handler {
 // CheckHTTPFiles reads the HTTP listener's TLS certificate and key as New
 // does (saslcert serve --check).
 func CheckHTTPFiles(h HTTPConfig) error {
-	_, err := loadTLS(h)
+	_, err := loadTLS(h, time.Now, slog.New(slog.DiscardHandler))
 	return err
 }
 

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -331,22 +332,37 @@ func TestReadyWithProsody(t *testing.T) {
 }
 
 // With a certificate the listener speaks TLS only (and may then listen
-// anywhere; here loopback).
+// anywhere; here loopback), and picks up renewed files without a restart.
 func TestHTTPListenerTLS(t *testing.T) {
-	c := certtest.New(t, certtest.Options{CommonName: "localhost", DNSNames: []string{"localhost"},
-		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	newCert := func() *certtest.Cert {
+		return certtest.New(t, certtest.Options{CommonName: "localhost", DNSNames: []string{"localhost"},
+			EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	}
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, c.CertPEM(), 0o600); err != nil {
-		t.Fatal(err)
+	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	write := func(c *certtest.Cert, keyPEM []byte) {
+		t.Helper()
+		mtime = mtime.Add(time.Hour)
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{certFile, c.CertPEM()}, {keyFile, keyPEM}} {
+			if err := os.WriteFile(f.name, f.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(f.name, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if err := os.WriteFile(keyFile, c.KeyPEM(t), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	first := newCert()
+	write(first, first.KeyPEM(t))
+	clk := &fakeClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	ln := listenLoopback(t)
 	cfg := config()
 	cfg.HTTP = server.HTTPConfig{Listen: ln.Addr().String(), TLSCert: certFile, TLSKey: keyFile, PublicURL: "https://certs.example.org"}
-	svc, err := server.New(cfg, server.Deps{Store: sqlitetest.Open(t, sqlite.Options{}), HTTPListener: ln})
+	svc, err := server.New(cfg, server.Deps{Store: sqlitetest.Open(t, sqlite.Options{}), HTTPListener: ln, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,8 +374,20 @@ func TestHTTPListenerTLS(t *testing.T) {
 		<-done
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	// served dials a new TLS connection and returns the certificate the
+	// listener presented.
+	served := func() *x509.Certificate {
+		t.Helper()
+		conn, err := tls.Dial("tcp", "localhost:"+port, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+
 	pool := x509.NewCertPool()
-	pool.AddCert(c.Cert)
+	pool.AddCert(first.Cert)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := client.Get("https://localhost:" + port + "/healthz")
 	if err != nil {
@@ -377,6 +405,46 @@ func TestHTTPListenerTLS(t *testing.T) {
 			t.Error("plain HTTP answered 200 on the TLS listener")
 		}
 	}
+
+	renewed := newCert()
+	steps := []struct {
+		name    string
+		change  func()
+		advance time.Duration
+		want    *certtest.Cert
+	}{
+		{"renewed, not checked yet", func() { write(renewed, renewed.KeyPEM(t)) }, server.TLSRecheck / 2, first},
+		{"renewed and checked", nil, server.TLSRecheck, renewed},
+		{"half-written renewal keeps the loaded pair", func() { write(newCert(), first.KeyPEM(t)) }, server.TLSRecheck, renewed},
+		{"files removed: the loaded pair stays", func() { os.Remove(certFile) }, server.TLSRecheck, renewed},
+	}
+	for _, step := range steps {
+		if step.change != nil {
+			step.change()
+		}
+		clk.add(step.advance)
+		if got := served(); !got.Equal(step.want.Cert) {
+			t.Errorf("%s: served %s, want %s", step.name, got.SerialNumber, step.want.Cert.SerialNumber)
+		}
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // Two parts registering the same pattern: Run fails with an error naming
