@@ -239,6 +239,10 @@ func (s *Service) startHTTP(ctx context.Context) (*listeners, error) {
 		ls.metrics = srv
 		s.setAddr(&s.metricsAddr, srv.Addr())
 		s.log.Info("metrics listener serving", "addr", srv.Addr().String(), "path", "/metrics")
+		if ta, ok := srv.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+			s.log.Warn("the metrics listener is not on loopback: it is plain HTTP without authentication; let only Prometheus reach it",
+				"addr", srv.Addr().String())
+		}
 	}
 	return &ls, nil
 }

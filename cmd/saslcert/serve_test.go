@@ -132,7 +132,7 @@ max-certs = 5
 		{
 			name: "error/http-tls-missing-file", args: []string{"--config", config, "--http-listen", "[::]:8443", "--http-tls-cert", filepath.Join(dir, "nope.pem"),
 				"--http-tls-key", filepath.Join(dir, "nope.key"), "--http-public-url", "https://certs.example.org", "--check"},
-			wantCode: exitFailure, wantErr: "--http-tls-cert/--http-tls-key: open",
+			wantCode: exitFailure, wantErr: "--http-tls-cert/--http-tls-key: stat " + filepath.Join(dir, "nope.pem") + ": no such file",
 		},
 	}
 	for _, tc := range tests {
