@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/metrics"
@@ -266,4 +269,33 @@ func grep(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Every metric follows Prometheus' naming conventions (promlint), with
+// every labelled series present once.
+func TestLint(t *testing.T) {
+	m := metrics.New()
+	m.Lookup("granted", time.Millisecond)
+	m.Upload("accepted", "")
+	m.Revoked("revoked", "cli", 1)
+	m.HTTPRequest("GET /healthz", 200, time.Millisecond)
+	m.TokenGranted("client_credentials", "private_key_jwt")
+	m.TokenRefused("client_credentials", "invalid_client")
+	m.ObserveStore(sqlitetest.Open(t, sqlite.Options{}), nil)
+	problems, err := promlint.NewWithMetricFamilies(gather(t, m)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func gather(t *testing.T, m *metrics.Metrics) []*dto.MetricFamily {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
 }
