@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
@@ -282,20 +281,13 @@ func TestLint(t *testing.T) {
 	m.TokenGranted("client_credentials", "private_key_jwt")
 	m.TokenRefused("client_credentials", "invalid_client")
 	m.ObserveStore(sqlitetest.Open(t, sqlite.Options{}), nil)
-	problems, err := promlint.NewWithMetricFamilies(gather(t, m)).Lint()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	problems, err := promlint.New(strings.NewReader(scrape(t, srv.URL))).Lint()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range problems {
 		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
-}
-
-func gather(t *testing.T, m *metrics.Metrics) []*dto.MetricFamily {
-	t.Helper()
-	mfs, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mfs
 }
