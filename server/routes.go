@@ -176,7 +176,7 @@ func (s *Service) middleware(mux *http.ServeMux) http.Handler {
 			}
 			switch c.status {
 			case http.StatusMethodNotAllowed:
-				httperr.Write(sw, httperr.New(httperr.MethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+				httperr.Write(sw, httperr.New(httperr.MethodNotAllowed, "%s is not allowed here; see Allow", r.Method))
 				return
 			case http.StatusNotFound:
 				httperr.Write(sw, httperr.New(httperr.NotFound, "no such resource"))
