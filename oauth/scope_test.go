@@ -111,7 +111,10 @@ func TestParseClientKey(t *testing.T) {
 		{"SEC 1 P-384", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}), jose.ES384, ""},
 		{"PKCS #1 RSA", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)}), jose.RS256, ""},
 		{"PKCS #8 Ed25519", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk8}), jose.EdDSA, ""},
-		{"JWK PS256", func() []byte { b, _ := json.Marshal(jose.JSONWebKey{Key: rk, KeyID: "k1", Algorithm: "PS256"}); return b }(), jose.PS256, ""},
+		{"JWK PS256", func() []byte {
+			b, _ := json.Marshal(jose.JSONWebKey{Key: rk, KeyID: "k1", Algorithm: "PS256"})
+			return b
+		}(), jose.PS256, ""},
 		{"certificate", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), "", "want a private key"},
 		{"public JWK", func() []byte { b, _ := json.Marshal(jose.JSONWebKey{Key: rk.Public()}); return b }(), "", "public key"},
 	} {
