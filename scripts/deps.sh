@@ -20,9 +20,14 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-  # The Debian package may start a system Prosody; tests run their own.
-  if command -v service >/dev/null 2>&1; then service prosody stop >/dev/null 2>&1 || true; fi
-  pkill -x prosody >/dev/null 2>&1 || pkill -f '/usr/bin/lua.*prosody' >/dev/null 2>&1 || true
+  # The Debian package may start a system Prosody; tests run their own. Stop
+  # it through its service, or else through its pid file: never by name,
+  # which would end other users' Prosody processes too.
+  if command -v service >/dev/null 2>&1 && service prosody stop >/dev/null 2>&1; then
+    :
+  elif [ -s /run/prosody/prosody.pid ]; then
+    kill "$(cat /run/prosody/prosody.pid)" >/dev/null 2>&1 || true
+  fi
 fi
 
 gobin=$(go env GOPATH)/bin
