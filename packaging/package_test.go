@@ -149,6 +149,26 @@ func TestIntegrationPackage(t *testing.T) {
 		}
 		checkFile(t, "/var/lib/saslcert/saslcert.db", 0o600, "saslcert", "saslcert")
 	})
+
+	t.Run("reinstall-keeps-settings", func(t *testing.T) {
+		secret, err := os.ReadFile("/etc/saslcert/component.secret")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := dpkg("-i", deb); err != nil {
+			t.Fatalf("dpkg -i again: %v\n%s", err, out)
+		}
+		again, err := os.ReadFile("/etc/saslcert/component.secret")
+		if err != nil || !bytes.Equal(again, secret) {
+			t.Errorf("the secret changed on reinstall (%v)", err)
+		}
+		checkFile(t, "/etc/saslcert/component.secret", 0o640, "root", "prosody")
+		toml, _ := os.ReadFile("/etc/saslcert/saslcert.toml")
+		if !strings.Contains(string(toml), `component = "certs.example.org"`) {
+			t.Errorf("the admin's saslcert.toml was replaced on reinstall:\n%s", toml)
+		}
+		checkFile(t, "/var/lib/saslcert/saslcert.db", 0o600, "saslcert", "saslcert")
+	})
 }
 
 // checkFile fails t unless path has mode (permission and type bits) and
