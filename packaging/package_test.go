@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"os/user"
@@ -57,6 +58,13 @@ func TestIntegrationPackage(t *testing.T) {
 		checkFile(t, "/usr/bin/saslcert", 0o755, "root", "root")
 		checkFile(t, "/etc/saslcert/component.secret", 0o640, "root", "prosody")
 		checkFile(t, "/var/lib/saslcert", 0o750|os.ModeDir, "saslcert", "saslcert")
+		// systemd knows every setting of the unit (it runs offline).
+		if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+			out, err := exec.Command(sa, "verify", "/lib/systemd/system/saslcert.service").CombinedOutput()
+			if err != nil || len(bytes.TrimSpace(out)) > 0 {
+				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+			}
+		}
 		out, err := exec.Command("/usr/bin/saslcert", "--version").CombinedOutput()
 		if err != nil || !strings.HasPrefix(string(out), "saslcert version ") || strings.Contains(string(out), "devel") {
 			t.Errorf("saslcert --version: %v %q", err, out)
@@ -123,6 +131,24 @@ func TestIntegrationPackage(t *testing.T) {
 		cmd.Env = append(os.Environ(), "SASLCERT_SECRET=not-the-real-one")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("serve --check with every commented setting: %v\n%s\n%s", err, out, toml.String())
+		}
+	})
+
+	t.Run("unconfigured-unit-refuses", func(t *testing.T) {
+		// Started before saslcert.toml names the component, the service
+		// exits with the usage status, which the unit does not restart.
+		u, err := parseUnit("/lib/systemd/system/saslcert.service")
+		if err != nil {
+			t.Fatal(err)
+		}
+		argv := emulateUnit(t, u)
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--component (SASLCERT_COMPONENT) is required") {
+			t.Fatalf("unconfigured service: %v (want exit status 2)\n%s", err, out)
+		}
+		if got := u.one("Service", "RestartPreventExitStatus"); got != "2" {
+			t.Errorf("RestartPreventExitStatus=%s", got)
 		}
 	})
 

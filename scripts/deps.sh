@@ -14,6 +14,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 # luacheck: make lint checks the Prosody plugin (plugins/prosody, .luacheckrc)
 command -v luacheck >/dev/null 2>&1 || need+=(lua-check)
+# adduser: the saslcert package depends on it (packaging tests install the package with dpkg -i)
+command -v adduser >/dev/null 2>&1 || need+=(adduser)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
