@@ -82,6 +82,9 @@ func TestIntegrationManualSetup(t *testing.T) {
 	// The README's port: Prosody must be able to listen on it.
 	const readmeAddr = "127.0.0.1:5347"
 	if l, err := net.Listen("tcp", readmeAddr); err != nil {
+		if os.Getenv(RequireEnv) == "" {
+			t.Skipf("the README's component port %s is taken (%v); set %s to make this a failure", readmeAddr, err, RequireEnv)
+		}
 		t.Fatalf("the README's component port %s is taken: %v", readmeAddr, err)
 	} else {
 		l.Close()
