@@ -12,6 +12,23 @@ import (
 )
 
 func TestProsodyConfig(t *testing.T) {
+	dir := t.TempDir()
+	serveFile := filepath.Join(dir, "saslcert.toml")
+	if err := os.WriteFile(serveFile, []byte(`component = "certs.example.net"
+domain = ["example.net", "example.com"]
+server-addr = "127.0.0.1:15347"
+max-certs = 5
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noComponent := filepath.Join(dir, "nocomp.toml")
+	if err := os.WriteFile(noComponent, []byte("domain = [\"example.net\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badAddr := filepath.Join(dir, "badaddr.toml")
+	if err := os.WriteFile(badAddr, []byte("component = \"c.example.net\"\ndomain = [\"example.net\"]\nserver-addr = \"localhost\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -41,6 +58,26 @@ func TestProsodyConfig(t *testing.T) {
 			want:    []string{`VirtualHost "a.example"`, `VirtualHost "b.example"`, `modules_enabled = { "saslcert" }`, "saslcert_timeout = 2.5", "saslcert_lookup_burst = 50", "saslcert_lookup_rate = 5", "saslcert_forward = false"},
 			notWant: []string{"delegations", `"delegation"`},
 		},
+		{
+			name: "ok/package-defaults",
+			args: []string{"--domain", "example.org", "--component", "certs.example.org"},
+			want: []string{`plugin_paths = { "/usr/share/saslcert/prosody" }`, `io.open("/etc/saslcert/component.secret")`},
+		},
+		{
+			name:    "ok/from-serve-config",
+			args:    []string{"--config", serveFile},
+			want:    []string{`VirtualHost "example.net"`, `VirtualHost "example.com"`, `Component "certs.example.net"`, `component_ports = { 15347 }`, `component_interfaces = { "127.0.0.1" }`},
+			notWant: []string{"example.org"},
+		},
+		{
+			name:    "ok/flags-beat-serve-config",
+			args:    []string{"--config", serveFile, "--domain", "example.org", "--component-port", "5348"},
+			want:    []string{`VirtualHost "example.org"`, `Component "certs.example.net"`, `component_ports = { 5348 }`},
+			notWant: []string{`VirtualHost "example.net"`},
+		},
+		{name: "error/serve-config-without-component", args: []string{"--config", noComponent}, wantCode: exitUsage, wantErr: "--component is required"},
+		{name: "error/serve-config-bad-addr", args: []string{"--config", badAddr}, wantCode: exitUsage, wantErr: `server-addr "localhost": want host:port`},
+		{name: "error/serve-config-missing", args: []string{"--config", filepath.Join(dir, "nope.toml")}, wantCode: exitUsage, wantErr: "no such file"},
 		{name: "error/missing-component", args: []string{"--domain", "example.org"}, wantCode: exitUsage, wantErr: "component"},
 		{name: "error/component-with-localpart", args: []string{"--domain", "example.org", "--component", "a@certs.example.org"}, wantCode: exitUsage, wantErr: "--component"},
 		{name: "error/domain-is-component", args: []string{"--domain", "certs.example.org", "--component", "certs.example.org"}, wantCode: exitUsage, wantErr: "JID of its own"},

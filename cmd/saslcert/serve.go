@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -217,16 +218,27 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	return sc, nil
 }
 
-// readSecret returns the component secret from file, or from SASLCERT_SECRET
-// when file is empty. The secret is the first line, without surrounding
-// white space; it must not be empty.
+// CredentialName is the name of the systemd credential holding the
+// component secret: the package's unit passes it with
+// LoadCredential=component.secret:/etc/saslcert/component.secret, and
+// serve reads $CREDENTIALS_DIRECTORY/component.secret when neither
+// --secret-file nor SASLCERT_SECRET is set.
+const CredentialName = "component.secret"
+
+// readSecret returns the component secret from file; when file is empty,
+// from SASLCERT_SECRET, or else from the systemd credential CredentialName
+// in $CREDENTIALS_DIRECTORY. The secret is the first line, without
+// surrounding white space; it must not be empty.
 func readSecret(file string) ([]byte, error) {
 	if file == "" {
-		s := strings.TrimSpace(os.Getenv("SASLCERT_SECRET"))
-		if s == "" {
-			return nil, errors.New("no component secret: set --secret-file (SASLCERT_SECRET_FILE) or SASLCERT_SECRET")
+		if s := strings.TrimSpace(os.Getenv("SASLCERT_SECRET")); s != "" {
+			return []byte(s), nil
 		}
-		return []byte(s), nil
+		dir := os.Getenv("CREDENTIALS_DIRECTORY")
+		if dir == "" {
+			return nil, errors.New("no component secret: set --secret-file (SASLCERT_SECRET_FILE) or SASLCERT_SECRET, or pass the systemd credential " + CredentialName)
+		}
+		file = filepath.Join(dir, CredentialName)
 	}
 	fi, err := os.Stat(file)
 	if err != nil {
