@@ -91,6 +91,9 @@ func (e *env) certNew(c *cli.Context) error {
 	if c.Args().Present() {
 		return usageErrorf("%s: unexpected argument %q; see '%s --help'", name, c.Args().First(), name)
 	}
+	if j, err := jid.Parse(c.String("jid")); err == nil && j.Resourcepart() != "" && j.Localpart() != "" {
+		return usageErrorf("%s: --jid %q: want the bare JID; use --jid %s --resource %s to force that resource", name, c.String("jid"), j.Bare(), j.Resourcepart())
+	}
 	account, err := parseAccount(c.String("jid"))
 	if err != nil {
 		return usageErrorf("%s: %v", name, err)
