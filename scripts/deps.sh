@@ -14,6 +14,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 # luacheck: make lint checks the Prosody plugin (plugins/prosody, .luacheckrc)
 command -v luacheck >/dev/null 2>&1 || need+=(lua-check)
+# poezio and tmux: internal/clientse2e drives the poezio terminal client headless in tmux
+command -v poezio >/dev/null 2>&1 || need+=(poezio)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
