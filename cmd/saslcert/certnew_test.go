@@ -94,6 +94,12 @@ func TestCertNew(t *testing.T) {
 			if !key.(interface{ Public() crypto.PublicKey }).Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(c.PublicKey) {
 				t.Error("the key file does not hold the certificate's key")
 			}
+			// cert inspect shows the email address and finds it usable.
+			code, stdout, stderr = runCLI(t, testNow, nil, "cert", "inspect", "--jid", "alice@example.org", base+".crt")
+			if code != exitOK {
+				t.Fatalf("cert inspect: exit %d\n%s%s", code, stdout, stderr)
+			}
+			checkOutput(t, "cert inspect", stdout, []string{"email addresses:     alice@example.org", "verdict for alice@example.org: usable"}, nil)
 			// A second run never overwrites the key.
 			code, _, stderr = runCLI(t, testNow, nil, args...)
 			if code != exitFailure || !strings.Contains(stderr, "exists") {
