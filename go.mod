@@ -20,6 +20,7 @@ require (
 	mellium.im/sasl v0.3.2
 	mellium.im/xmlstream v0.15.4
 	mellium.im/xmpp v0.23.0
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (

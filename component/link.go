@@ -56,6 +56,9 @@ type pending struct {
 	// stream order, so it must be quick and must not block.
 	handle func(start xml.StartElement, r xml.TokenReader) error
 	done   chan error // buffered; gets exactly one value
+	// notices is the number of bound notices read before the answer (set
+	// on the stream goroutine before done gets its value).
+	notices uint64
 }
 
 func newLink(c *Component, sess *xmpp.Session, conn net.Conn, workCtx context.Context) *link {
@@ -340,6 +343,7 @@ func (l *link) handleResponse(iq stanza.IQ, t xmlstream.TokenReadEncoder, start 
 		l.c.log.Debug("ignoring an unexpected response", "id", iq.ID, "from", iq.From.String(), "type", string(iq.Type))
 		return nil
 	}
+	p.notices = l.c.order.read()
 	if iq.Type == stanza.ErrorIQ {
 		p.finish(readStanzaError(start, t))
 		return nil

@@ -21,6 +21,9 @@ command -v luacheck >/dev/null 2>&1 || need+=(lua-check)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # adduser: the saslcert package depends on it (packaging tests install the package with dpkg -i)
 command -v adduser >/dev/null 2>&1 || need+=(adduser)
+# poezio and tmux: internal/clientse2e drives the poezio terminal client headless in tmux
+command -v poezio >/dev/null 2>&1 || need+=(poezio)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
