@@ -14,6 +14,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 # luacheck: make lint checks the Prosody plugin (plugins/prosody, .luacheckrc)
 command -v luacheck >/dev/null 2>&1 || need+=(lua-check)
+# ejabberd 23.01 and erlc: the ejabberd module (scripts/build-ejabberd-module.sh) and its tests
+[ -f /usr/lib/x86_64-linux-gnu/ejabberd-23.01-1/include/logger.hrl ] || need+=(ejabberd)
+command -v erlc >/dev/null 2>&1 || need+=(erlang-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
@@ -22,6 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
   # The Debian package may start a system Prosody; tests run their own.
   if command -v service >/dev/null 2>&1; then service prosody stop >/dev/null 2>&1 || true; fi
+  # Likewise the system ejabberd (tests run their own, with their own epmd).
+  if command -v service >/dev/null 2>&1; then service ejabberd stop >/dev/null 2>&1 || true; fi
   pkill -x prosody >/dev/null 2>&1 || pkill -f '/usr/bin/lua.*prosody' >/dev/null 2>&1 || true
 fi
 

@@ -79,6 +79,7 @@ func commands(e *env) []*cli.Command {
 	return []*cli.Command{
 		certCommand(e),
 		prosodyCommand(e),
+		ejabberdCommand(e),
 		serveCommand(e),
 		caCommand(e),
 	}
