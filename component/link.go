@@ -74,6 +74,7 @@ func newLink(c *Component, sess *xmpp.Session, conn net.Conn, workCtx context.Co
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: xep0257.NS}, l.handleDirect),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: xep0257.NS}, l.handleDirect),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: NSDelegation, Local: "delegation"}, l.handleDelegation),
+		mux.IQFunc(stanza.SetIQ, xml.Name{Space: NSDelegation1, Local: "delegation"}, l.handleDelegation),
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: NSPlugin}, l.handlePlugin),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: NSPlugin}, l.handlePlugin),
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsDiscoInfo, Local: "query"}, l.handleDiscoInfo),
@@ -83,6 +84,7 @@ func newLink(c *Component, sess *xmpp.Session, conn net.Conn, workCtx context.Co
 		mux.IQFunc(stanza.ResultIQ, xml.Name{}, l.handleResponse),
 		mux.IQFunc(stanza.ErrorIQ, xml.Name{}, l.handleResponse),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSDelegation, Local: "delegation"}, l.handleDelegationMessage),
+		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSDelegation1, Local: "delegation"}, l.handleDelegationMessage),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSPlugin, Local: "notices"}, l.handleNotices),
 	)
 	return l

@@ -24,6 +24,9 @@ command -v adduser >/dev/null 2>&1 || need+=(adduser)
 # poezio and tmux: internal/clientse2e drives the poezio terminal client headless in tmux
 command -v poezio >/dev/null 2>&1 || need+=(poezio)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# ejabberd 23.01 and erlc: the ejabberd module (scripts/build-ejabberd-module.sh) and its tests
+[ -f /usr/lib/x86_64-linux-gnu/ejabberd-23.01-1/include/logger.hrl ] || need+=(ejabberd)
+command -v erlc >/dev/null 2>&1 || need+=(erlang-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
@@ -40,6 +43,8 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   # The postgresql package starts a cluster of its own; tests run theirs.
   if command -v service >/dev/null 2>&1; then service postgresql stop >/dev/null 2>&1 || true; fi
+  # Likewise the system ejabberd (tests run their own, with their own epmd).
+  if command -v service >/dev/null 2>&1; then service ejabberd stop >/dev/null 2>&1 || true; fi
 fi
 
 gobin=$(go env GOPATH)/bin

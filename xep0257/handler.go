@@ -137,7 +137,8 @@ func Handle(h *Handler) mux.Option {
 // NS to a component.
 func (h *Handler) ForFeatures(node string, f func(info.Feature) error) error {
 	switch node {
-	case "", "urn:xmpp:delegation:2::" + NS, "urn:xmpp:delegation:2:bare:" + NS:
+	case "", "urn:xmpp:delegation:2::" + NS, "urn:xmpp:delegation:2:bare:" + NS,
+		"urn:xmpp:delegation:1::" + NS, "urn:xmpp:delegation:1:bare:" + NS:
 		return f(info.Feature{Var: NS})
 	}
 	return nil

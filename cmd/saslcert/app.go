@@ -80,6 +80,7 @@ func commands(e *env) []*cli.Command {
 	return []*cli.Command{
 		certCommand(e),
 		prosodyCommand(e),
+		ejabberdCommand(e),
 		serveCommand(e),
 		caCommand(e),
 		importCommand(e),

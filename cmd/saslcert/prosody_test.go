@@ -133,3 +133,66 @@ func checkLuaSyntax(t *testing.T, cfg []byte) {
 		t.Fatalf("lua5.4 cannot compile the configuration: %v\n%s", err, out)
 	}
 }
+
+func TestEjabberdConfig(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "component.secret")
+	if err := os.WriteFile(secretFile, []byte("s3cret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(dir, "open.secret")
+	if err := os.WriteFile(open, []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+		wantErr  string
+	}{
+		{
+			name: "ok/one-domain",
+			args: []string{"--domain", "Example.ORG", "--component", "certs.example.org", "--secret-file", secretFile, "--ca-file", "/etc/ejabberd/ca.pem"},
+			want: []string{
+				"# Served hosts: example.org",
+				`c2s_cafile: "/etc/ejabberd/ca.pem"`,
+				"tls_verify: true",
+				"module: ejabberd_c2s",
+				"module: ejabberd_service",
+				`"certs.example.org":`,
+				`password: "s3cret-value"`,
+				"mod_delegation:",
+				`"urn:xmpp:saslcert:1":`,
+				"access: saslcert_delegation",
+				"mod_saslcert:",
+				`component: "certs.example.org"`,
+				`secret_file: "` + secretFile + `"`,
+				"timeout: 5",
+				"port: 5347",
+			},
+		},
+		{name: "error/world-readable-secret", args: []string{"--domain", "example.org", "--component", "certs.example.org", "--secret-file", open}, wantCode: exitUsage, wantErr: "chmod o-rwx"},
+		{name: "error/timeout-fraction", args: []string{"--domain", "example.org", "--component", "certs.example.org", "--secret-file", secretFile, "--timeout", "2500ms"}, wantCode: exitUsage, wantErr: "whole seconds"},
+		{name: "error/domain-is-component", args: []string{"--domain", "certs.example.org", "--component", "certs.example.org"}, wantCode: exitUsage, wantErr: "JID of its own"},
+		{name: "error/argument", args: []string{"--domain", "example.org", "--component", "c.example.org", "extra"}, wantCode: exitUsage, wantErr: "no arguments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			app := newApp(&stdout, &stderr, func() time.Time { return time.Unix(0, 0) })
+			code := run(t.Context(), app, append([]string{"saslcert", "ejabberd", "config"}, tc.args...))
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.wantCode, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, stdout.String())
+				}
+			}
+			if tc.wantErr != "" && !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.wantErr)
+			}
+		})
+	}
+}
