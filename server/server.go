@@ -177,6 +177,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.Component.Observer == nil {
 		cfg.Component.Observer = deps.Metrics
 	}
+	if cfg.Instance == "" {
+		cfg.Instance = cfg.Component.JID.String()
+	}
 	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, Metrics: deps.Metrics, httpObs: deps.Metrics}
 	if cfg.HTTP.Enabled() {
 		var err error
@@ -202,9 +205,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.Certs.AppendRate = xep0257.NewRateLimit(cfg.AppendsPerHour, time.Hour/time.Duration(cfg.AppendsPerHour), deps.Now)
 	}
 	s.Auth = &sasl.Authorizer{Store: deps.Store, Now: deps.Now, Policy: cfg.Policy}
-	if cfg.Instance == "" {
-		cfg.Instance = cfg.Component.JID.String()
-	}
 	if cfg.Enroll != nil {
 		ec := *cfg.Enroll
 		ec.Store, ec.Now, ec.Component = s.Lifecycle, deps.Now, cfg.Component.JID
