@@ -20,16 +20,22 @@ import (
 // flight while it committed): its certificate's state in the store is the
 // one that applies to it.
 //
-// A check waits for the mark at most Config.RequestTimeout (the disable's
-// own <changed/> is usually still on its way when the check reads the
-// store); marks are kept for markTTL, longer than any check. Without a mark
-// in time (no <changed/> was acknowledged: no caches, the link was down, or
-// a change made by another process that is not passed on yet) a session is
-// not known to have bound before, and checkBound closes it.
+// A check waits for the mark only while a <changed/> of the account is on
+// its way (sending/sent bracket NotifyChanged), at most
+// Config.RequestTimeout: the disable's own <changed/> is usually still on its
+// way when the check reads the store. Marks are kept for markTTL, longer
+// than any check. Without a mark and with no <changed/> on its way (no
+// caches, the link was down, or a change made by another process that the
+// audit watch has not passed on yet) a session is not known to have bound
+// before, and checkBound closes it: it logged in on an answer the plugin
+// kept after the change was committed. (Waiting for the audit watch's
+// <changed/> would count such a session as bound before: its notice is read
+// before that acknowledgement too.)
 type boundOrder struct {
 	mu      sync.Mutex
 	seq     uint64          // bound notices read so far
 	marks   map[string]mark // bare JID -> the last acknowledged <changed/>
+	pending map[string]int  // bare JID -> <changed/> notices on their way
 	updated chan struct{}   // closed (and replaced) when a mark is set
 }
 
@@ -82,11 +88,37 @@ func (b *boundOrder) changed(account string, seq uint64, now time.Time, ttl time
 	}
 }
 
+// sending records that a <changed/> of account is on its way to the plugin;
+// sent must follow, after changed if it was acknowledged.
+func (b *boundOrder) sending(account string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending == nil {
+		b.pending = make(map[string]int)
+	}
+	b.pending[account]++
+}
+
+// sent records that a <changed/> of account is no longer on its way
+// (acknowledged, refused or timed out), waking waiting checks.
+func (b *boundOrder) sent(account string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending[account]--; b.pending[account] <= 0 {
+		delete(b.pending, account)
+	}
+	if b.updated != nil {
+		close(b.updated)
+		b.updated = nil
+	}
+}
+
 // before reports whether the bound notice numbered seq was read before the
 // plugin acknowledged a <changed/> of account (still on record), waiting
-// until ctx ends for such an acknowledgement: a check that finds its
-// certificate disabled usually runs while the disable's own <changed/> is on
-// its way to the plugin.
+// until ctx ends for such an acknowledgement while a <changed/> of account is
+// on its way: a check that finds its certificate disabled usually runs while
+// the disable's own <changed/> is on its way to the plugin. With no mark and
+// nothing on its way it returns false at once.
 func (b *boundOrder) before(ctx context.Context, account string, seq uint64) bool {
 	for {
 		b.mu.Lock()
@@ -94,6 +126,10 @@ func (b *boundOrder) before(ctx context.Context, account string, seq uint64) boo
 		if ok && seq <= m.seq {
 			b.mu.Unlock()
 			return true
+		}
+		if b.pending[account] == 0 {
+			b.mu.Unlock()
+			return false
 		}
 		if b.updated == nil {
 			b.updated = make(chan struct{})

@@ -104,12 +104,30 @@ func TestBoundOrder(t *testing.T) {
 		t.Fatal("a lower count lowered the mark")
 	}
 
-	// A check waiting when the acknowledgement comes.
+	// Nothing on its way: no wait (a change another process made and the
+	// audit watch has not passed on yet), even with no deadline.
+	if b.before(t.Context(), "alice@example.org", 2) {
+		t.Fatal("a notice after the mark counts as before with nothing on its way")
+	}
+
+	// A check waiting while a <changed/> is on its way, when the
+	// acknowledgement comes.
+	b.sending("alice@example.org")
 	got := make(chan bool, 1)
 	go func() { got <- b.before(t.Context(), "alice@example.org", 2) }()
 	b.changed("alice@example.org", 2, now, time.Minute)
+	b.sent("alice@example.org")
 	if !<-got {
 		t.Fatal("the waiting check missed the acknowledgement")
+	}
+
+	// A check waiting while a <changed/> is on its way that is never
+	// acknowledged (refused, timed out) stops waiting when it is given up.
+	b.sending("carol@example.org")
+	go func() { got <- b.before(t.Context(), "carol@example.org", 1) }()
+	b.sent("carol@example.org")
+	if <-got {
+		t.Fatal("a notice counts as before a change that was never acknowledged")
 	}
 
 	// Marks older than the TTL are dropped at the next change.

@@ -75,6 +75,8 @@ func (c *Component) NotifyChanged(ctx context.Context, account string) error {
 	if l == nil {
 		return nil
 	}
+	c.order.sending(a.String())
+	defer c.order.sent(a.String())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 	defer cancel()
 	payload := pluginproto.Changed{JID: a.String()}.TokenReader()
