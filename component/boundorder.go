@@ -24,8 +24,10 @@ import (
 // own <changed/> is usually still on its way when the check reads the
 // store); marks are kept for markTTL, longer than any check. Without a mark
 // in time (no <changed/> was acknowledged: no caches, the link was down, or
-// a change made by another process that is not passed on yet) a session is
-// not known to have bound before, and checkBound closes it.
+// the change was made by another process: NotifyChanged records no mark for
+// those, lifecycle.Foreign, since they are passed on up to the watch
+// interval after their commit) a session is not known to have bound before,
+// and checkBound closes it.
 type boundOrder struct {
 	mu      sync.Mutex
 	seq     uint64          // bound notices read so far
