@@ -24,13 +24,12 @@ import (
 // its way (sending/sent bracket NotifyChanged), at most
 // Config.RequestTimeout: the disable's own <changed/> is usually still on its
 // way when the check reads the store. Marks are kept for markTTL, longer
-// than any check. Without a mark and with no <changed/> on its way (no
-// caches, the link was down, or a change made by another process that the
-// audit watch has not passed on yet) a session is not known to have bound
-// before, and checkBound closes it: it logged in on an answer the plugin
-// kept after the change was committed. (Waiting for the audit watch's
-// <changed/> would count such a session as bound before: its notice is read
-// before that acknowledgement too.)
+// than any check. Without a mark (no <changed/> was acknowledged: no caches,
+// the link was down, or the change was made by another process:
+// NotifyChanged records no mark for those, lifecycle.Foreign, since they are
+// passed on up to the watch interval after their commit) a session is not
+// known to have bound before, and checkBound closes it; with nothing on its
+// way it does so at once instead of waiting out the request timeout.
 type boundOrder struct {
 	mu      sync.Mutex
 	seq     uint64          // bound notices read so far

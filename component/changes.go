@@ -10,6 +10,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/pluginproto"
 )
 
@@ -101,8 +102,13 @@ func (c *Component) NotifyChanged(ctx context.Context, account string) error {
 		return err
 	}
 	// The plugin sent its queued session notices before this answer: the
-	// sessions they name bound before the change reached it.
-	c.order.changed(a.String(), notices, c.cfg.Now(), markTTL(c.cfg.RequestTimeout))
+	// sessions they name bound before the change reached it, and, for a
+	// change committed here moments ago, before the change was committed.
+	// Another writer's change is passed on up to the watch interval after it
+	// was committed: sessions bound in between are not known to be older.
+	if !lifecycle.Foreign(ctx) {
+		c.order.changed(a.String(), notices, c.cfg.Now(), markTTL(c.cfg.RequestTimeout))
+	}
 	c.log.Debug("change sent to the server plugin", "account", a.String())
 	return nil
 }

@@ -161,7 +161,7 @@ func (m *Manager) passOn(ctx context.Context, entries []storage.AuditEntry) {
 				ch.Revoked = []*storage.Cert{cert}
 			}
 		}
-		m.run(ctx, ch, accounts...)
+		m.run(context.WithValue(ctx, foreignKey{}, true), ch, accounts...)
 	}
 }
 

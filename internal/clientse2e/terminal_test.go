@@ -167,7 +167,7 @@ func (t *terminal) tmux(args ...string) (string, error) {
 // outlives the SIGHUP of kill-server, so its process is killed by its pid
 // and waited for.
 func (t *terminal) stop() {
-	t.tmux("kill-server") //nolint:errcheck // already gone is fine
+	_, _ = t.tmux("kill-server") // already gone is fine
 	if t.pid <= 0 {
 		return
 	}
@@ -175,7 +175,7 @@ func (t *terminal) stop() {
 	if err != nil {
 		return
 	}
-	p.Signal(syscall.SIGKILL) //nolint:errcheck // already gone is fine
+	_ = p.Signal(syscall.SIGKILL) // already gone is fine
 	deadline := time.Now().Add(5 * time.Second)
 	for alive(t.pid) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
