@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -75,6 +76,11 @@ type importTally struct{ imported, already, refused, unreadable int }
 
 func (e *env) importModClientCerts(c *cli.Context) error {
 	name := c.Command.HelpName
+	for _, a := range c.Args().Tail() {
+		if strings.HasPrefix(a, "-") {
+			return usageErrorf("%s: %s after DIR: put the flags before DIR; see '%s --help'", name, a, name)
+		}
+	}
 	if c.NArg() != 1 {
 		return usageErrorf("%s: want exactly one argument, Prosody's data directory (e.g. /var/lib/prosody); see '%s --help'", name, name)
 	}
