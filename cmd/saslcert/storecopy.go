@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -98,6 +99,10 @@ func (e *env) storeCopy(c *cli.Context) error {
 	if from == to {
 		return usageErrorf("%s: --from and --to name the same store (%s)", name, from)
 	}
+	e.warnRunning(c, src, "--from "+from, "changes made after the copy's snapshot stay behind; stop it first")
+	if c.Bool("force") {
+		e.warnRunning(c, dst, "--to "+to, "--force deletes the store under it")
+	}
 	counts, err := src.Count(c.Context)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: --from %s: %v", name, from, err), exitFailure)
@@ -133,4 +138,19 @@ func (e *env) storeCopy(c *cli.Context) error {
 	}
 	fmt.Fprintf(e.stdout, "copied %s to %s: verified\n", from, to)
 	return nil
+}
+
+// warnRunning writes a warning for every component whose audit watch marked
+// the store within watcherAlive (it is running on it).
+func (e *env) warnRunning(c *cli.Context, db storage.Store, what, why string) {
+	marks, err := db.PassedOn(c.Context)
+	if err != nil {
+		return
+	}
+	for _, m := range marks {
+		if age := e.now().Sub(m.Seen); age <= watcherAlive {
+			fmt.Fprintf(e.stderr, "warning: %s: a running saslcert serve (%s) read it %s ago; %s\n",
+				what, printable(m.Watcher), age.Round(time.Second), why)
+		}
+	}
 }

@@ -44,7 +44,7 @@ func TestStoreCopySQLite(t *testing.T) {
 		"certs: 4 rows, sha256:", "audit: 4 rows, sha256:", "tombstones: 0 rows", "watchers: 0 rows", "(source and target agree)",
 		"copied " + filepath.Join(src, DBFile) + " to " + toPath + ": verified\n",
 	}, nil)
-	checkOutput(t, "stderr", errOut, nil, []string{"\r", "rows)"})
+	checkOutput(t, "stderr", errOut, nil, []string{"\r", "rows)", "warning"})
 	if n := countRows(t, toPath); n[storage.TableCerts] != 4 || n[storage.TableAudit] != 4 {
 		t.Errorf("target rows %v", n)
 	}
@@ -67,6 +67,22 @@ func TestStoreCopySQLite(t *testing.T) {
 		t.Fatalf("--force: exit %d\n%s%s", code, out, errOut)
 	}
 	checkOutput(t, "stdout", out, []string{"audit: 5 rows"}, nil)
+
+	// A component running on the source is warned about.
+	db, err := sqlite.Open(context.Background(), filepath.Join(src, DBFile), sqlite.Options{Now: func() time.Time { return testNow.Add(-2 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkPassedOn(context.Background(), "certs.example.org", 1); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, _, errOut = runCLI(t, testNow, nil, "store", "copy", "--from", from, "--to", "sqlite:"+filepath.Join(t.TempDir(), "c.db"))
+	if code != exitOK {
+		t.Fatalf("copy with a running component: exit %d: %s", code, errOut)
+	}
+	checkOutput(t, "stderr", errOut, []string{"warning: --from " + filepath.Join(src, DBFile) +
+		": a running saslcert serve (certs.example.org) read it 2s ago; changes made after the copy's snapshot stay behind; stop it first\n"}, nil)
 
 	for _, tc := range []struct {
 		name string
