@@ -17,11 +17,12 @@ const storeCopyDescription = `Copies every table of the store --from (certificat
 of deleted accounts, the components' marks) into the store --to, e.g. from
 SQLite to PostgreSQL, in one transaction of the target, keeping every ID.
 The source is read from one snapshot; stop 'saslcert serve' first, or
-changes made after the snapshot stay behind.
+changes made after the snapshot stay behind (the command warns when a
+component marked the store within the last 30s).
 
 The copy is verified: per table, the number of rows and a SHA-256 digest
 over a canonical encoding of the rows read from the source must equal those
-read back from the target after the commit; both are printed.
+read back from the target after the commit; the sums are printed.
 
 The target must be empty: a target that holds rows is refused, and nothing
 is copied, unless --force is given, which deletes everything in it first
