@@ -117,6 +117,9 @@ func TestImportModClientCertsErrors(t *testing.T) {
 		"alice.dat": string(b),
 		"eve.dat":   "return os.execute(\"true\");\n",
 		"mal.dat":   "return {\n\t[\"x\"] = {\n\t\t[\"name\"] = \"x\";\n\t};\n};\n",
+		// A user name that would make another account (x@evil.org) of
+		// example.org's file, holding alice's certificate.
+		"x%40evil%2eorg.dat": string(b),
 	} {
 		if err := os.WriteFile(filepath.Join(store, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
@@ -131,7 +134,8 @@ func TestImportModClientCertsErrors(t *testing.T) {
 		`unreadable eve@example.org "*": ` + filepath.Join(store, "eve.dat") + `: modclientcerts: line 1, column 8: want a string, number, boolean or table, not "os"`,
 		`unreadable mal@example.org "x": ` + filepath.Join(store, "mal.dat") + `: modclientcerts: entry "x" (line 2): has neither x509cert nor pem`,
 		`imported   alice@example.org "laptop"`,
-		"2 imported, 0 already imported, 2 refused, 2 unreadable",
+		`unreadable x@evil.org@example.org "*": ` + filepath.Join(store, "x%40evil%2eorg.dat") + `: not an account's JID`,
+		"2 imported, 0 already imported, 2 refused, 3 unreadable",
 	}, nil)
 
 	for _, tc := range []struct {
