@@ -13,6 +13,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/saslcert/saslcert/internal/pgtest"
 	"github.com/saslcert/saslcert/internal/ptytest"
 	"github.com/saslcert/saslcert/modclientcerts"
 	"github.com/saslcert/saslcert/sasl"
@@ -196,4 +197,18 @@ func TestImportBinary(t *testing.T) {
 	}
 	checkOutput(t, "stdout", stdout.String(), []string{"3 imported, 0 already imported, 3 refused"}, nil)
 	checkOutput(t, "stderr", stderr.String(), []string{"3 certificates refused"}, []string{"\r", "(files)"})
+}
+
+// TestImportIntoPostgres imports the peer's files into a real PostgreSQL
+// store (--store), twice.
+func TestImportIntoPostgres(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	url := srv.URL(srv.CreateDB(t))
+	for i, want := range []string{"3 imported, 0 already imported, 3 refused", "0 imported, 3 already imported, 3 refused"} {
+		code, out, errOut := runCLI(t, testNow, nil, "import", "mod_client_certs", "--store", url, peerData)
+		if code != exitFailure {
+			t.Fatalf("run %d: exit %d\n%s%s", i, code, out, errOut)
+		}
+		checkOutput(t, "stdout", out, []string{want, "(into " + url + ")"}, nil)
+	}
 }
