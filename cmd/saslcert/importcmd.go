@@ -14,6 +14,7 @@ import (
 	"github.com/saslcert/saslcert/modclientcerts"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/storage/backend"
 	"github.com/saslcert/saslcert/xep0257"
 )
 
@@ -100,7 +101,10 @@ func (e *env) importModClientCerts(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitFailure)
 	}
 	db, target, err := e.openStore(c.Context, c.String("store"), adminStoreOpts(c, false))
-	if err != nil {
+	switch {
+	case err != nil && target == (backend.Target{}):
+		return usageErrorf("%s: --store: %v", name, err)
+	case err != nil:
 		return cli.Exit(fmt.Sprintf("%s: open the store %s: %v", name, target, err), exitFailure)
 	}
 	defer db.Close()

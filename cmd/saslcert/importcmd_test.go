@@ -150,6 +150,7 @@ func TestImportModClientCertsErrors(t *testing.T) {
 			"modclientcerts: no client_certs store for host other.org"},
 		{"not prosody's", []string{"import", "mod_client_certs", "--data-dir", dir, dir}, exitFailure, "modclientcerts: no client_certs store under " + dir},
 		{"flag after DIR", []string{"import", "mod_client_certs", src, "--data-dir", dir}, exitUsage, "--data-dir after DIR: put the flags before DIR"},
+		{"bad store", []string{"import", "mod_client_certs", "--store", "mysql://x", src}, exitUsage, `--store: store "mysql://x": unknown kind`},
 		{"weak policy", []string{"import", "mod_client_certs", "--min-rsa-bits", "1024", src}, exitUsage, "--min-rsa-bits 1024: at least 2048"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/saslcert/saslcert/internal/progress"
 	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/storage/backend"
 	"github.com/saslcert/saslcert/storage/storecopy"
 )
 
@@ -74,8 +75,11 @@ func (e *env) storeCopy(c *cli.Context) error {
 	open := func(flag string, mustExist bool) (copyStore, string, error) {
 		db, t, err := e.openStore(c.Context, c.String(flag), storeOpts{dataDir: c.String("data-dir"),
 			passwordFile: c.String(flag + "-password-file"), mustExist: mustExist})
-		if err != nil {
-			return nil, "", cli.Exit(fmt.Sprintf("%s: --%s %s: %v", name, flag, c.String(flag), err), exitFailure)
+		switch {
+		case err != nil && t == (backend.Target{}):
+			return nil, "", usageErrorf("%s: --%s: %v", name, flag, err)
+		case err != nil:
+			return nil, "", cli.Exit(fmt.Sprintf("%s: --%s %s: %v", name, flag, t, err), exitFailure)
 		}
 		cs, ok := db.(copyStore)
 		if !ok {

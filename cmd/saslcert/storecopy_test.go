@@ -94,7 +94,8 @@ func TestStoreCopySQLite(t *testing.T) {
 		{"same file, two spellings", []string{"--from", from, "--to", "sqlite://" + filepath.Join(src, DBFile)}, exitUsage, "--from and --to name the same store"},
 		{"no source", []string{"--from", "sqlite:" + filepath.Join(t.TempDir(), "none.db"), "--to", to}, exitFailure, "no store there"},
 		{"missing --to", []string{"--from", from}, exitUsage, `Required flag "to" not set`},
-		{"password in url", []string{"--from", from, "--to", "postgres://u:secret@127.0.0.1/db"}, exitFailure, "password"},
+		{"password in url", []string{"--from", from, "--to", "postgres://u:secret@127.0.0.1/db"}, exitUsage, "a password in the store URL"},
+		{"unknown kind", []string{"--from", "mysql://x", "--to", to}, exitUsage, `--from: store "mysql://x": unknown kind`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runCLI(t, testNow, nil, append([]string{"store", "copy"}, tc.args...)...)
