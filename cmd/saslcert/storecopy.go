@@ -76,6 +76,8 @@ func (e *env) storeCopy(c *cli.Context) error {
 		db, t, err := e.openStore(c.Context, c.String(flag), storeOpts{dataDir: c.String("data-dir"),
 			passwordFile: c.String(flag + "-password-file"), mustExist: mustExist})
 		switch {
+		case errors.Is(err, backend.ErrPasswordInURL):
+			return nil, "", usageErrorf("%s: --%s: %v (for this command: --%s-password-file)", name, flag, err, flag)
 		case err != nil && t == (backend.Target{}):
 			return nil, "", usageErrorf("%s: --%s: %v", name, flag, err)
 		case err != nil:

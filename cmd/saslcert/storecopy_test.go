@@ -94,7 +94,7 @@ func TestStoreCopySQLite(t *testing.T) {
 		{"same file, two spellings", []string{"--from", from, "--to", "sqlite://" + filepath.Join(src, DBFile)}, exitUsage, "--from and --to name the same store"},
 		{"no source", []string{"--from", "sqlite:" + filepath.Join(t.TempDir(), "none.db"), "--to", to}, exitFailure, "no store there"},
 		{"missing --to", []string{"--from", from}, exitUsage, `Required flag "to" not set`},
-		{"password in url", []string{"--from", from, "--to", "postgres://u:secret@127.0.0.1/db"}, exitUsage, "a password in the store URL"},
+		{"password in url", []string{"--from", from, "--to", "postgres://u:secret@127.0.0.1/db"}, exitUsage, "a password in the store URL: command lines and environments can be read by other users; put the password in a file named by --store-password-file, or use PGPASSWORD or PGPASSFILE (for this command: --to-password-file)"},
 		{"unknown kind", []string{"--from", "mysql://x", "--to", to}, exitUsage, `--from: store "mysql://x": unknown kind`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
