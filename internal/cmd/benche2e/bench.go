@@ -52,8 +52,8 @@ type appendUser struct {
 type instance struct {
 	name      string
 	peer      bool
-	fill      int  // filler certificates (ours-1M) or accounts (peer-fill)
-	loginOnly bool // takes part in the login phase only
+	fill      int    // filler certificates (ours-1M) or accounts (peer-fill)
+	loginOnly bool   // takes part in the login phase only
 	store     string // the component's --store ("": SQLite in its data directory)
 
 	dir                        string
