@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -263,11 +264,11 @@ func (e *env) apiKeysRotate(c *cli.Context) error {
 		return err
 	}
 	defer done()
-	k, err := oauth.RotateSigningKey(c.Context, st)
+	k, err := oauth.RotateSigningKey(c.Context, st, e.now())
 	if err != nil {
 		return failf(c, "%v", err)
 	}
-	fmt.Fprintf(e.stdout, "new signing key %s (%s) is current; the previous one stays published until its tokens expire\n", k.ID, k.Alg)
+	fmt.Fprintf(e.stdout, "new signing key %s (%s) is current; the previous one stays published until its tokens expire (keys retired over %v ago are deleted)\n", k.ID, k.Alg, oauth.MaxTokenLifetime+time.Minute)
 	return nil
 }
 
