@@ -31,7 +31,7 @@ Exit status: 0 registered; 1 the id is taken or the store cannot be written;
 
 // apiCommand is "saslcert api": the OAuth2 side's administration.
 func apiCommand(e *env) *cli.Command {
-	storeFlags := func(more ...cli.Flag) []cli.Flag { return append([]cli.Flag{dataDirFlag(), storeFlag()}, more...) }
+	storeFlags := func(more ...cli.Flag) []cli.Flag { return append([]cli.Flag{dataDirFlag(), storeFlag(), storePasswordFlag()}, more...) }
 	return &cli.Command{
 		Name:   "api",
 		Usage:  "administer the HTTP API's OAuth2 clients and signing keys; sign client assertions",
@@ -94,7 +94,7 @@ func (e *env) openOAuthStore(c *cli.Context, mustExist bool) (storage.OAuthStore
 	if c.Args().Present() {
 		return nil, nil, usageErrorf("%s: unexpected argument %q; see '%s --help'", name, c.Args().First(), name)
 	}
-	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, mustExist)
+	db, target, err := e.openStore(c.Context, c.String("store"), adminStoreOpts(c, mustExist))
 	switch {
 	case errors.Is(err, backend.ErrNotExist):
 		return nil, nil, cli.Exit(fmt.Sprintf("%s: no database at %s (is --data-dir right?): %v", name, target, err), exitFailure)

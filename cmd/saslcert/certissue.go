@@ -46,6 +46,7 @@ func certIssueCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			dataDirFlag(),
 			storeFlag(),
+			storePasswordFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID) the certificate is for", Required: true},
 			&cli.StringFlag{Name: "csr", Usage: "PEM certificate signing request `FILE` (- for standard input)", Required: true},
 			&cli.StringFlag{Name: "name", Usage: "name to store the certificate under (default: CA-issued <time>)"},
@@ -96,7 +97,7 @@ func (e *env) certIssue(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v (create the CA with 'saslcert ca init')", name, err), exitFailure)
 	}
-	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, false)
+	db, target, err := e.openStore(c.Context, c.String("store"), adminStoreOpts(c, false))
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: open %s: %v", name, target, err), exitFailure)
 	}

@@ -107,7 +107,7 @@ max-certs = 5
 		{name: "error/plugin-cache-negative", args: []string{"--config", config, "--plugin-cache-ttl", "-1s", "--check"}, wantCode: exitUsage, wantErr: "--plugin-cache-ttl -1s"},
 		{name: "error/plugin-cache-too-long", args: []string{"--config", config, "--plugin-cache-ttl", "48h", "--check"}, wantCode: exitUsage, wantErr: "between 1s and 24h"},
 		{name: "error/weak-rsa", args: []string{"--config", config, "--min-rsa-bits", "1024", "--check"}, wantCode: exitUsage, wantErr: "--min-rsa-bits 1024"},
-		{name: "error/store-postgres", args: []string{"--config", config, "--store", "postgres://db/saslcert", "--check"}, wantCode: exitUsage, wantErr: "not supported yet"},
+		{name: "error/store-postgres-password", args: []string{"--config", config, "--store", "postgres://u:pw@db/saslcert", "--check"}, wantCode: exitUsage, wantErr: "--store-password-file"},
 		{name: "error/store-unknown", args: []string{"--config", config, "--store", "mysql:x", "--check"}, wantCode: exitUsage, wantErr: "--store"},
 		{name: "error/component-with-localpart", args: []string{"--config", config, "--component", "x@certs.example.org", "--check"}, wantCode: exitUsage, wantErr: "want a domain JID"},
 		{name: "error/argument", args: []string{"--config", config, "extra"}, wantCode: exitUsage, wantErr: "no arguments"},

@@ -52,8 +52,9 @@ type appendUser struct {
 type instance struct {
 	name      string
 	peer      bool
-	fill      int  // filler certificates (ours-1M) or accounts (peer-fill)
-	loginOnly bool // takes part in the login phase only
+	fill      int    // filler certificates (ours-1M) or accounts (peer-fill)
+	loginOnly bool   // takes part in the login phase only
+	store     string // the component's --store ("": SQLite in its data directory)
 
 	dir                        string
 	c2sPort, compPort, c2s     string
@@ -154,6 +155,9 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	if b.cfg.peerFill > 0 {
 		b.instances = append(b.instances, &instance{name: "peer-" + count(b.cfg.peerFill), peer: true, fill: b.cfg.peerFill, loginOnly: true})
+	}
+	if b.cfg.postgres != "" {
+		b.instances = append(b.instances, &instance{name: "ours-pg", loginOnly: true, store: b.cfg.postgres})
 	}
 	for _, in := range b.instances {
 		in.dir = filepath.Join(b.work, in.name)

@@ -337,6 +337,9 @@ func (b *bench) startComponent(ctx context.Context, in *instance) error {
 		if b.cfg.cacheTTL != "" {
 			args = append(args, "--plugin-cache-ttl", b.cfg.cacheTTL)
 		}
+		if in.store != "" {
+			args = append(args, "--store", in.store)
+		}
 		p, err = startProc("component-"+in.name, in.dir, out,
 			[]string{"SASLCERT_SECRET_FILE=" + in.secretFile}, false, b.cfg.saslcert, args...)
 	} else {
