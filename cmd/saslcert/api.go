@@ -31,7 +31,9 @@ Exit status: 0 registered; 1 the id is taken or the store cannot be written;
 
 // apiCommand is "saslcert api": the OAuth2 side's administration.
 func apiCommand(e *env) *cli.Command {
-	storeFlags := func(more ...cli.Flag) []cli.Flag { return append([]cli.Flag{dataDirFlag(), storeFlag(), storePasswordFlag()}, more...) }
+	storeFlags := func(more ...cli.Flag) []cli.Flag {
+		return append([]cli.Flag{dataDirFlag(), storeFlag(), storePasswordFlag()}, more...)
+	}
 	return &cli.Command{
 		Name:   "api",
 		Usage:  "administer the HTTP API's OAuth2 clients and signing keys; sign client assertions",
