@@ -23,7 +23,7 @@ lint: deps
 
 # Unit, contract, fuzz-seed and integration tests (real SQLite files, real Prosody).
 test: lint
-	SASLCERT_REQUIRE_PROSODY=1 SASLCERT_REQUIRE_CA_TOOLS=1 $(GO) test $(TESTFLAGS) $(PKGS)
+	SASLCERT_REQUIRE_PROSODY=1 SASLCERT_REQUIRE_CA_TOOLS=1 SASLCERT_REQUIRE_EJABBERD=1 $(GO) test $(TESTFLAGS) $(PKGS)
 
 # Quick loop for development: no lint, no deps.
 unit:

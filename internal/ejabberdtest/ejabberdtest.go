@@ -80,6 +80,8 @@ type Options struct {
 type Server struct {
 	Dir, Domain, ComponentJID, ComponentSecret string
 	C2SAddr, ComponentAddr                     string
+	// RogueAddr is the second component's listener (Options.RogueJID).
+	RogueAddr string
 	// Cert is the server's TLS certificate; RootCAs trusts it.
 	Cert    *x509.Certificate
 	RootCAs *x509.CertPool
@@ -219,6 +221,9 @@ func Start(tb testing.TB, o Options) *Server {
 		s.C2SAddr = freeAddr(tb)
 		s.ComponentAddr = freeAddr(tb)
 		s.epmdAddr = freeAddr(tb)
+		if o.RogueJID != "" {
+			s.RogueAddr = freeAddr(tb)
+		}
 		cfg := config(s, o, sc, secretFile)
 		if err := os.WriteFile(s.ConfigFile, []byte(cfg), 0o600); err != nil {
 			tb.Fatal(err)
@@ -275,7 +280,13 @@ func config(s *Server, o Options, sc *prosodyconf.ServerCert, secretFile string)
 	w("listen:")
 	b.WriteString(pc.Listen())
 	if o.RogueJID != "" {
-		w("    # a second component (hostile tests)")
+		// On its own listener, as the printed configuration asks.
+		rh, rp := splitAddr(s.RogueAddr)
+		w("  # a second component (hostile tests)")
+		w("  - port: %d", rp)
+		w("    ip: %q", rh)
+		w("    module: ejabberd_service")
+		w("    hosts:")
 		w("      %q:", o.RogueJID)
 		w("        password: %q", o.RogueSecret)
 	}
