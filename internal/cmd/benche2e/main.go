@@ -72,6 +72,8 @@ type config struct {
 	workParent string
 	keep       bool
 	timeout    time.Duration
+
+	ejabberd, ejabberdOnly bool // the ejabberd pair (ejabberd.go)
 }
 
 func main() {
@@ -101,6 +103,8 @@ func main() {
 	flag.StringVar(&cfg.profileDir, "profile", "", "write CPU profiles here: pprof of each component (run as a child of this program) and a Lua sampling profile of each Prosody, per phase; slows the run")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (configs, logs, databases)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
+	flag.BoolVar(&cfg.ejabberd, "ejabberd", true, "also run the ejabberd 23.01 pair: mod_saslcert + saslcert serve against ejabberd's CA-only EXTERNAL (logins)")
+	flag.BoolVar(&cfg.ejabberdOnly, "ejabberd-only", false, "run the ejabberd pair only (no Prosody instances)")
 	flag.Parse()
 	if err := cfg.check(); err != nil {
 		fmt.Fprintf(os.Stderr, "benche2e: %v\n", err)
@@ -179,6 +183,15 @@ func run(ctx context.Context, cfg config) error {
 		}
 		os.RemoveAll(work)
 	}()
+	if cfg.ejabberdOnly {
+		if err := b.makeServerCert(); err != nil {
+			return err
+		}
+		if err := b.makeAccounts(); err != nil {
+			return err
+		}
+		return b.runEjabberd(ctx, os.Stdout)
+	}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -187,7 +200,16 @@ func run(ctx context.Context, cfg config) error {
 	}
 	b.report(os.Stdout)
 	if b.prof != nil {
-		return b.prof.summary(os.Stdout, b)
+		if err := b.prof.summary(os.Stdout, b); err != nil {
+			return err
+		}
+	}
+	if cfg.ejabberd {
+		// After the Prosody instances' phases, so that both pairs run on
+		// a machine otherwise idle.
+		b.closeSessions()
+		stopAll()
+		return b.runEjabberd(ctx, os.Stdout)
 	}
 	return nil
 }
