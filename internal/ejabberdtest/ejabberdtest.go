@@ -131,27 +131,16 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// BuildModule compiles mod_saslcert (Build, once per test binary) and
-// returns the directory, laid out as ejabberd's contributed modules
-// directory.
+// BuildModule compiles mod_saslcert (Build) into a temporary directory of
+// tb, laid out as ejabberd's contributed modules directory, and returns it
+// (erlc takes a few seconds; the directory goes with the test).
 func BuildModule(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "saslcert-ejabberd-module-")
-		if buildErr == nil {
-			buildErr = Build(buildDir)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	dir := tb.TempDir()
+	if err := Build(dir); err != nil {
+		tb.Fatal(err)
 	}
-	return buildDir
+	return dir
 }
 
 // Build compiles mod_saslcert with scripts/build-ejabberd-module.sh into
