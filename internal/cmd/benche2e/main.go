@@ -42,7 +42,13 @@
 //
 // where login compares logins/s, items and append the lower of the
 // sequential and windowed IQ/s ratios, and login_1m_vs_1k the login rates of
-// ours-1M and ours. Every process it starts is stopped at the end, on error
+// ours-1M and ours. Then (-ejabberd, on by default; -ejabberd-only alone) the
+// ejabberd 23.01 pair, ejabberd.go: mod_saslcert + saslcert serve against
+// ejabberd's CA-only EXTERNAL, logins only, ending with
+//
+//	RATIO_EJABBERD login=<ej-ours/ej-ca>
+//
+// Every process it starts is stopped at the end, on error
 // and on SIGINT/SIGTERM; the temporary directory is removed unless -keep.
 package main
 
