@@ -262,6 +262,12 @@ func TestEjabberd(t *testing.T) {
 	chainText, _ = res.Form.value(enrollcmd.FieldChain)
 	laptop := tlsCert(pemChain(t, chainText), key)
 
+	// A certificate of an account ejabberd does not have (stored behind
+	// the component's back): the reconciliation after the next connect asks
+	// mod_saslcert, which answers exists='false' (Mnesia confirms it).
+	ghost := st.issueOther(t, certtest.Options{XMPPAddrs: []string{"ghost@" + st.Domain}})
+	st.AddCert(t, "ghost@"+st.Domain, "ghost's", ghost, false)
+
 	// The component away: temporary-auth-failure, never success.
 	if err := st.Comp().Stop(); err != nil {
 		t.Fatal(err)
@@ -272,6 +278,12 @@ func TestEjabberd(t *testing.T) {
 	if _, err := st.certLogin(t, alice, laptop); err != nil {
 		t.Fatalf("login after the component came back: %v", err)
 	}
+	for deadline := time.Now().Add(eventTimeout); st.storedRecord(t, ghost.DER).State != storage.StateRevoked; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the certificate of an account ejabberd does not have is still %s after the reconciliation", st.storedRecord(t, ghost.DER).State)
+		}
+	}
+	t.Log("the reconciliation after the reconnect revoked the certificate of ghost@example.org (mod_saslcert: exists='false')")
 
 	// ejabberd restarts: the component reconnects by itself.
 	if err := st.RestartProsody(t); err != nil {
