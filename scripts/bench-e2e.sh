@@ -4,6 +4,8 @@
 # through throwaway Prosody servers on 127.0.0.1, driven by one lean Go client
 # (internal/cmd/benche2e). Prints a table and ends with
 #   RATIO login=<ours/peer> items=<ours/peer> append=<ours/peer> login_1m_vs_1k=<ours at 1M / ours at 1k>
+# then the ejabberd 23.01 pair (mod_saslcert against ejabberd's CA-only EXTERNAL):
+#   RATIO_EJABBERD login=<ours/ejabberd alone>
 # Arguments go to benche2e (e.g. -rounds 10 -logins 300, -fill 0 to skip the
 # 1M store, -peer-fill 100000, -profile DIR, -keep); see `benche2e -h`.
 # Every process it starts is stopped at the end, on error and on Ctrl-C.

@@ -170,6 +170,7 @@ func TestEjabberdConfig(t *testing.T) {
 				`secret_file: "` + secretFile + `"`,
 				"timeout: 5",
 				"port: 5347",
+				"global_routes: false",
 			},
 		},
 		{name: "error/world-readable-secret", args: []string{"--domain", "example.org", "--component", "certs.example.org", "--secret-file", open}, wantCode: exitUsage, wantErr: "chmod o-rwx"},

@@ -74,12 +74,17 @@ type Options struct {
 	RogueJID, RogueSecret string
 	// LogLevel is ejabberd's loglevel (default "info").
 	LogLevel string
+	// ModulesDir is the contributed modules directory holding the built
+	// module (Build; Start fills it in with BuildModule).
+	ModulesDir string
 }
 
 // Server is a running (or stopped) test ejabberd.
 type Server struct {
 	Dir, Domain, ComponentJID, ComponentSecret string
 	C2SAddr, ComponentAddr                     string
+	// RogueAddr is the second component's listener (Options.RogueJID).
+	RogueAddr string
 	// Cert is the server's TLS certificate; RootCAs trusts it.
 	Cert    *x509.Certificate
 	RootCAs *x509.CertPool
@@ -126,41 +131,60 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// BuildModule compiles mod_saslcert with scripts/build-ejabberd-module.sh
-// (once per test binary) into modules/mod_saslcert/ebin of a directory it
-// returns, laid out as ejabberd's contributed modules directory.
+// BuildModule compiles mod_saslcert (Build) into a temporary directory of
+// tb, laid out as ejabberd's contributed modules directory, and returns it
+// (erlc takes a few seconds; the directory goes with the test).
 func BuildModule(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "saslcert-ejabberd-module-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		out, err := exec.Command(filepath.Join(RepoRoot(), "scripts", "build-ejabberd-module.sh"),
-			filepath.Join(dir, "mod_saslcert", "ebin")).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("scripts/build-ejabberd-module.sh: %v\n%s", err, out)
-		}
-		buildDir = dir
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	dir := tb.TempDir()
+	if err := Build(dir); err != nil {
+		tb.Fatal(err)
 	}
-	return buildDir
+	return dir
 }
 
-// Start writes a configuration, starts epmd and ejabberd, and waits until
-// ejabberd is started and listens on both ports. Cleanups stop both.
+// Build compiles mod_saslcert with scripts/build-ejabberd-module.sh into
+// dir/mod_saslcert/ebin (with dir/mod_saslcert/mod_saslcert.spec), so that
+// dir can be ejabberd's contributed modules directory.
+func Build(dir string) error {
+	out, err := exec.Command(filepath.Join(RepoRoot(), "scripts", "build-ejabberd-module.sh"),
+		filepath.Join(dir, "mod_saslcert", "ebin")).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("scripts/build-ejabberd-module.sh: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// Start writes a configuration, starts epmd and ejabberd (Launch, in a
+// temporary directory, with mod_saslcert from BuildModule unless
+// o.NoModule), and waits until ejabberd is started and listens. Cleanups
+// stop both and log the tail of ejabberd's log if tb failed.
 func Start(tb testing.TB, o Options) *Server {
 	tb.Helper()
 	Skip(tb)
+	if !o.NoModule && o.ModulesDir == "" {
+		o.ModulesDir = BuildModule(tb)
+	}
+	s, err := Launch(tb.TempDir(), o)
+	if s != nil {
+		tb.Cleanup(func() {
+			s.Close()
+			if tb.Failed() || os.Getenv(LogEnv) != "" {
+				tb.Logf("ejabberd log (tail):\n%s", tail(s.Log(), 24<<10))
+			}
+		})
+	}
+	if err != nil {
+		tb.Fatalf("ejabberdtest: %v", err)
+	}
+	return s
+}
+
+// Launch is Start without a testing.TB (for benchmarks): dir must exist
+// and be empty; o.ModulesDir must hold the built module unless o.NoModule
+// (Build). The caller calls Close, also after an error if the Server is not
+// nil.
+func Launch(dir string, o Options) (*Server, error) {
 	if o.Domain == "" {
 		o.Domain = "example.org"
 	}
@@ -168,16 +192,11 @@ func Start(tb testing.TB, o Options) *Server {
 		o.ComponentJID = "certs." + o.Domain
 	}
 	if o.ComponentSecret == "" {
-		o.ComponentSecret = randomHex(tb, 16)
+		o.ComponentSecret = mustRandomHex(16)
 	}
 	if o.LogLevel == "" {
 		o.LogLevel = "info"
 	}
-	modules := ""
-	if !o.NoModule {
-		modules = BuildModule(tb)
-	}
-	dir := tb.TempDir()
 	s := &Server{
 		Dir:             dir,
 		Domain:          o.Domain,
@@ -186,17 +205,20 @@ func Start(tb testing.TB, o Options) *Server {
 		ConfigFile:      filepath.Join(dir, "ejabberd.yml"),
 		LogFile:         filepath.Join(dir, "logs", "ejabberd.log"),
 		ConsoleFile:     filepath.Join(dir, "console.log"),
-		Node:            "saslcert" + randomHex(tb, 6) + "@localhost",
-		Cookie:          randomHex(tb, 16),
+		Node:            "saslcert" + mustRandomHex(6) + "@localhost",
+		Cookie:          mustRandomHex(16),
+	}
+	if !o.NoModule {
+		s.contrib = o.ModulesDir
 	}
 	for _, d := range []string{"spool", "logs", "home"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 	}
 	sc, err := prosodyconf.WriteServerCert(dir, 365*24*time.Hour, s.Domain, s.ComponentJID)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	s.Cert = sc.Cert
 	s.RootCAs = x509.NewCertPool()
@@ -206,39 +228,37 @@ func Start(tb testing.TB, o Options) *Server {
 	}
 	secretFile := filepath.Join(dir, "component.secret")
 	if err := os.WriteFile(secretFile, []byte(o.ComponentSecret+"\n"), 0o600); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	tb.Cleanup(func() {
-		s.Stop()
-		s.stopEpmd()
-		if tb.Failed() || os.Getenv(LogEnv) != "" {
-			tb.Logf("ejabberd log (tail):\n%s", tail(s.Log(), 24<<10))
-		}
-	})
+	// Ports are picked free but may be taken before ejabberd binds them;
+	// then try again with other ports.
 	for attempt := 1; ; attempt++ {
-		s.C2SAddr = freeAddr(tb)
-		s.ComponentAddr = freeAddr(tb)
-		s.epmdAddr = freeAddr(tb)
-		cfg := config(s, o, sc, secretFile)
-		if err := os.WriteFile(s.ConfigFile, []byte(cfg), 0o600); err != nil {
-			tb.Fatal(err)
+		s.C2SAddr, s.ComponentAddr, s.epmdAddr = mustFreeAddr(), mustFreeAddr(), mustFreeAddr()
+		if o.RogueJID != "" {
+			s.RogueAddr = mustFreeAddr()
 		}
-		s.contrib = modules
+		if err := os.WriteFile(s.ConfigFile, []byte(config(s, o, sc, secretFile)), 0o600); err != nil {
+			return s, err
+		}
 		err := s.startEpmd()
 		if err == nil {
 			err = s.tryStart()
 		}
 		if err == nil {
-			return s
+			return s, nil
 		}
-		s.Stop()
-		s.stopEpmd()
-		if attempt < 3 && strings.Contains(s.Log(), "eaddrinuse") {
-			tb.Logf("ejabberdtest: a port was taken, retrying: %v", err)
+		s.Close()
+		if attempt < 3 && strings.Contains(s.Log()+err.Error(), "eaddrinuse") {
 			continue
 		}
-		tb.Fatalf("ejabberdtest: %v\n%s", err, tail(s.Log(), 16<<10))
+		return s, fmt.Errorf("%w\n%s", err, tail(s.Log(), 16<<10))
 	}
+}
+
+// Close stops ejabberd and its epmd; it is idempotent.
+func (s *Server) Close() {
+	s.Stop()
+	s.stopEpmd()
 }
 
 // config is the test ejabberd.yml: the server's own settings, then the
@@ -275,7 +295,13 @@ func config(s *Server, o Options, sc *prosodyconf.ServerCert, secretFile string)
 	w("listen:")
 	b.WriteString(pc.Listen())
 	if o.RogueJID != "" {
-		w("    # a second component (hostile tests)")
+		// On its own listener, as the printed configuration asks.
+		rh, rp := splitAddr(s.RogueAddr)
+		w("  # a second component (hostile tests)")
+		w("  - port: %d", rp)
+		w("    ip: %q", rh)
+		w("    module: ejabberd_service")
+		w("    hosts:")
 		w("      %q:", o.RogueJID)
 		w("        password: %q", o.RogueSecret)
 	}
@@ -321,7 +347,7 @@ func (s *Server) contribDir() string {
 	if s.contrib != "" {
 		return s.contrib
 	}
-	return filepath.Join(s.Dir, "home", "modules")
+	return filepath.Join(s.Dir, "home", "modules") // empty: no contributed module
 }
 
 // startEpmd starts this server's epmd on epmdAddr, in the foreground (so
@@ -506,6 +532,37 @@ func (s *Server) Ctl(args ...string) (string, error) {
 	return string(out), err
 }
 
+// RegisterMany creates user@Domain with password for every user, in one
+// Erlang node that calls ejabberd_auth:try_register on the server (one
+// ejabberdctl call per account would start a VM each).
+func (s *Server) RegisterMany(users []string, password string) error {
+	var terms strings.Builder
+	terms.WriteString("{users, [")
+	for i, u := range users {
+		if i > 0 {
+			terms.WriteString(",")
+		}
+		terms.WriteString(strconv.Quote(u))
+	}
+	terms.WriteString("]}.\n")
+	f := filepath.Join(s.Dir, "register-many.terms")
+	if err := os.WriteFile(f, []byte(terms.String()), 0o600); err != nil {
+		return err
+	}
+	eval := fmt.Sprintf(`{ok, [{users, Us}]} = file:consult(%q), `+
+		`R = [rpc:call('%s', ejabberd_auth, try_register, [list_to_binary(U), <<%q/utf8>>, <<%q/utf8>>]) || U <- Us], `+
+		`Bad = [X || X <- R, X =/= ok, X =/= {error, exists}], io:format("~p~n", [Bad]), halt(case Bad of [] -> 0; _ -> 1 end).`,
+		f, s.Node, s.Domain, password)
+	cmd := exec.Command(ErlBin, "-sname", "reg"+mustRandomHex(6)+"@localhost", "-setcookie", s.Cookie, "-noinput", "-hidden",
+		"-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", eval)
+	cmd.Env = s.env()
+	cmd.Dir = s.Dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("registering %d accounts: %v\n%s", len(users), err, out)
+	}
+	return nil
+}
+
 // Register creates user@Domain with password, failing tb.
 func (s *Server) Register(tb testing.TB, user, password string) {
 	tb.Helper()
@@ -539,24 +596,14 @@ func tail(s string, n int) string {
 	return "...\n" + s
 }
 
-// freeAddr is a loopback address that was free a moment ago.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
+// mustFreeAddr is a loopback address that was free a moment ago.
+func mustFreeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		panic(err)
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func randomHex(tb testing.TB, n int) string {
-	tb.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 func mustRandomHex(n int) string {

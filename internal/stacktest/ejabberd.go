@@ -51,6 +51,10 @@ func (e ejabberdServer) ComponentSecret() string { return e.Server.ComponentSecr
 func (e ejabberdServer) Cert() *x509.Certificate { return e.Server.Cert }
 func (e ejabberdServer) RootCAs() *x509.CertPool { return e.Server.RootCAs }
 
+// RogueComponentAddr is the second component's own listener
+// (DialRawComponent uses it for Stack.RogueJID).
+func (e ejabberdServer) RogueComponentAddr() string { return e.Server.RogueAddr }
+
 func (e ejabberdServer) AddAccount(user, password string) (string, error) {
 	return e.Ctl("register", user, e.Server.Domain, password)
 }

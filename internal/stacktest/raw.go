@@ -564,7 +564,11 @@ const NSComponent = "jabber:component:accept"
 // is set to jid by Prosody).
 func (st *Stack) DialRawComponent(ctx context.Context, jid, secret string) (*RawClient, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", st.S.ComponentAddr())
+	addr := st.S.ComponentAddr()
+	if r, ok := st.S.(interface{ RogueComponentAddr() string }); ok && jid == st.RogueJID && r.RogueComponentAddr() != "" {
+		addr = r.RogueComponentAddr() // a server that gives the second component its own listener
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

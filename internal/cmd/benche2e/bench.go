@@ -216,9 +216,13 @@ func (b *bench) makeServerCert() error {
 // and always presents cert, if any: Go would otherwise withhold a
 // certificate whose issuer is not among the CAs the server names.
 func (b *bench) clientTLS(cert *tls.Certificate) *tls.Config {
-	server := b.serverDER
+	return pinTLS(b.domain, b.serverDER, cert)
+}
+
+// pinTLS is clientTLS for the server certificate server.
+func pinTLS(domain string, server []byte, cert *tls.Certificate) *tls.Config {
 	cfg := &tls.Config{
-		ServerName:         b.domain,
+		ServerName:         domain,
 		MinVersion:         tls.VersionTLS12,
 		CurvePreferences:   []tls.CurveID{tls.X25519}, // no post-quantum key share the server would ignore
 		InsecureSkipVerify: true,                      // replaced by the pin below

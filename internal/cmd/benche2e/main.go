@@ -42,7 +42,13 @@
 //
 // where login compares logins/s, items and append the lower of the
 // sequential and windowed IQ/s ratios, and login_1m_vs_1k the login rates of
-// ours-1M and ours. Every process it starts is stopped at the end, on error
+// ours-1M and ours. Then (-ejabberd, on by default; -ejabberd-only alone) the
+// ejabberd 23.01 pair, ejabberd.go: mod_saslcert + saslcert serve against
+// ejabberd's CA-only EXTERNAL, logins only, ending with
+//
+//	RATIO_EJABBERD login=<ej-ours/ej-ca>
+//
+// Every process it starts is stopped at the end, on error
 // and on SIGINT/SIGTERM; the temporary directory is removed unless -keep.
 package main
 
@@ -75,6 +81,8 @@ type config struct {
 	workParent string
 	keep       bool
 	timeout    time.Duration
+
+	ejabberd, ejabberdOnly bool // the ejabberd pair (ejabberd.go)
 }
 
 func main() {
@@ -105,6 +113,8 @@ func main() {
 	flag.StringVar(&cfg.profileDir, "profile", "", "write CPU profiles here: pprof of each component (run as a child of this program) and a Lua sampling profile of each Prosody, per phase; slows the run")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (configs, logs, databases)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
+	flag.BoolVar(&cfg.ejabberd, "ejabberd", true, "also run the ejabberd 23.01 pair: mod_saslcert + saslcert serve against ejabberd's CA-only EXTERNAL (logins)")
+	flag.BoolVar(&cfg.ejabberdOnly, "ejabberd-only", false, "run the ejabberd pair only (no Prosody instances)")
 	flag.Parse()
 	if cfg.postgres != "" && cfg.profileDir != "" {
 		fmt.Fprintln(os.Stderr, "benche2e: -postgres and -profile cannot be combined (the profiled component opens SQLite)")
@@ -187,6 +197,15 @@ func run(ctx context.Context, cfg config) error {
 		}
 		os.RemoveAll(work)
 	}()
+	if cfg.ejabberdOnly {
+		if err := b.makeServerCert(); err != nil {
+			return err
+		}
+		if err := b.makeAccounts(); err != nil {
+			return err
+		}
+		return b.runEjabberd(ctx, os.Stdout)
+	}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -195,7 +214,16 @@ func run(ctx context.Context, cfg config) error {
 	}
 	b.report(os.Stdout)
 	if b.prof != nil {
-		return b.prof.summary(os.Stdout, b)
+		if err := b.prof.summary(os.Stdout, b); err != nil {
+			return err
+		}
+	}
+	if cfg.ejabberd {
+		// After the Prosody instances' phases, so that both pairs run on
+		// a machine otherwise idle.
+		b.closeSessions()
+		stopAll()
+		return b.runEjabberd(ctx, os.Stdout)
 	}
 	return nil
 }

@@ -128,7 +128,9 @@ async def close(xmpp):
 async def run(args):
     with open(args.cert, "rb") as f:
         pem = f.read().decode("ascii")
-    der = ssl.PEM_cert_to_DER_cert(pem)
+    # The file may hold a chain (the certificate, then its CAs): use the first.
+    end = "-----END CERTIFICATE-----"
+    der = ssl.PEM_cert_to_DER_cert(pem[: pem.index(end) + len(end)] + "\n")
     b64 = base64.b64encode(der).decode("ascii")
     fingerprint = "sha256:" + hashlib.sha256(der).hexdigest()
     # Fail loudly on an unusable certificate/key pair (slixmpp would not).
