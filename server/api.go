@@ -11,6 +11,10 @@ import (
 // auth checking every request's access token. Register it with AddRoutes
 // before Run. Errors: api.New's.
 func (s *Service) API(auth oauth.Authenticator) (*api.API, error) {
+	maxBody := int64(0) // api.DefaultMaxBody
+	if b := s.cfg.HTTP.MaxBodyBytes; b > 0 && b < api.DefaultMaxBody {
+		maxBody = b // the listener's smaller limit, so that 413 names it
+	}
 	return api.New(api.Config{
 		Auth:      auth,
 		Store:     s.deps.Store,
@@ -21,6 +25,7 @@ func (s *Service) API(auth oauth.Authenticator) (*api.API, error) {
 		Tenants:   s.cfg.Component.ServerDomains,
 		Policy:    s.cfg.Policy,
 		Now:       s.deps.Now,
+		MaxBody:   maxBody,
 		Logger:    s.log.With("part", "api"),
 	})
 }
