@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/metrics"
@@ -266,4 +268,26 @@ func grep(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Every metric follows Prometheus' naming conventions (promlint), with
+// every labelled series present once.
+func TestLint(t *testing.T) {
+	m := metrics.New()
+	m.Lookup("granted", time.Millisecond)
+	m.Upload("accepted", "")
+	m.Revoked("revoked", "cli", 1)
+	m.HTTPRequest("GET /healthz", 200, time.Millisecond)
+	m.TokenGranted("client_credentials", "private_key_jwt")
+	m.TokenRefused("client_credentials", "invalid_client")
+	m.ObserveStore(sqlitetest.Open(t, sqlite.Options{}), nil)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	problems, err := promlint.New(strings.NewReader(scrape(t, srv.URL))).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
 }

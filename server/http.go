@@ -3,14 +3,19 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/saslcert/saslcert/internal/httpserve"
+	"github.com/saslcert/saslcert/webfinger"
 )
 
 // HTTP defaults.
@@ -48,8 +53,9 @@ type HTTPConfig struct {
 	// Without TLSCert it must be a loopback address.
 	Listen string
 	// TLSCert and TLSKey are PEM files of the listener's certificate chain
-	// and key (both or neither). They are read when the service is built;
-	// restart it after renewing them.
+	// and key (both or neither). They are read when the service is built,
+	// and again after they change (checked every TLSRecheck at a
+	// handshake): a renewal needs no restart.
 	TLSCert, TLSKey string
 	// PublicURL is the listener's public base URL: the OAuth issuer
 	// identifier and token audience, the base of WebFinger's links
@@ -68,7 +74,19 @@ type HTTPConfig struct {
 	// Routes register the handlers of the other parts (oauth, the /v1 API);
 	// see Routes. Service.AddRoutes adds more before Run.
 	Routes []Routes
+	// CARoot, if set, is the embedded CA's root certificate: served at
+	// CARootPath (PEM) and linked from WebFinger.
+	CARoot *x509.Certificate
+	// CRL, if set, serves the embedded CA's CRL: at CRLPath, linked from
+	// WebFinger.
+	CRL http.Handler
 }
+
+// The paths of the embedded CA's files on the HTTP listener.
+const (
+	CARootPath = "/ca/root.pem"
+	CRLPath    = "/ca/crl"
+)
 
 // Enabled reports whether the HTTP listener runs.
 func (h HTTPConfig) Enabled() bool { return h.Listen != "" }
@@ -153,19 +171,20 @@ func (h HTTPConfig) withHTTPDefaults() HTTPConfig {
 	return h
 }
 
-// loadTLS reads the listener's certificate; nil without one.
-func loadTLS(h HTTPConfig) (*tls.Config, error) {
+// loadTLS reads the listener's certificate (renewed files are picked up:
+// TLSRecheck); nil without one.
+func loadTLS(h HTTPConfig, now func() time.Time, log *slog.Logger) (*tls.Config, error) {
 	if h.TLSCert == "" {
 		return nil, nil
 	}
-	pair, err := tls.LoadX509KeyPair(h.TLSCert, h.TLSKey)
+	files, err := loadCertFiles(h.TLSCert, h.TLSKey, now, log)
 	if err != nil {
-		return nil, fmt.Errorf("--http-tls-cert/--http-tls-key: %w", err)
+		return nil, err
 	}
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{pair},
-		NextProtos:   []string{"http/1.1"},
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: files.get,
+		NextProtos:     []string{"http/1.1"},
 	}, nil
 }
 
@@ -187,10 +206,15 @@ func (s *Service) startHTTP(ctx context.Context) (*listeners, error) {
 				return nil, err
 			}
 		}
+		handler, err := s.Handler()
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
 		if s.tls != nil {
 			ln = tls.NewListener(ln, s.tls)
 		}
-		srv, err := httpserve.Start(ln, s.Handler(), h.Limits, s.log.With("part", "http"))
+		srv, err := httpserve.Start(ln, handler, h.Limits, s.log.With("part", "http"))
 		if err != nil {
 			return nil, err
 		}
@@ -215,6 +239,10 @@ func (s *Service) startHTTP(ctx context.Context) (*listeners, error) {
 		ls.metrics = srv
 		s.setAddr(&s.metricsAddr, srv.Addr())
 		s.log.Info("metrics listener serving", "addr", srv.Addr().String(), "path", "/metrics")
+		if ta, ok := srv.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+			s.log.Warn("the metrics listener is not on loopback: it is plain HTTP without authentication; let only Prometheus reach it",
+				"addr", srv.Addr().String())
+		}
 	}
 	return &ls, nil
 }
@@ -262,6 +290,33 @@ func (s *Service) MetricsAddr() net.Addr {
 	return s.metricsAddr
 }
 
+// ownRoutes are the service's own routes beside health: WebFinger and the
+// embedded CA's files.
+func (s *Service) ownHTTPRoutes() []Routes {
+	h := s.cfg.HTTP
+	wf := webfinger.Config{Domains: s.cfg.Component.ServerDomains, Service: s.cfg.Component.JID, PublicURL: h.PublicURL}
+	if s.Enroll != nil {
+		wf.EnrollPath = EnrollPathTemplate
+	}
+	routes := []Routes{}
+	if h.CARoot != nil {
+		wf.CARootPath = CARootPath
+		root := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.CARoot.Raw})
+		routes = append(routes, RoutesFunc(func(mux *http.ServeMux) {
+			mux.HandleFunc("GET "+CARootPath, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/x-pem-file")
+				w.Header().Set("Cache-Control", "max-age=3600")
+				_, _ = w.Write(root)
+			})
+		}))
+	}
+	if h.CRL != nil {
+		wf.CRLPath = CRLPath
+		routes = append(routes, RoutesFunc(func(mux *http.ServeMux) { mux.Handle("GET "+CRLPath, h.CRL) }))
+	}
+	return append(routes, webfinger.New(wf))
+}
+
 // metricsHandler serves /metrics (and nothing else) on the metrics
 // listener.
 func (s *Service) metricsHandler() http.Handler {
@@ -273,6 +328,22 @@ func (s *Service) metricsHandler() http.Handler {
 // CheckHTTPFiles reads the HTTP listener's TLS certificate and key as New
 // does (saslcert serve --check).
 func CheckHTTPFiles(h HTTPConfig) error {
-	_, err := loadTLS(h)
+	_, err := loadTLS(h, time.Now, slog.New(slog.DiscardHandler))
 	return err
+}
+
+// PublicURL is the HTTP listener's public base URL without a trailing slash
+// (HTTPConfig.PublicURL): the OAuth issuer identifier and token audience.
+// Empty without an HTTP listener.
+func (s *Service) PublicURL() string {
+	if !s.cfg.HTTP.Enabled() {
+		return ""
+	}
+	return s.cfg.HTTP.PublicURL
+}
+
+// Domains are the served XMPP domains (the tenants of the HTTP API), as
+// configured.
+func (s *Service) Domains() []string {
+	return slices.Clone(s.cfg.Component.ServerDomains)
 }

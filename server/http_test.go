@@ -1,17 +1,29 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/saslcert/saslcert/enroll/localca"
 	"github.com/saslcert/saslcert/httperr"
+	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage/sqlite"
 	"github.com/saslcert/saslcert/storage/sqlite/sqlitetest"
@@ -159,7 +171,10 @@ func TestHTTPListener(t *testing.T) {
 			_, _ = w.Write(b)
 		})
 	})
-	_, base, metricsBase := runHTTP(t, cfg, extra)
+	svc, base, metricsBase := runHTTP(t, cfg, extra)
+	if svc.PublicURL() != base || !slices.Equal(svc.Domains(), []string{"example.org"}) {
+		t.Errorf("PublicURL %q, Domains %v", svc.PublicURL(), svc.Domains())
+	}
 
 	tests := []struct {
 		name     string
@@ -222,6 +237,14 @@ func TestHTTPListener(t *testing.T) {
 	if a := do(t, "GET", base+"/metrics", nil); a.status != 404 {
 		t.Errorf("/metrics on the public listener: %d, want 404", a.status)
 	}
+	// Paths a caller chooses never become label values (bounded series).
+	for i := range 20 {
+		do(t, "GET", base+"/probe-"+strconv.Itoa(i), nil)
+	}
+	m = do(t, "GET", metricsBase+"/metrics", nil)
+	if strings.Contains(m.body, "probe-") || !strings.Contains(m.body, `saslcert_http_requests_total{code="404",route="unmatched"} 22`) {
+		t.Errorf("unmatched paths are not folded into one series:\n%s", m.body)
+	}
 }
 
 // Plain HTTP on a non-loopback address is refused by New, with the reason.
@@ -245,3 +268,203 @@ func TestNewTLSFiles(t *testing.T) {
 	}
 }
 
+// WebFinger and the embedded CA's files on the real listener, behind the
+// middleware.
+func TestWebFingerOnListener(t *testing.T) {
+	dir := t.TempDir()
+	if err := localca.Init(dir, localca.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := localca.Load(dir, localca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config()
+	cfg.HTTP.CARoot, cfg.HTTP.CRL = ca.Root(), ca.CRLHandler()
+	_, base, _ := runHTTP(t, cfg)
+
+	a := do(t, "GET", base+"/.well-known/webfinger?resource=acct:alice@example.org", nil)
+	if a.status != 200 || a.header.Get("Content-Type") != "application/jrd+json" {
+		t.Fatalf("webfinger: %d %s %s", a.status, a.header.Get("Content-Type"), a.body)
+	}
+	for _, want := range []string{`"xmpp:certs.example.org"`, base + `/ca/root.pem"`, base + `/ca/crl"`, `"href":"` + base + `"`} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("JRD %s lacks %s", a.body, want)
+		}
+	}
+	if strings.Contains(a.body, "/enroll") {
+		t.Errorf("JRD links an enrollment endpoint without enrollment: %s", a.body)
+	}
+	a = do(t, "POST", base+"/.well-known/webfinger?resource=acct:alice@example.org", nil)
+	if a.status != 405 || errorCode(a) != httperr.MethodNotAllowed || a.header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST webfinger: %d %s Allow %q", a.status, a.body, a.header.Get("Allow"))
+	}
+
+	a = do(t, "GET", base+server.CARootPath, nil)
+	block, _ := pem.Decode([]byte(a.body))
+	if a.status != 200 || block == nil || !bytes.Equal(block.Bytes, ca.Root().Raw) {
+		t.Errorf("root: %d, PEM block %v, not the CA's root", a.status, block != nil)
+	}
+	a = do(t, "GET", base+server.CRLPath, nil)
+	crl, err := x509.ParseRevocationList([]byte(a.body))
+	if a.status != 200 || err != nil {
+		t.Fatalf("CRL: %d %v", a.status, err)
+	}
+	if err := crl.CheckSignatureFrom(ca.Cert()); err != nil {
+		t.Errorf("CRL signature: %v", err)
+	}
+}
+
+// /readyz is 200 while the component is connected to a real Prosody.
+func TestReadyWithProsody(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prosody (-short)")
+	}
+	var svc *server.Service
+	stacktest.Start(t, stacktest.Options{
+		HTTP:      server.HTTPConfig{Listen: "127.0.0.1:0", PublicURL: "https://certs.example.org"},
+		BeforeRun: func(s *server.Service) { svc = s },
+	})
+	a := do(t, "GET", "http://"+svc.HTTPAddr().String()+"/readyz", nil)
+	if a.status != 200 || !strings.Contains(a.body, `"ready"`) {
+		t.Fatalf("readyz: %d %s", a.status, a.body)
+	}
+}
+
+// With a certificate the listener speaks TLS only (and may then listen
+// anywhere; here loopback), and picks up renewed files without a restart.
+func TestHTTPListenerTLS(t *testing.T) {
+	newCert := func() *certtest.Cert {
+		return certtest.New(t, certtest.Options{CommonName: "localhost", DNSNames: []string{"localhost"},
+			EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	write := func(c *certtest.Cert, keyPEM []byte) {
+		t.Helper()
+		mtime = mtime.Add(time.Hour)
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{certFile, c.CertPEM()}, {keyFile, keyPEM}} {
+			if err := os.WriteFile(f.name, f.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(f.name, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first := newCert()
+	write(first, first.KeyPEM(t))
+	clk := &fakeClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	ln := listenLoopback(t)
+	cfg := config()
+	cfg.HTTP = server.HTTPConfig{Listen: ln.Addr().String(), TLSCert: certFile, TLSKey: keyFile, PublicURL: "https://certs.example.org"}
+	svc, err := server.New(cfg, server.Deps{Store: sqlitetest.Open(t, sqlite.Options{}), HTTPListener: ln, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	// served dials a new TLS connection and returns the certificate the
+	// listener presented.
+	served := func() *x509.Certificate {
+		t.Helper()
+		conn, err := tls.Dial("tcp", "localhost:"+port, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+
+	pool := x509.NewCertPool()
+	pool.AddCert(first.Cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://localhost:" + port + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("https healthz: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+	// Plain HTTP to the TLS port gets no answer of ours.
+	resp, err = http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP answered 200 on the TLS listener")
+		}
+	}
+
+	renewed := newCert()
+	steps := []struct {
+		name    string
+		change  func()
+		advance time.Duration
+		want    *certtest.Cert
+	}{
+		{"renewed, not checked yet", func() { write(renewed, renewed.KeyPEM(t)) }, server.TLSRecheck / 2, first},
+		{"renewed and checked", nil, server.TLSRecheck, renewed},
+		{"half-written renewal keeps the loaded pair", func() { write(newCert(), first.KeyPEM(t)) }, server.TLSRecheck, renewed},
+		{"files removed: the loaded pair stays", func() { os.Remove(certFile) }, server.TLSRecheck, renewed},
+	}
+	for _, step := range steps {
+		if step.change != nil {
+			step.change()
+		}
+		clk.add(step.advance)
+		if got := served(); !got.Equal(step.want.Cert) {
+			t.Errorf("%s: served %s, want %s", step.name, got.SerialNumber, step.want.Cert.SerialNumber)
+		}
+	}
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Two parts registering the same pattern: Run fails with an error naming
+// it, and nothing is left listening.
+func TestRoutesConflict(t *testing.T) {
+	ln := listenLoopback(t)
+	cfg := config()
+	cfg.HTTP = server.HTTPConfig{Listen: ln.Addr().String(), PublicURL: "http://" + ln.Addr().String()}
+	svc, err := server.New(cfg, server.Deps{Store: sqlitetest.Open(t, sqlite.Options{}), HTTPListener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noop := func(http.ResponseWriter, *http.Request) {}
+	svc.AddRoutes(server.RoutesFunc(func(mux *http.ServeMux) { mux.HandleFunc("GET /healthz", noop) }))
+	err = svc.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "GET /healthz") {
+		t.Fatalf("Run: %v, want the conflict", err)
+	}
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Error("the listener still accepts")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -50,8 +51,8 @@ func (s *Service) AddRoutes(r ...Routes) {
 func (s *Service) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	// The service's own routes.
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc(healthzRoute, s.healthz)
+	mux.HandleFunc(readyzRoute, s.readyz)
 	for _, r := range s.ownRoutes {
 		r.Register(mux)
 	}
@@ -69,9 +70,15 @@ func (s *Service) routes() *http.ServeMux {
 
 // Handler returns the HTTP listener's handler: the routes behind the
 // middleware. Run serves it; tests may serve it themselves. Call it after
-// every AddRoutes.
-func (s *Service) Handler() http.Handler {
-	return s.middleware(s.routes())
+// every AddRoutes. Errors: two parts registered conflicting patterns
+// (ServeMux's panic, as an error).
+func (s *Service) Handler() (h http.Handler, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("server: HTTP routes: %v", v)
+		}
+	}()
+	return s.middleware(s.routes()), nil
 }
 
 // statusWriter records the status and size of an answer.
@@ -111,8 +118,12 @@ func (c *errorCapture) Header() http.Header         { return c.header }
 func (c *errorCapture) Write(b []byte) (int, error) { return len(b), nil }
 func (c *errorCapture) WriteHeader(code int)        { c.status = code }
 
-// unmatchedRoute is the route label of requests no pattern matched.
-const unmatchedRoute = "unmatched"
+// Route labels: requests no pattern matched, and the health probes.
+const (
+	unmatchedRoute = "unmatched"
+	healthzRoute   = "GET /healthz"
+	readyzRoute    = "GET /readyz"
+)
 
 // middleware wraps the mux: body limit, recover, access log and metrics,
 // and httperr's shape for the mux's own 404 and 405.
@@ -147,7 +158,12 @@ func (s *Service) middleware(mux *http.ServeMux) http.Handler {
 				s.httpObs.HTTPRequest(route, status, elapsed)
 			}
 			// The path only: queries may carry addresses (WebFinger).
-			log.Info("HTTP request", "method", r.Method, "route", route, "path", r.URL.Path, "status", status,
+			// Health probes are logged at Debug.
+			level := slog.LevelInfo
+			if route == healthzRoute || route == readyzRoute {
+				level = slog.LevelDebug
+			}
+			log.Log(r.Context(), level, "HTTP request", "method", r.Method, "route", route, "path", r.URL.Path, "status", status,
 				"bytes", sw.bytes, "duration", elapsed.String(), "remote", r.RemoteAddr)
 		}()
 		if pattern == "" {
@@ -160,7 +176,7 @@ func (s *Service) middleware(mux *http.ServeMux) http.Handler {
 			}
 			switch c.status {
 			case http.StatusMethodNotAllowed:
-				httperr.Write(sw, httperr.New(httperr.MethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+				httperr.Write(sw, httperr.New(httperr.MethodNotAllowed, "%s is not allowed here; see Allow", r.Method))
 				return
 			case http.StatusNotFound:
 				httperr.Write(sw, httperr.New(httperr.NotFound, "no such resource"))

@@ -174,7 +174,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, Metrics: deps.Metrics, httpObs: deps.Metrics}
 	if cfg.HTTP.Enabled() {
 		var err error
-		if s.tls, err = loadTLS(cfg.HTTP); err != nil {
+		if s.tls, err = loadTLS(cfg.HTTP, deps.Now, deps.Logger.With("part", "http")); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
@@ -240,6 +240,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s.Lifecycle.Register(effects)
 	s.observe()
+	if cfg.HTTP.Enabled() {
+		s.ownRoutes = s.ownHTTPRoutes()
+	}
 	return s, nil
 }
 

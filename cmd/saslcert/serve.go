@@ -273,6 +273,11 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 	if en != nil {
 		cfg.Enroll = &en.cfg
 		cfg.RenewInterval = sc.enroll.renewInterval
+		if en.ca != nil {
+			// The embedded CA's root and CRL are published on the HTTP
+			// listener (and linked from WebFinger).
+			cfg.HTTP.CARoot, cfg.HTTP.CRL = en.ca.Root(), en.ca.CRLHandler()
+		}
 	}
 	svc, err := server.New(cfg, server.Deps{Store: db, Now: e.now, Logger: e.log})
 	if err != nil {

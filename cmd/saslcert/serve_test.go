@@ -111,6 +111,29 @@ max-certs = 5
 		{name: "error/store-unknown", args: []string{"--config", config, "--store", "mysql:x", "--check"}, wantCode: exitUsage, wantErr: "--store"},
 		{name: "error/component-with-localpart", args: []string{"--config", config, "--component", "x@certs.example.org", "--check"}, wantCode: exitUsage, wantErr: "want a domain JID"},
 		{name: "error/argument", args: []string{"--config", config, "extra"}, wantCode: exitUsage, wantErr: "no arguments"},
+		{name: "ok/http-off", args: []string{"--config", config, "--check"}, want: []string{"http:          off", "metrics:       off"}},
+		{
+			name: "ok/http-loopback",
+			args: []string{"--config", config, "--http-listen", "127.0.0.1:8443", "--http-public-url", "https://certs.example.org/", "--metrics-listen", "127.0.0.1:9257", "--check"},
+			want: []string{"http:          http (loopback only) on 127.0.0.1:8443, public URL https://certs.example.org/", "metrics:       http://127.0.0.1:9257/metrics"},
+		},
+		{
+			name: "error/http-plain-public", args: []string{"--config", config, "--http-listen", "0.0.0.0:8443", "--http-public-url", "https://certs.example.org", "--check"},
+			wantCode: exitUsage, wantErr: `--http-listen "0.0.0.0:8443": plain HTTP is allowed on a loopback address only (127.0.0.1, ::1 or localhost); set --http-tls-cert and --http-tls-key`,
+		},
+		{
+			name: "error/http-public-url-http", args: []string{"--config", config, "--http-listen", "127.0.0.1:8443", "--http-public-url", "http://certs.example.org", "--check"},
+			wantCode: exitUsage, wantErr: "--http-public-url: invalid public URL \"http://certs.example.org\": http is allowed for a loopback host only",
+		},
+		{
+			name: "error/http-no-public-url", args: []string{"--config", config, "--http-listen", "127.0.0.1:8443", "--check"},
+			wantCode: exitUsage, wantErr: "--http-public-url: invalid public URL: it is required",
+		},
+		{
+			name: "error/http-tls-missing-file", args: []string{"--config", config, "--http-listen", "[::]:8443", "--http-tls-cert", filepath.Join(dir, "nope.pem"),
+				"--http-tls-key", filepath.Join(dir, "nope.key"), "--http-public-url", "https://certs.example.org", "--check"},
+			wantCode: exitFailure, wantErr: "--http-tls-cert/--http-tls-key: stat " + filepath.Join(dir, "nope.pem") + ": no such file",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
