@@ -30,7 +30,7 @@ unit:
 	$(GO) test -count=1 -short $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) ./sasl ./storage/... ./xep0257
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) ./sasl ./storage/... ./xep0257 ./oauth
 
 # Run each fuzz target for FUZZTIME (default 1m).
 FUZZTIME ?= 1m

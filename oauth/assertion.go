@@ -130,7 +130,8 @@ func (s *Server) verifyAssertion(ctx context.Context, raw, wantClient string) (*
 	if c.ID == "" || len(c.ID) > maxJTI {
 		return nil, badCredential("jti missing or longer than %d", maxJTI)
 	}
-	if err := s.cfg.Store.UseJTI(ctx, client.ID, c.ID, c.Expiry.Time()); err != nil {
+	// Kept until the assertion is refused anyway: exp plus the leeway.
+	if err := s.cfg.Store.UseJTI(ctx, client.ID, c.ID, c.Expiry.Time().Add(s.cfg.Leeway+time.Second)); err != nil {
 		if errors.Is(err, storage.ErrDuplicate) {
 			return nil, badCredential("jti already used: an assertion is good for one request")
 		}

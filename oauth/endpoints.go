@@ -86,7 +86,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
 	p, exp, err := s.own.Verify(r.Context(), raw)
 	var he *httperr.Error
 	switch {
-	case errors.As(err, &he):
+	case errors.As(err, &he) && he.Code == httperr.InvalidToken:
 	case err != nil:
 		return s.fail(r, err)
 	case p.ClientID == client.ID:
@@ -119,7 +119,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	p, exp, err := s.own.Verify(r.Context(), raw)
 	var he *httperr.Error
 	switch {
-	case errors.As(err, &he):
+	case errors.As(err, &he) && he.Code == httperr.InvalidToken:
 	case err != nil:
 		return s.fail(r, err)
 	case p.ClientID != client.ID:

@@ -36,7 +36,7 @@ type stack struct {
 // newStack starts a stack; cfg's Issuer and Store are filled in.
 func newStack(t testing.TB, cfg oauth.Config) *stack {
 	t.Helper()
-	db := sqlitetest.Open(t, sqlite.Options{})
+	db := sqlitetest.Open(t, sqlite.Options{Now: cfg.Now}) // one clock for both
 	mux := http.NewServeMux()
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)

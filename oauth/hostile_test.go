@@ -193,3 +193,31 @@ func TestFailureRateLimit(t *testing.T) {
 		t.Errorf("another id from the same address: %d %v, want 429", a.status, a.body)
 	}
 }
+
+// TestReplayWithinLeeway: an assertion past its exp but within the clock
+// leeway is still refused as a replay (its jti is kept until exp + leeway).
+func TestReplayWithinLeeway(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	st := newStack(t, oauth.Config{Now: func() time.Time { return clock() }})
+	k := newKey(t)
+	jwks, _ := jsonJWKS(k)
+	st.addClient(&storage.OAuthClient{ID: "hr", Tenants: []string{"example.org"}, Scopes: []string{oauth.ScopeCertsRead}, JWKS: jwks})
+	a, err := k.SignAssertion("hr", st.issuer, now, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.post(oauth.TokenPath, jwtForm(a, "")); r.status != 200 {
+		t.Fatalf("first use: %d %v", r.status, r.body)
+	}
+	clock = func() time.Time { return now.Add(25 * time.Second) } // exp + 15 s, leeway 30 s
+	r := st.post(oauth.TokenPath, jwtForm(a, ""))
+	if r.status != 401 || r.body["error_description"] != "private_key_jwt: jti already used: an assertion is good for one request" {
+		t.Errorf("replay within the leeway: %d %v", r.status, r.body)
+	}
+	clock = func() time.Time { return now.Add(time.Minute) }
+	r = st.post(oauth.TokenPath, jwtForm(a, ""))
+	if desc, _ := r.body["error_description"].(string); r.status != 401 || !strings.HasPrefix(desc, "private_key_jwt: expired at") {
+		t.Errorf("after the leeway: %d %v", r.status, r.body)
+	}
+}

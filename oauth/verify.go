@@ -134,8 +134,9 @@ func BearerToken(r *http.Request) (string, error) {
 }
 
 // Verify checks an access token and returns whom it speaks for and its
-// expiry. Errors: invalid_token with a Bearer challenge for a token that
-// does not hold; other errors (the store) otherwise.
+// expiry. Errors: *httperr.Error: invalid_token with a Bearer challenge for
+// a token that does not hold, temporarily_unavailable (503) when the store
+// or the issuer's key set cannot be read.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, time.Time, error) {
 	bad := func(format string, args ...any) (Principal, time.Time, error) {
 		return Principal{}, time.Time{}, &httperr.Error{Code: httperr.InvalidToken, Description: fmt.Sprintf(format, args...), Challenge: httperr.Bearer}
@@ -156,7 +157,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, time.Time
 		return bad("unknown key id %q", h.KeyID)
 	}
 	if err != nil {
-		return Principal{}, time.Time{}, err
+		return Principal{}, time.Time{}, unavailable(err)
 	}
 	if key.Algorithm != "" && key.Algorithm != h.Algorithm {
 		return bad("key %q is for %s", key.KeyID, key.Algorithm)
@@ -194,10 +195,20 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, time.Time
 	}
 	if v.store != nil {
 		if err := v.checkOwn(ctx, c, sc); err != nil {
-			return Principal{}, time.Time{}, err
+			return Principal{}, time.Time{}, unavailable(err)
 		}
 	}
 	return Principal{ClientID: c.ClientID, Tenant: sc.Tenant, Seat: sc.Seat, Scopes: sc.Actions, TokenID: c.ID}, c.Expiry.Time(), nil
+}
+
+// unavailable passes an *httperr.Error on and turns other errors (the
+// store, a key set that cannot be fetched) into temporarily_unavailable
+// (503): not the token's fault, and never a 500.
+func unavailable(err error) error {
+	if he := (*httperr.Error)(nil); errors.As(err, &he) {
+		return err
+	}
+	return &httperr.Error{Code: httperr.Unavailable, Description: "cannot check the token now; try again", RetryAfter: time.Second, Cause: err}
 }
 
 // checkOwn checks what only saslcert knows of its own tokens: not revoked,
