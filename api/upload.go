@@ -57,4 +57,3 @@ func (a *API) upload(c *call) (*reply, error) {
 	}
 	return jsonReply(http.StatusCreated, a.certDetail(rec))
 }
-
