@@ -4,7 +4,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 PKGS      := ./...
 TESTFLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build deps lint test unit bench fuzz clean demo bench-e2e soak
+.PHONY: all build deps lint test unit bench fuzz clean demo bench-e2e soak package
 
 all: build
 
@@ -23,7 +23,7 @@ lint: deps
 
 # Unit, contract, fuzz-seed and integration tests (real SQLite files, real Prosody).
 test: lint
-	SASLCERT_REQUIRE_PROSODY=1 SASLCERT_REQUIRE_CA_TOOLS=1 SASLCERT_REQUIRE_POSTGRES=1 $(GO) test $(TESTFLAGS) $(PKGS)
+	SASLCERT_REQUIRE_PROSODY=1 SASLCERT_REQUIRE_CA_TOOLS=1 SASLCERT_REQUIRE_POSTGRES=1 SASLCERT_REQUIRE_PACKAGE=1 SASLCERT_REQUIRE_POEZIO=1 $(GO) test $(TESTFLAGS) $(PKGS)
 
 # Quick loop for development: no lint, no deps.
 unit:
@@ -42,7 +42,11 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
+
+# The Debian package dist/saslcert_<version>_<arch>.deb (binary, Prosody plugin, systemd unit, config).
+package:
+	./scripts/package.sh
 
 # The whole story on a throwaway Prosody: upload, EXTERNAL login, revoke, refused.
 demo:

@@ -83,7 +83,7 @@ func TestHostile(t *testing.T) {
 		{"scope missing for enroll", "POST", alice + "/enroll", "reader", bobCSR, nil, 403, "insufficient_scope",
 			"this request needs the scope certs:issue"},
 		{"CSR naming another account", "POST", alice + "/enroll", "hr", bobCSR, nil, 400, "invalid_request",
-			"enrolment refused: the CSR requests the names xmppAddr bob@example.org; only the xmppAddr alice@example.org (or no subjectAltName) is allowed"},
+			"enrolment refused: the CSR requests the names xmppAddr bob@example.org; only the xmppAddr alice@example.org, optionally followed by the email address alice@example.org (or no subjectAltName), is allowed"},
 		{"malformed JSON", "POST", alice + "/certs", "hr", `{"name": laptop}`, nil, 400, "invalid_request",
 			"the body is not the JSON this request takes: syntax error at byte 10"},
 		{"JSON cut short", "POST", alice + "/certs", "hr", `{"name": "laptop"`, nil, 400, "invalid_request",

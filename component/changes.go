@@ -10,6 +10,7 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/saslcert/saslcert/lifecycle"
 	"github.com/saslcert/saslcert/pluginproto"
 )
 
@@ -75,10 +76,13 @@ func (c *Component) NotifyChanged(ctx context.Context, account string) error {
 	if l == nil {
 		return nil
 	}
+	c.order.sending(a.String())
+	defer c.order.sent(a.String())
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 	defer cancel()
 	payload := pluginproto.Changed{JID: a.String()}.TokenReader()
-	err = l.confirm(ctx, server, stanza.SetIQ, payload, nil, func(err error) {
+	var notices uint64
+	err = l.confirm(ctx, server, stanza.SetIQ, payload, nil, &notices, func(err error) {
 		if err == nil {
 			c.log.Info("the server plugin confirmed a change notice late", "account", a.String())
 			return
@@ -96,6 +100,14 @@ func (c *Component) NotifyChanged(ctx context.Context, account string) error {
 	if err != nil {
 		c.log.Warn("the server plugin has not confirmed a change notice; it stays on the link", "account", a.String(), "err", err)
 		return err
+	}
+	// The plugin sent its queued session notices before this answer: the
+	// sessions they name bound before the change reached it, and, for a
+	// change committed here moments ago, before the change was committed.
+	// Another writer's change is passed on up to the watch interval after it
+	// was committed: sessions bound in between are not known to be older.
+	if !lifecycle.Foreign(ctx) {
+		c.order.changed(a.String(), notices, c.cfg.Now(), markTTL(c.cfg.RequestTimeout))
 	}
 	c.log.Debug("change sent to the server plugin", "account", a.String())
 	return nil
@@ -119,7 +131,7 @@ func (l *link) forgetAll(ctx context.Context, server jid.JID) error {
 	refused := func(err error) {
 		l.abort("the server plugin refuses to forget its caches", err)
 	}
-	err := l.confirm(ctx, server, stanza.GetIQ, payload, tolerant, func(err error) {
+	err := l.confirm(ctx, server, stanza.GetIQ, payload, tolerant, nil, func(err error) {
 		if err != nil {
 			refused(err)
 		}
@@ -132,7 +144,9 @@ func (l *link) forgetAll(ctx context.Context, server jid.JID) error {
 	return err
 }
 
-// confirm sends an IQ to the plugin and waits for its answer until ctx ends.
+// confirm sends an IQ to the plugin and waits for its answer until ctx ends;
+// if notices is not nil and the answer came in time, it gets the number of
+// bound notices read before the answer (boundOrder).
 // It returns once the IQ is written (post). The answer is nil for a result
 // (after handle, if set, read it) or the stanza.Error. Without an answer in
 // time, or if the link ended or the IQ could not be written, it returns an
@@ -140,7 +154,7 @@ func (l *link) forgetAll(ctx context.Context, server jid.JID) error {
 // the link ends and within Config.CacheTTL + Config.RequestTimeout, is
 // passed to late on another goroutine.
 func (l *link) confirm(ctx context.Context, to jid.JID, typ stanza.IQType, payload xml.TokenReader,
-	handle func(start xml.StartElement, r xml.TokenReader) error, late func(error)) error {
+	handle func(start xml.StartElement, r xml.TokenReader) error, notices *uint64, late func(error)) error {
 	id, p, err := l.post(ctx, to, typ, payload, handle)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrChangeUnconfirmed, err)
@@ -148,6 +162,9 @@ func (l *link) confirm(ctx context.Context, to jid.JID, typ stanza.IQType, paylo
 	select {
 	case err := <-p.done:
 		l.unwait(id)
+		if notices != nil {
+			*notices = p.notices
+		}
 		return err
 	case <-l.done:
 		l.unwait(id)

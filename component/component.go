@@ -59,6 +59,7 @@ type Component struct {
 	inflight inflight // numbers dispatched requests (accounts.go)
 	decode   func(typ stanza.IQType, start xml.StartElement, r xml.TokenReader) (xep0257.Request, error)
 	reg      *Registry
+	order    boundOrder         // which sessions bound before a change reached the plugin (boundorder.go)
 	jitter   func() float64     // in [0, 1)
 	enroll   Enrollment         // nil: no ad-hoc commands, no renewal
 	commands *enrollcmd.Handler // the ad-hoc commands (commands.go), with enroll

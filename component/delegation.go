@@ -16,10 +16,13 @@ import (
 )
 
 // Namespaces of XEP-0355 (Namespace Delegation) and XEP-0297 (Stanza
-// Forwarding).
+// Forwarding). NSDelegation1 is XEP-0355's earlier namespace, which ejabberd
+// 23.01's mod_delegation and mod_saslcert speak; the component serves both
+// and answers each wrapper in its own namespace.
 const (
-	NSDelegation = "urn:xmpp:delegation:2"
-	NSForward    = "urn:xmpp:forward:0"
+	NSDelegation  = "urn:xmpp:delegation:2"
+	NSDelegation1 = "urn:xmpp:delegation:1"
+	NSForward     = "urn:xmpp:forward:0"
 )
 
 // handleDelegation serves an XEP-0257 request the server delegated to the
@@ -34,9 +37,12 @@ const (
 // domain; the inner to must be absent, the account or the server. Every
 // delegated IQ is answered (mod_delegation has no timeout): a problem with
 // the wrapper gets an outer error, anything about the request itself an inner
-// error inside an outer result.
-func (l *link) handleDelegation(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *xml.StartElement) error {
+// error inside an outer result. The answer's wrapper has the request's
+// namespace (:1 or :2); under :1 the inner answer also carries from = the
+// inner request's to, which ejabberd's mod_delegation requires to match.
+func (l *link) handleDelegation(iq stanza.IQ, t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 	c := l.c
+	ns := start.Name.Space
 	server, ok := c.served(iq.From)
 	if !ok {
 		c.log.Warn("refused a delegation wrapper from a sender that is not a served domain", "from", iq.From.String())
@@ -50,7 +56,7 @@ func (l *link) handleDelegation(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *x
 		// raw id (the plugin readdresses it).
 		c.log.Info("refused a delegated request whose address is not a valid JID", "from", rawAttr(je.start, "from"), "err", je.err)
 		se := stanzaErr(stanza.Modify, stanza.JIDMalformed, "your address is not a valid JID here")
-		return send(t, c.resultIQ(iq, wrapForwarded(xmlstream.Wrap(se.TokenReader(), xml.StartElement{
+		return send(t, c.resultIQ(iq, wrapForwarded(ns, xmlstream.Wrap(se.TokenReader(), xml.StartElement{
 			Name: xml.Name{Space: stanza.NSClient, Local: "iq"},
 			Attr: []xml.Attr{
 				{Name: xml.Name{Local: "type"}, Value: string(stanza.ErrorIQ)},
@@ -62,7 +68,7 @@ func (l *link) handleDelegation(iq stanza.IQ, t xmlstream.TokenReadEncoder, _ *x
 		c.log.Warn("malformed delegation wrapper", "from", iq.From.String(), "err", err)
 		return send(t, c.errorIQ(iq, stanzaErr(stanza.Modify, stanza.BadRequest, err.Error())))
 	}
-	d := delegated{c: c, outer: iq, inner: inner}
+	d := delegated{c: c, outer: iq, inner: inner, ns: ns}
 	if se, ok := checkDelegated(server, inner); !ok {
 		c.log.Info("refused a delegated request", "from", inner.From.String(), "to", inner.To.String(), "reason", se.Error())
 		return send(t, d.fail(se))
@@ -99,6 +105,7 @@ type delegated struct {
 	c     *Component
 	outer stanza.IQ
 	inner stanza.IQ
+	ns    string // the wrapper's namespace (NSDelegation or NSDelegation1)
 }
 
 // ok answers with an inner result carrying payload (nil for an empty one).
@@ -121,14 +128,17 @@ func (d delegated) wrap(typ stanza.IQType, payload xml.TokenReader) xml.TokenRea
 		To:      d.inner.From,
 		Type:    typ,
 	}
-	return d.c.resultIQ(d.outer, wrapForwarded(inner.Wrap(payload)))
+	if d.ns == NSDelegation1 {
+		inner.From = d.inner.To
+	}
+	return d.c.resultIQ(d.outer, wrapForwarded(d.ns, inner.Wrap(payload)))
 }
 
-// wrapForwarded puts an inner IQ into <delegation><forwarded/></delegation>.
-func wrapForwarded(inner xml.TokenReader) xml.TokenReader {
+// wrapForwarded puts an inner IQ into <delegation xmlns=ns><forwarded/></delegation>.
+func wrapForwarded(ns string, inner xml.TokenReader) xml.TokenReader {
 	return xmlstream.Wrap(
 		xmlstream.Wrap(inner, xml.StartElement{Name: xml.Name{Space: NSForward, Local: "forwarded"}}),
-		xml.StartElement{Name: xml.Name{Space: NSDelegation, Local: "delegation"}},
+		xml.StartElement{Name: xml.Name{Space: ns, Local: "delegation"}},
 	)
 }
 
@@ -295,7 +305,7 @@ func (l *link) handleDelegationMessage(msg stanza.Message, t xmlstream.TokenRead
 		if err != nil {
 			break
 		}
-		if s, ok := tok.(xml.StartElement); ok && s.Name.Local == "delegated" && s.Name.Space == NSDelegation {
+		if s, ok := tok.(xml.StartElement); ok && s.Name.Local == "delegated" && (s.Name.Space == NSDelegation || s.Name.Space == NSDelegation1) {
 			for _, a := range s.Attr {
 				if a.Name.Local == "namespace" {
 					namespaces = append(namespaces, a.Value)

@@ -208,3 +208,39 @@ func TestCheckDelegated(t *testing.T) {
 		}
 	}
 }
+
+// TestDelegation1 is ejabberd 23.01's XEP-0355 namespace: the component
+// serves a request wrapped in urn:xmpp:delegation:1, answers in the same
+// namespace, and the inner answer carries from = the request's to (which
+// ejabberd's mod_delegation matches); the :1 disco nodes list the feature.
+func TestDelegation1(t *testing.T) {
+	e := startEnv(t, nil)
+	const alice = "alice@example.org/phone"
+	raw := strings.Replace(delegation("o1", domain, "from='"+alice+"' id='i1' type='get' to='alice@example.org'", itemsXML),
+		"urn:xmpp:delegation:2", NSDelegation1, 1)
+	n := e.fc.roundTrip(t, raw)
+	checkResult(t, n, "o1", domain)
+	d := n.child(NSDelegation1, "delegation")
+	if d == nil || n.child(NSDelegation, "delegation") != nil {
+		t.Fatalf("want the answer wrapped in %s only: %s", NSDelegation1, n)
+	}
+	in := d.child(NSForward, "forwarded").child("jabber:client", "iq")
+	if in == nil || in.attr("type") != "result" || in.attr("id") != "i1" || in.attr("to") != alice || in.attr("from") != "alice@example.org" {
+		t.Fatalf("inner answer: want result id=i1 to=%s from=alice@example.org, got %s", alice, in)
+	}
+	for _, tc := range []struct{ node, feature string }{
+		{"urn:xmpp:delegation:1::urn:xmpp:saslcert:1", xep0257.NS},
+		{"urn:xmpp:delegation:1:bare:urn:xmpp:saslcert:1", ""},
+	} {
+		n = e.fc.roundTrip(t, "<iq type='get' id='d1' from='example.org' to='"+compJID+"'><query xmlns='http://jabber.org/protocol/disco#info' node='"+tc.node+"'/></iq>")
+		checkResult(t, n, "d1", domain)
+		q := n.child("http://jabber.org/protocol/disco#info", "query")
+		got := ""
+		if q != nil && len(q.elements()) == 1 {
+			got = q.elements()[0].attr("var")
+		}
+		if q == nil || q.attr("node") != tc.node || got != tc.feature {
+			t.Fatalf("disco#info %s: want feature %q, got %s", tc.node, tc.feature, n)
+		}
+	}
+}

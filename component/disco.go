@@ -17,13 +17,16 @@ const (
 	nsDiscoItems = "http://jabber.org/protocol/disco#items"
 )
 
-// The disco#info nodes mod_delegation (XEP-0355) queries on connect. The
-// features listed on the first are added to the server's own disco#info, so
-// that clients see urn:xmpp:saslcert:1 on their server; the bare-JID node
-// stays empty.
+// The disco#info nodes mod_delegation (XEP-0355) queries on connect
+// (Prosody's under :2, ejabberd's under :1). The features listed on the
+// first of each pair are added to the server's own disco#info, so that
+// clients see urn:xmpp:saslcert:1 on their server; the bare-JID node stays
+// empty.
 const (
-	nodeDelegation     = "urn:xmpp:delegation:2::" + xep0257.NS
-	nodeDelegationBare = "urn:xmpp:delegation:2:bare:" + xep0257.NS
+	nodeDelegation      = "urn:xmpp:delegation:2::" + xep0257.NS
+	nodeDelegationBare  = "urn:xmpp:delegation:2:bare:" + xep0257.NS
+	nodeDelegation1     = "urn:xmpp:delegation:1::" + xep0257.NS
+	nodeDelegation1Bare = "urn:xmpp:delegation:1:bare:" + xep0257.NS
 )
 
 // discoIdentity is the component's identity.
@@ -47,8 +50,10 @@ var discoInfo = map[string]discoNode{
 		identities: []discoIdentity{{Category: "auth", Type: "cert", Name: "saslcert"}},
 		features:   []string{nsDiscoInfo, ping.NS, xep0257.NS, NSPlugin},
 	},
-	nodeDelegation:     {features: []string{xep0257.NS}},
-	nodeDelegationBare: {},
+	nodeDelegation:      {features: []string{xep0257.NS}},
+	nodeDelegationBare:  {},
+	nodeDelegation1:     {features: []string{xep0257.NS}},
+	nodeDelegation1Bare: {},
 }
 
 func nodeOf(start *xml.StartElement) string {

@@ -56,6 +56,9 @@ type pending struct {
 	// stream order, so it must be quick and must not block.
 	handle func(start xml.StartElement, r xml.TokenReader) error
 	done   chan error // buffered; gets exactly one value
+	// notices is the number of bound notices read before the answer (set
+	// on the stream goroutine before done gets its value).
+	notices uint64
 }
 
 func newLink(c *Component, sess *xmpp.Session, conn net.Conn, workCtx context.Context) *link {
@@ -71,6 +74,7 @@ func newLink(c *Component, sess *xmpp.Session, conn net.Conn, workCtx context.Co
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: xep0257.NS}, l.handleDirect),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: xep0257.NS}, l.handleDirect),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: NSDelegation, Local: "delegation"}, l.handleDelegation),
+		mux.IQFunc(stanza.SetIQ, xml.Name{Space: NSDelegation1, Local: "delegation"}, l.handleDelegation),
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: NSPlugin}, l.handlePlugin),
 		mux.IQFunc(stanza.SetIQ, xml.Name{Space: NSPlugin}, l.handlePlugin),
 		mux.IQFunc(stanza.GetIQ, xml.Name{Space: nsDiscoInfo, Local: "query"}, l.handleDiscoInfo),
@@ -80,6 +84,7 @@ func newLink(c *Component, sess *xmpp.Session, conn net.Conn, workCtx context.Co
 		mux.IQFunc(stanza.ResultIQ, xml.Name{}, l.handleResponse),
 		mux.IQFunc(stanza.ErrorIQ, xml.Name{}, l.handleResponse),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSDelegation, Local: "delegation"}, l.handleDelegationMessage),
+		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSDelegation1, Local: "delegation"}, l.handleDelegationMessage),
 		mux.MessageFunc(stanza.NormalMessage, xml.Name{Space: NSPlugin, Local: "notices"}, l.handleNotices),
 	)
 	return l
@@ -340,6 +345,7 @@ func (l *link) handleResponse(iq stanza.IQ, t xmlstream.TokenReadEncoder, start 
 		l.c.log.Debug("ignoring an unexpected response", "id", iq.ID, "from", iq.From.String(), "type", string(iq.Type))
 		return nil
 	}
+	p.notices = l.c.order.read()
 	if iq.Type == stanza.ErrorIQ {
 		p.finish(readStanzaError(start, t))
 		return nil

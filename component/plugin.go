@@ -218,7 +218,7 @@ func (l *link) applySessionNotice(server, from jid.JID, start xml.StartElement, 
 			return bad("fingerprint must be sha256:<64 hex digits>")
 		}
 		c.reg.Bound(full, fp)
-		c.checkBound(full, fp)
+		c.checkBound(full, fp, c.order.bound())
 	case pluginproto.EventClosed:
 		c.reg.Closed(full)
 	default:

@@ -11,20 +11,22 @@ import (
 	"github.com/saslcert/saslcert/storage"
 )
 
-// checkBound is run for every "bound" session notice, off the stream
-// goroutine. A session that binds with a certificate that is no longer
-// active in the store logged in with an answer the plugin got (or cached)
-// before the change reached it: a change made by another process is passed on
-// only at the next audit poll, and even a change made here reaches the plugin
-// a moment after it is committed. Such a session is closed: all sessions of a
-// revoked certificate (NotifyRevoked), only this one for a disabled
-// certificate (NotifyDisabled; sessions that bound before the disable stay,
-// as XEP-0257 <disable/> promises). A session whose notice was delayed past a
-// disable it preceded is closed too: on that edge the component errs towards
-// closing. Certificates the store does not hold (trusted-roots logins) are
-// left alone; a failed store read is logged and the session left open (the
-// login was granted by the store moments before).
-func (c *Component) checkBound(full jid.JID, fp storage.Fingerprint) {
+// checkBound is run for every "bound" session notice (numbered seq by
+// boundOrder), off the stream goroutine. A session that binds with a
+// certificate that is no longer active in the store may have logged in with
+// an answer the plugin got (or cached) before the change reached it: a change
+// made by another process is passed on only at the next audit poll, and even
+// a change made here reaches the plugin a moment after it is committed. Such
+// a session is closed: all sessions of a revoked certificate (NotifyRevoked),
+// only this one for a disabled certificate (NotifyDisabled). A session of a
+// disabled certificate whose notice the plugin sent before it acknowledged
+// the account's <changed/> (boundOrder.before) bound before the disable
+// reached it, and stays, as XEP-0257 <disable/> promises; when that order is
+// not known (no <changed/> acknowledged since, or its mark expired) the
+// component errs towards closing. Certificates the store does not hold
+// (trusted-roots logins) are left alone; a failed store read is logged and
+// the session left open (the login was granted by the store moments before).
+func (c *Component) checkBound(full jid.JID, fp storage.Fingerprint, seq uint64) {
 	if c.store == nil {
 		return
 	}
@@ -52,6 +54,13 @@ func (c *Component) checkBound(full jid.JID, fp storage.Fingerprint) {
 			c.log.Info("a session bound with a revoked certificate; closing its sessions", "jid", full.String(), "fingerprint", fp.String())
 			c.NotifyRevoked(ctx, cert)
 		case storage.StateDisabled:
+			wctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
+			before := c.order.before(wctx, cert.Account, seq)
+			cancel()
+			if before {
+				c.log.Debug("a session bound before its certificate was disabled; it stays", "jid", full.String(), "fingerprint", fp.String())
+				return
+			}
 			c.log.Info("a session bound with a disabled certificate; closing it", "jid", full.String(), "fingerprint", fp.String())
 			c.NotifyDisabled(ctx, full, fp)
 		}

@@ -35,11 +35,15 @@ var (
 //   - its key is acceptable under sasl.DefaultPolicy() (RSA >= 2048 bits,
 //     ECDSA P-256/384/521, Ed25519; Service applies the configured policy,
 //     ServiceConfig.KeyPolicy, on top);
-//   - its subject is empty or exactly CN=<account>;
+//   - its subject holds nothing but CN=<account> and the emailAddress
+//     <account>, each at most once (or is empty);
 //   - it requests no subjectAltName, or exactly one: an id-on-xmppAddr
-//     UTF8String naming account in its normalised form (byte for byte what
-//     XMPPAddrSAN(account) encodes), and nothing else: no DNS name, email,
-//     URI, IP address, other JID, UPN or other otherName;
+//     UTF8String naming account in its normalised form, alone or followed
+//     by the rfc822Name <account> (byte for byte what XMPPAddrSAN(account)
+//     or ClientSAN(account) encodes), and nothing else: no DNS name, other
+//     email, URI, IP address, other JID, UPN or other otherName;
+//   - any email address it names (SAN or subject) is exactly the account's
+//     bare JID (sasl.CheckEmails), refused with the email named otherwise;
 //   - it carries no attribute but one PKCS#9 extensionRequest, read from
 //     the raw request (requestedExtensions: crypto/x509 skips attributes
 //     such as Microsoft's 1.3.6.1.4.1.311.2.1.14, whose extensions some CAs
@@ -62,6 +66,9 @@ func CheckCSR(csr *x509.CertificateRequest, account jid.JID) error {
 	if err := policyRefusal(csr.PublicKey, sasl.DefaultPolicy()); err != nil {
 		return err
 	}
+	if r := sasl.CheckEmails(csr.EmailAddresses, csr.Subject, account); r != nil {
+		return Errorf(ErrBadRequest, "%s", r.Detail)
+	}
 	if err := checkSubject(csr.Subject, account); err != nil {
 		return err
 	}
@@ -77,7 +84,7 @@ func CheckCSR(csr *x509.CertificateRequest, account jid.JID) error {
 			if sans > 1 {
 				return Errorf(ErrBadRequest, "the CSR requests more than one subjectAltName extension")
 			}
-			if err := checkSAN(ext.Value, account); err != nil {
+			if err := checkSAN(ext.Value, csr.EmailAddresses, account); err != nil {
 				return err
 			}
 		case ext.Id.Equal(oidSubjectKeyID):
@@ -134,8 +141,9 @@ func CheckSelfSigned(der []byte, account jid.JID, now time.Time) (*x509.Certific
 
 // CheckIssued decides whether chain (DER, leaf first) is a certificate
 // saslcert may store for account: sasl.CheckUpload accepts the leaf at now
-// under sasl.DefaultPolicy(); it carries exactly one name, an xmppAddr equal
-// to the bare account; it is no CA (basicConstraints CA:TRUE), its key usage
+// under sasl.DefaultPolicy(); it carries one xmppAddr equal to the bare
+// account and no other name but, optionally, the email address <account>
+// (CheckUpload refuses any other email); it is no CA (basicConstraints CA:TRUE), its key usage
 // has neither keyCertSign nor cRLSign, and its extended key usage is
 // clientAuth and nothing else (a CA that copies requested extensions, or a
 // profile that adds serverAuth, codeSigning, OCSPSigning or anyExtendedKeyUsage,
@@ -179,8 +187,8 @@ func CheckIssuedWith(chain [][]byte, account jid.JID, pub crypto.PublicKey, now 
 		return nil, Errorf(ErrBadIssued, "%v", err)
 	case up.Resource != "":
 		return nil, Errorf(ErrBadIssued, "its xmppAddr is the full JID %s/%s, not the account", account, up.Resource)
-	case len(up.SANs.XMPPAddrs) != 1 || n != 1:
-		return nil, Errorf(ErrBadIssued, "it carries %d subjectAltName entries (%s); want exactly one xmppAddr %s", n, describeNames(up.SANs, cert.EmailAddresses, cert.URIs, len(cert.IPAddresses), n), account)
+	case len(up.SANs.XMPPAddrs) != 1 || len(cert.EmailAddresses) > 1 || n != 1+len(cert.EmailAddresses):
+		return nil, Errorf(ErrBadIssued, "it carries %d subjectAltName entries (%s); want exactly one xmppAddr %s, and at most the email address %s besides", n, describeNames(up.SANs, cert.EmailAddresses, cert.URIs, len(cert.IPAddresses), n), account, account)
 	case !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth):
 		return nil, Errorf(ErrBadIssued, "its extended key usage does not include clientAuth")
 	case cert.BasicConstraintsValid && cert.IsCA:
@@ -239,32 +247,48 @@ func policyRefusal(pub crypto.PublicKey, p sasl.Policy) error {
 	return nil
 }
 
-// checkSubject allows an empty subject or exactly CN=<account>.
+// checkSubject allows an empty subject, or CN=<account> and the
+// emailAddress <account>, each at most once (CheckEmails has refused other
+// email addresses).
 func checkSubject(subject pkix.Name, account jid.JID) error {
 	want := account.String()
+	var cns, emails int
 	for _, atv := range subject.Names {
-		if !atv.Type.Equal(oidCommonName) {
-			return Errorf(ErrBadRequest, "the subject has the attribute %s; only CN=%s is allowed (or an empty subject)", atv.Type, want)
-		}
-		if s, ok := atv.Value.(string); !ok || s != want {
-			return Errorf(ErrBadRequest, "the subject's CN is %q; it must be %q (or absent)", fmt.Sprint(atv.Value), want)
+		switch {
+		case atv.Type.Equal(sasl.OIDEmailAddress):
+			emails++
+		case !atv.Type.Equal(oidCommonName):
+			return Errorf(ErrBadRequest, "the subject has the attribute %s; only CN=%s and emailAddress=%s are allowed (or an empty subject)", atv.Type, want, want)
+		default:
+			cns++
+			if s, ok := atv.Value.(string); !ok || s != want {
+				return Errorf(ErrBadRequest, "the subject's CN is %q; it must be %q (or absent)", fmt.Sprint(atv.Value), want)
+			}
 		}
 	}
-	if len(subject.Names) > 1 {
-		return Errorf(ErrBadRequest, "the subject has %d CNs; at most one, %s, is allowed", len(subject.Names), want)
+	if cns > 1 {
+		return Errorf(ErrBadRequest, "the subject has %d CNs; at most one, %s, is allowed", cns, want)
+	}
+	if emails > 1 {
+		return Errorf(ErrBadRequest, "the subject has %d emailAddress attributes; at most one, %s, is allowed", emails, want)
 	}
 	return nil
 }
 
 // checkSAN allows a subjectAltName that is byte for byte the one
-// XMPPAddrSAN(account) encodes, and explains anything else.
-func checkSAN(value []byte, account jid.JID) error {
+// XMPPAddrSAN(account) or ClientSAN(account) encodes, and explains anything
+// else.
+func checkSAN(value []byte, emails []string, account jid.JID) error {
 	const what = "the CSR requests"
 	want, err := XMPPAddrSAN(account)
 	if err != nil {
 		return Errorf(ErrBadRequest, "%v", err)
 	}
-	if bytes.Equal(value, want) {
+	withEmail, err := ClientSAN(account)
+	if err != nil {
+		return Errorf(ErrBadRequest, "%v", err)
+	}
+	if bytes.Equal(value, want) || bytes.Equal(value, withEmail) {
 		return nil
 	}
 	sans, err := sasl.ParseSAN(value)
@@ -281,9 +305,9 @@ func checkSAN(value []byte, account jid.JID) error {
 		return Errorf(ErrBadRequest, "the requested xmppAddr must be spelt %q, exactly as normalised", account.String())
 	}
 	if n == 0 {
-		return Errorf(ErrBadRequest, "%s an empty subjectAltName; only the xmppAddr %s (or no subjectAltName) is allowed", what, account)
+		return Errorf(ErrBadRequest, "%s an empty subjectAltName; only the xmppAddr %s, optionally followed by the email address %s (or no subjectAltName), is allowed", what, account, account)
 	}
-	return Errorf(ErrBadRequest, "%s the names %s; only the xmppAddr %s (or no subjectAltName) is allowed", what, describeNames(sans, nil, nil, 0, n), account)
+	return Errorf(ErrBadRequest, "%s the names %s; only the xmppAddr %s, optionally followed by the email address %s (or no subjectAltName), is allowed", what, describeNames(sans, emails, nil, 0, n), account, account)
 }
 
 // describeNames lists the names in a SAN of n entries for an error message.

@@ -21,6 +21,16 @@ import (
 
 var alice = jid.MustParse("alice@example.org")
 
+// clientSAN is enroll.ClientSAN(j) or a fatal error.
+func clientSAN(t *testing.T, j jid.JID) []byte {
+	t.Helper()
+	b, err := enroll.ClientSAN(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func mustExt(t *testing.T, oid asn1.ObjectIdentifier, v any) pkix.Extension {
 	t.Helper()
 	b, err := asn1.Marshal(v)
@@ -69,7 +79,15 @@ func TestEnrollCheckCSR(t *testing.T) {
 		{"error/two-xmppaddrs", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.SAN([]certtest.OtherName{xa("alice@example.org"), xa("alice@example.org")}, nil)}), alice, false},
 		{"error/dns", catest.NewCSR(t, catest.CSROptions{DNSNames: []string{"example.org"}}), alice, false},
 		{"error/xmppaddr-and-dns", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.SAN([]certtest.OtherName{xa("alice@example.org")}, []string{"example.org"})}), alice, false},
-		{"error/email", catest.NewCSR(t, catest.CSROptions{Emails: []string{"alice@example.org"}}), alice, false},
+		{"ok/xmppaddr-and-email", catest.NewCSR(t, catest.CSROptions{RawSAN: clientSAN(t, alice)}), alice, true},
+		{"ok/subject-cn-and-email", catest.NewCSR(t, catest.CSROptions{CommonName: "alice@example.org", RawSAN: clientSAN(t, alice), SubjectEmail: "alice@example.org"}), alice, true},
+		{"error/email-alone", catest.NewCSR(t, catest.CSROptions{Emails: []string{"alice@example.org"}}), alice, false},
+		{"error/email-other-account", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.SANWithEmails([]certtest.OtherName{xa("alice@example.org")}, nil, []string{"bob@example.org"})}), alice, false},
+		{"error/email-uppercase", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.SANWithEmails([]certtest.OtherName{xa("alice@example.org")}, nil, []string{"Alice@example.org"})}), alice, false},
+		{"error/two-emails", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.SANWithEmails([]certtest.OtherName{xa("alice@example.org")}, nil, []string{"alice@example.org", "alice@example.org"})}), alice, false},
+		{"error/email-before-xmppaddr", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.TLV(cbasn1.SEQUENCE,
+			append(certtest.TLV(cbasn1.Tag(1).ContextSpecific(), []byte("alice@example.org")), certtest.SAN([]certtest.OtherName{xa("alice@example.org")}, nil)[2:]...))}), alice, false},
+		{"error/subject-email-other-account", catest.NewCSR(t, catest.CSROptions{SubjectEmail: "bob@example.org"}), alice, false},
 		{"error/upn", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.SAN([]certtest.OtherName{certtest.UTF8OtherName(certtest.OIDMicrosoftUPN, "alice@example.org")}, nil)}), alice, false},
 		{"error/ia5-xmppaddr", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.SAN([]certtest.OtherName{{OID: certtest.OIDXMPPAddr, Value: certtest.TLV(22, []byte("alice@example.org"))}}, nil)}), alice, false},
 		{"error/uppercase", catest.NewCSR(t, catest.CSROptions{RawSAN: certtest.SAN([]certtest.OtherName{xa("ALICE@example.org")}, nil)}), alice, false},
@@ -190,6 +208,10 @@ func TestEnrollCheckIssued(t *testing.T) {
 	}{
 		{"ok", issue(certtest.Options{CommonName: "alice@example.org", XMPPAddrs: []string{"alice@example.org"}}), []*x509.Certificate{root.Cert}, true},
 		{"ok/no-roots-given", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}}), nil, true},
+		{"ok/xmppaddr-and-email", issue(certtest.Options{CommonName: "alice@example.org", XMPPAddrs: []string{"alice@example.org"}, Emails: []string{"alice@example.org"}}), nil, true},
+		{"error/email-other-account", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, Emails: []string{"bob@example.org"}}), nil, false},
+		{"error/two-emails", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, Emails: []string{"alice@example.org", "alice@example.org"}}), nil, false},
+		{"error/xmppaddr-email-and-dns", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, DNSNames: []string{"example.org"}, Emails: []string{"alice@example.org"}}), nil, false},
 		{"error/other-root", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}}), []*x509.Certificate{certtest.NewCA(t, "other").Cert}, false},
 		{"error/two-xmppaddrs", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org", "alice@example.org"}}), nil, false},
 		{"error/xmppaddr-and-dns", issue(certtest.Options{XMPPAddrs: []string{"alice@example.org"}, DNSNames: []string{"example.org"}}), nil, false},
@@ -315,7 +337,8 @@ func TestEnrollRevokeRequestSerialNumber(t *testing.T) {
 }
 
 // FuzzCheckCSR: whatever a client sends as a CSR, CheckCSR never panics and
-// accepts only requests naming nobody or exactly the account.
+// accepts only requests naming nobody or exactly the account (as xmppAddr,
+// and as email address).
 func FuzzCheckCSR(f *testing.F) {
 	f.Add(catest.NewCSR(f, catest.CSROptions{XMPPAddr: "alice@example.org"}).Raw)
 	f.Add(catest.NewCSR(f, catest.CSROptions{DNSNames: []string{"example.org"}}).Raw)
@@ -328,7 +351,8 @@ func FuzzCheckCSR(f *testing.F) {
 		if enroll.CheckCSR(csr, alice) != nil {
 			return
 		}
-		if len(csr.DNSNames)+len(csr.EmailAddresses)+len(csr.IPAddresses)+len(csr.URIs) != 0 {
+		if len(csr.DNSNames)+len(csr.IPAddresses)+len(csr.URIs) != 0 || len(csr.EmailAddresses) > 1 ||
+			(len(csr.EmailAddresses) == 1 && csr.EmailAddresses[0] != alice.String()) {
 			t.Fatalf("accepted a CSR with other names: %v %v %v %v", csr.DNSNames, csr.EmailAddresses, csr.IPAddresses, csr.URIs)
 		}
 	})

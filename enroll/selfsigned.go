@@ -43,10 +43,47 @@ func XMPPAddrSAN(addrs ...jid.JID) ([]byte, error) {
 	return b.Bytes()
 }
 
+// ClientSAN returns the DER of the subjectAltName saslcert puts into the
+// client certificates it makes (SelfSigned, the embedded CA): one
+// id-on-xmppAddr naming j (a bare JID, or a full JID to force a resource),
+// followed by an rfc822Name holding j's bare JID, which clients that take
+// the account from the email address (Conversations) read. A bare JID that
+// is not ASCII cannot be an rfc822Name (an IA5String); its SAN holds the
+// xmppAddr alone.
+func ClientSAN(j jid.JID) ([]byte, error) {
+	bare := j.Bare().String()
+	if !isASCII(bare) {
+		return XMPPAddrSAN(j)
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oidXMPPAddr)
+			b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.UTF8String, func(b *cryptobyte.Builder) { b.AddBytes([]byte(j.String())) })
+			})
+		})
+		b.AddASN1(cbasn1.Tag(1).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(bare)) })
+	})
+	return b.Bytes()
+}
+
+// isASCII reports whether s holds only ASCII characters.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // SelfSigned makes a self-signed client certificate for the account j (a bare
 // JID, or a full JID to force that resource at login) with key, valid from
-// notBefore to notAfter: subject CN = j, one id-on-xmppAddr naming j, EKU
-// clientAuth, key usage digitalSignature, not a CA. It returns the DER.
+// notBefore to notAfter: subject CN = j's bare JID, the subjectAltName
+// ClientSAN(j) (the xmppAddr j and the email address j's bare JID), EKU
+// clientAuth, key usage digitalSignature, basicConstraints CA:FALSE. It
+// returns the DER.
 func SelfSigned(key crypto.Signer, j jid.JID, notBefore, notAfter time.Time) ([]byte, error) {
 	if j.Localpart() == "" {
 		return nil, fmt.Errorf("enroll: %q is not an account JID (no localpart)", j)
@@ -54,7 +91,7 @@ func SelfSigned(key crypto.Signer, j jid.JID, notBefore, notAfter time.Time) ([]
 	if !notAfter.After(notBefore) {
 		return nil, errors.New("enroll: notAfter must be after notBefore")
 	}
-	san, err := XMPPAddrSAN(j)
+	san, err := ClientSAN(j)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +101,7 @@ func SelfSigned(key crypto.Signer, j jid.JID, notBefore, notAfter time.Time) ([]
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: j.String()},
+		Subject:               pkix.Name{CommonName: j.Bare().String()},
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,6 +58,10 @@ func TestSelfSigned(t *testing.T) {
 			}
 			if c.IsCA || len(c.ExtKeyUsage) != 1 || c.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth {
 				t.Errorf("IsCA=%v EKU=%v", c.IsCA, c.ExtKeyUsage)
+			}
+			bare := jid.MustParse(tc.jid).Bare().String()
+			if !slices.Equal(c.EmailAddresses, []string{bare}) || c.Subject.CommonName != bare || !c.BasicConstraintsValid {
+				t.Errorf("email %v CN %q basicConstraints %v; want the bare JID %s as both, CA:FALSE", c.EmailAddresses, c.Subject.CommonName, c.BasicConstraintsValid, bare)
 			}
 			if err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature); err != nil {
 				t.Errorf("self-signature: %v", err)

@@ -139,7 +139,9 @@ func TestWatchForeignWriters(t *testing.T) {
 	}
 	m := lifecycle.New(db, nil)
 	var r recorder
-	m.Register(lifecycle.Effects{Revoked: func(_ context.Context, c *storage.Cert) { r.add(c.Name) }})
+	// Effects tell a change passed on (lifecycle.Foreign) from one of
+	// their own Manager.
+	m.Register(lifecycle.Effects{Revoked: func(ctx context.Context, c *storage.Cert) { r.add(fmt.Sprintf("%s foreign=%v", c.Name, lifecycle.Foreign(ctx))) }})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
@@ -151,7 +153,7 @@ func TestWatchForeignWriters(t *testing.T) {
 	if _, err := m.RevokeKey(t.Context(), alice, "mine", alice+"/phone"); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.take(); !slices.Equal(got, []string{"mine"}) {
+	if got := r.take(); !slices.Equal(got, []string{"mine foreign=false"}) {
 		t.Fatalf("own change: effects %q", got)
 	}
 	// Other writers: the admin commands, an HTTP API client, another
@@ -166,7 +168,7 @@ func TestWatchForeignWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMark(t, db, newest[0].ID)
-	if got := r.take(); !slices.Equal(got, []string{"cli", "api", "other"}) {
+	if got := r.take(); !slices.Equal(got, []string{"cli foreign=true", "api foreign=true", "other foreign=true"}) {
 		t.Errorf("passed on %q, want cli, api, other (not mine)", got)
 	}
 }

@@ -12,8 +12,15 @@ type WatchOptions struct {
 	// Interval between reads of the audit log (> 0).
 	Interval time.Duration
 	// Watcher names this process in the store's passed-on marks
-	// (Store.MarkPassedOn): the component's JID.
+	// (Store.MarkPassedOn): the component's JID, or the instance's name
+	// when several processes share one store.
 	Watcher string
+	// Wake, if not nil, makes Watch read the log at once, not at the next
+	// interval: a store shared by several processes
+	// (storage.ChangeFeed) signals it when any of them wrote. The log
+	// stays the source of truth; Interval remains the bound should a
+	// wake-up be lost.
+	Wake <-chan struct{}
 }
 
 // watchPage bounds the audit entries read per poll.
@@ -96,7 +103,12 @@ func (m *Manager) Watch(ctx context.Context, opts WatchOptions) {
 		m.ownMu.Unlock()
 	}()
 	m.markPassedOn(ctx, opts.Watcher, last)
-	for sleepCtx(ctx, opts.Interval) {
+	wake := opts.Wake
+	for {
+		var ok bool
+		if ok, wake = waitWake(ctx, opts.Interval, wake); !ok {
+			return
+		}
 		for {
 			m.writing.Lock()
 			entries, err := m.Store.AuditSince(ctx, last, watchPage)
@@ -149,7 +161,25 @@ func (m *Manager) passOn(ctx context.Context, entries []storage.AuditEntry) {
 				ch.Revoked = []*storage.Cert{cert}
 			}
 		}
-		m.run(ctx, ch, accounts...)
+		m.run(context.WithValue(ctx, foreignKey{}, true), ch, accounts...)
+	}
+}
+
+// waitWake waits d or until wake fires; false if ctx ended first. It
+// returns the channel to wait on next time: nil once wake is closed.
+func waitWake(ctx context.Context, d time.Duration, wake <-chan struct{}) (bool, <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false, wake
+	case <-t.C:
+		return true, wake
+	case _, open := <-wake:
+		if !open {
+			return true, nil
+		}
+		return true, wake
 	}
 }
 

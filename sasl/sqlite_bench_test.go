@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/pgtest"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite/sqlitetest"
@@ -23,6 +24,7 @@ var filled sqlitetest.Cache
 func TestMain(m *testing.M) {
 	code := m.Run()
 	filled.Close()
+	pgtest.StopShared()
 	os.Exit(code)
 }
 
@@ -39,6 +41,17 @@ func realCerts(b *testing.B, f *sqlitetest.Filled) [][]byte {
 	if ders, ok := realByDB[f]; ok {
 		return ders
 	}
+	ders, recs := loginRecords(b)
+	if err := f.DB.ImportCerts(context.Background(), recs, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	realByDB[f] = ders
+	return ders
+}
+
+// loginRecords makes loginCerts real P-256 certificates (one account each)
+// and their records.
+func loginRecords(b *testing.B) ([][]byte, []*storage.Cert) {
 	key := certtest.Key(b, certtest.ECDSAP256)
 	ders := make([][]byte, 0, loginCerts)
 	recs := make([]*storage.Cert, 0, loginCerts)
@@ -55,11 +68,7 @@ func realCerts(b *testing.B, f *sqlitetest.Filled) [][]byte {
 			Source: storage.SourceUpload,
 		})
 	}
-	if err := f.DB.ImportCerts(context.Background(), recs, "bench"); err != nil {
-		b.Fatal(err)
-	}
-	realByDB[f] = ders
-	return ders
+	return ders, recs
 }
 
 var (

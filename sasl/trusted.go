@@ -26,6 +26,8 @@ import (
 //     invalid-authzid;
 //   - not exactly one xmppAddr, an unusable one, or one in another domain:
 //     not-authorized;
+//   - an email address (SAN or subject) other than the xmppAddr's bare JID
+//     (CheckEmails): not-authorized;
 //   - an authzid that is not the xmppAddr's bare JID: invalid-authzid;
 //   - no IsRevoked: not-authorized; IsRevoked fails: temporary-auth-failure;
 //     revoked: not-authorized.
@@ -97,6 +99,9 @@ func (a *Authorizer) authorizeTrusted(ctx context.Context, req Request, fp stora
 	owner := addr.Bare()
 	if owner.Localpart() == "" || !sameDomain(owner.Domainpart(), req.Domain) {
 		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+" of a trusted CA names "+quote(addr.String())+", not an account of "+quote(req.Domain), nil)
+	}
+	if r := CheckEmails(cert.EmailAddresses, cert.Subject, owner); r != nil {
+		return Grant{}, fail(NotAuthorized, "certificate "+fp.String()+" of a trusted CA: "+r.Detail, nil)
 	}
 	if req.Authzid != "" && !authzid.Equal(owner) {
 		return Grant{}, fail(InvalidAuthzid, "authzid "+quote(req.Authzid)+" is not the account certificate "+fp.String()+" names", nil)

@@ -68,6 +68,8 @@ func TestTrustedLogin(t *testing.T) {
 	selfSigned := certtest.New(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
 	stored := f.leaf(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}})
 	strasse := f.leaf(t, certtest.Options{XMPPAddrs: []string{"straße@example.org"}})
+	withEmail := f.leaf(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}, Emails: []string{"alice@example.org"}})
+	otherEmail := f.leaf(t, certtest.Options{XMPPAddrs: []string{"alice@example.org"}, Emails: []string{"bob@example.org"}})
 
 	store := newMemFinder()
 	store.add(stored.DER, "alice@example.org", storage.StateRevoked, "")
@@ -86,6 +88,8 @@ func TestTrustedLogin(t *testing.T) {
 		{name: "ok/authzid", der: alice.DER, authzid: "alice@example.org", want: "", jid: "alice@example.org"},
 		{name: "ok/critical-san", der: critical.DER, want: "", jid: "alice@example.org"},
 		{name: "ok/forced-resource", der: tablet.DER, want: "", jid: "alice@example.org", res: "tablet"},
+		{name: "ok/email-is-the-account", der: withEmail.DER, want: "", jid: "alice@example.org"},
+		{name: "error/email-other-account", der: otherEmail.DER, want: sasl.NotAuthorized},
 		{name: "error/no-domain", der: alice.DER, domain: "-", want: sasl.NotAuthorized},
 		{name: "error/domain-trusts-nothing", der: alice.DER, domain: "example.net", want: sasl.NotAuthorized},
 		{name: "error/untrusted", der: selfSigned.DER, want: sasl.NotAuthorized},

@@ -44,6 +44,7 @@ const (
 	ReasonNoXMPPAddr        Reason = "no-xmppaddr"        // no usable id-on-xmppAddr at all
 	ReasonBadXMPPAddr       Reason = "bad-xmppaddr"       // an xmppAddr that cannot be used next to usable ones
 	ReasonWrongAccount      Reason = "wrong-account"      // usable xmppAddrs, none for this account
+	ReasonWrongEmail        Reason = "wrong-email"        // an email address (SAN or subject) that is not the account's bare JID
 	ReasonAmbiguousResource Reason = "ambiguous-resource" // several xmppAddrs for the account with different resources
 	ReasonWeakKey           Reason = "weak-key"           // RSA < MinRSABits, unsupported curve, unknown key type
 	ReasonWeakSignature     Reason = "weak-signature"     // MD5, SHA-1, DSA or unknown signature algorithm
@@ -75,7 +76,8 @@ type Upload struct {
 // full JID is reduced to its bare part) at time now. It accepts a certificate
 // only if der parses as exactly one certificate with no trailing bytes, is
 // valid at now (within p.ClockSkew), carries an xmppAddr whose bare JID equals
-// the account (a full JID records a forced resource), has an acceptable key
+// the account (a full JID records a forced resource), names no email address
+// other than the account's bare JID (CheckEmails), has an acceptable key
 // (RSA >= p.MinRSABits, ECDSA P-256/384/521, Ed25519), is not signed with MD5
 // or SHA-1, is not a CA certificate and, if it has an EKU, allows clientAuth.
 // Every refusal is a *RefusalError.
@@ -132,6 +134,9 @@ func CheckUpload(der []byte, account jid.JID, now time.Time, p Policy) (*Upload,
 	}
 	resource, r := checkIdentity(sans, account)
 	if r != nil {
+		return nil, r
+	}
+	if r := CheckEmails(cert.EmailAddresses, cert.Subject, account); r != nil {
 		return nil, r
 	}
 	if r := p.checkCertKey(cert); r != nil {

@@ -19,17 +19,32 @@ command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v luacheck >/dev/null 2>&1 || need+=(lua-check)
 # postgresql: internal/pgtest runs its own server (storage/postgres, internal/cluster)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# adduser: the saslcert package depends on it (packaging tests install the package with dpkg -i)
+command -v adduser >/dev/null 2>&1 || need+=(adduser)
+# poezio and tmux: internal/clientse2e drives the poezio terminal client headless in tmux
+command -v poezio >/dev/null 2>&1 || need+=(poezio)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# ejabberd 23.01 and erlc: the ejabberd module (scripts/build-ejabberd-module.sh) and its tests
+[ -f /usr/lib/x86_64-linux-gnu/ejabberd-23.01-1/include/logger.hrl ] || need+=(ejabberd)
+command -v erlc >/dev/null 2>&1 || need+=(erlang-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-  # The Debian package may start a system Prosody; tests run their own.
-  if command -v service >/dev/null 2>&1; then service prosody stop >/dev/null 2>&1 || true; fi
-  pkill -x prosody >/dev/null 2>&1 || pkill -f '/usr/bin/lua.*prosody' >/dev/null 2>&1 || true
+  # The Debian package may start a system Prosody; tests run their own. Stop
+  # it through its service, or else through its pid file: never by name,
+  # which would end other users' Prosody processes too.
+  if command -v service >/dev/null 2>&1 && service prosody stop >/dev/null 2>&1; then
+    :
+  elif [ -s /run/prosody/prosody.pid ]; then
+    kill "$(cat /run/prosody/prosody.pid)" >/dev/null 2>&1 || true
+  fi
   # The postgresql package starts a cluster of its own; tests run theirs.
   if command -v service >/dev/null 2>&1; then service postgresql stop >/dev/null 2>&1 || true; fi
+  # Likewise the system ejabberd (tests run their own, with their own epmd).
+  if command -v service >/dev/null 2>&1; then service ejabberd stop >/dev/null 2>&1 || true; fi
 fi
 
 gobin=$(go env GOPATH)/bin

@@ -65,8 +65,14 @@ type Config struct {
 	// AppendsPerHour limits XEP-0257 uploads per account (0: no limit).
 	AppendsPerHour int
 	// AdminWatch is how often the audit log is read for changes of other
-	// writers, which are then passed on to the server (0: never).
+	// writers, which are then passed on to the server (0: never). With a
+	// store several processes share (storage.ChangeFeed), the log is also
+	// read as soon as any of them wrote.
 	AdminWatch time.Duration
+	// Instance names this process among several serving one shared store:
+	// its mark of how far it passed the audit log on (Store.MarkPassedOn).
+	// "" means the component's JID.
+	Instance string
 	// AuditRetention: audit entries older than this are pruned every
 	// PruneInterval, with expired history (0: no pruning).
 	AuditRetention time.Duration
@@ -171,6 +177,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.Component.Observer == nil {
 		cfg.Component.Observer = deps.Metrics
 	}
+	if cfg.Instance == "" {
+		cfg.Instance = cfg.Component.JID.String()
+	}
 	s := &Service{cfg: cfg, deps: deps, log: deps.Logger, Metrics: deps.Metrics, httpObs: deps.Metrics}
 	if cfg.HTTP.Enabled() {
 		var err error
@@ -226,7 +235,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	// <items/> lists the live sessions of each certificate.
 	s.Certs.Sessions = comp.Sessions()
 	if s.Enroll != nil {
-		comp.EnableEnrollment(s.Enroll)
+		comp.EnableEnrollment(exclusiveSweep{Enrollment: s.Enroll, store: deps.Store})
 	}
 	// The order of the side effects is lifecycle.Effects': the plugin
 	// forgets its caches, then closes the sessions of a revoked
@@ -317,7 +326,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if s.cfg.AdminWatch > 0 {
 		start(func(ctx context.Context) {
-			s.Lifecycle.Watch(ctx, lifecycle.WatchOptions{Interval: s.cfg.AdminWatch, Watcher: s.cfg.Component.JID.String()})
+			opts := lifecycle.WatchOptions{Interval: s.cfg.AdminWatch, Watcher: s.cfg.Instance}
+			if feed, ok := s.deps.Store.(storage.ChangeFeed); ok {
+				opts.Wake = feed.Changes(ctx)
+			}
+			s.Lifecycle.Watch(ctx, opts)
 		})
 	}
 	if s.cfg.AuditRetention > 0 {

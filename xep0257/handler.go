@@ -137,7 +137,8 @@ func Handle(h *Handler) mux.Option {
 // NS to a component.
 func (h *Handler) ForFeatures(node string, f func(info.Feature) error) error {
 	switch node {
-	case "", "urn:xmpp:delegation:2::" + NS, "urn:xmpp:delegation:2:bare:" + NS:
+	case "", "urn:xmpp:delegation:2::" + NS, "urn:xmpp:delegation:2:bare:" + NS,
+		"urn:xmpp:delegation:1::" + NS, "urn:xmpp:delegation:1:bare:" + NS:
 		return f(info.Feature{Var: NS})
 	}
 	return nil
@@ -277,22 +278,7 @@ func (h *Handler) append(ctx context.Context, actor string, account jid.JID, a *
 			return nil, &rateError{wait: wait}
 		}
 	}
-	up, err := sasl.CheckUpload(a.Cert, account, h.now(), h.policy())
-	if err != nil {
-		return nil, err
-	}
-	if h.CheckAppend != nil {
-		if err := h.CheckAppend(ctx, account, up); err != nil {
-			return nil, err
-		}
-	}
-	c := up.Record(a.Name, a.NoCertManagement, storage.SourceUpload)
-	grace := h.ExpiredGrace
-	if grace <= 0 {
-		grace = DefaultExpiredGrace
-	}
-	err = h.Store.AddCert(ctx, c, storage.AddOptions{Actor: actor, MaxActive: h.limits().MaxPerAccount,
-		MaxHistory: h.limits().MaxHistory, ExpiredBefore: h.now().Add(-grace)})
+	c, err := h.store(ctx, account, a, actor)
 	if err != nil {
 		return nil, err
 	}

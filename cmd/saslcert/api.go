@@ -93,7 +93,7 @@ func (e *env) openOAuthStore(c *cli.Context, mustExist bool) (storage.OAuthStore
 	if c.Args().Present() {
 		return nil, nil, usageErrorf("%s: unexpected argument %q; see '%s --help'", name, c.Args().First(), name)
 	}
-	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, mustExist)
+	db, target, err := e.openStore(c.Context, c.String("store"), adminStoreOpts(c, mustExist))
 	switch {
 	case errors.Is(err, backend.ErrNotExist):
 		return nil, nil, cli.Exit(fmt.Sprintf("%s: no database at %s (is --data-dir right?): %v", name, target, err), exitFailure)

@@ -39,6 +39,7 @@ func newApp(stdout, stderr io.Writer, now func() time.Time) *cli.App {
 		Name:      "saslcert",
 		HelpName:  "saslcert",
 		Usage:     "passwordless XMPP login with client certificates (XEP-0257 + SASL EXTERNAL)",
+		Version:   appVersion(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
@@ -79,8 +80,11 @@ func commands(e *env) []*cli.Command {
 	return []*cli.Command{
 		certCommand(e),
 		prosodyCommand(e),
+		ejabberdCommand(e),
 		serveCommand(e),
 		caCommand(e),
+		importCommand(e),
+		storeCommand(e),
 		apiCommand(e),
 	}
 }

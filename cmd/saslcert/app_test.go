@@ -55,7 +55,9 @@ func TestUsage(t *testing.T) {
 		stdout []string
 		stderr []string
 	}{
-		{name: "ok/help", args: []string{"--help"}, code: exitOK, stdout: []string{"saslcert", "cert", "--log-format"}},
+		{name: "ok/help", args: []string{"--help"}, code: exitOK, stdout: []string{"saslcert", "cert", "--log-format", "--version"}},
+		// A test binary has no release version (scripts/package.sh sets one).
+		{name: "ok/version", args: []string{"--version"}, code: exitOK, stdout: []string{"saslcert version devel"}},
 		{name: "ok/inspect-help", args: []string{"cert", "inspect", "--help"}, code: exitOK,
 			stdout: []string{"saslcert cert inspect", "--jid", "--json", "Exit status"}},
 		{name: "error/no-command", args: nil, code: exitUsage,

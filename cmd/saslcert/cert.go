@@ -10,6 +10,7 @@ func certCommand(e *env) *cli.Command {
 		Action: groupAction,
 		Subcommands: []*cli.Command{
 			inspectCommand(e),
+			certNewCommand(e),
 			certIssueCommand(e),
 			certListCommand(e),
 			certDisableCommand(e),

@@ -58,6 +58,7 @@ func certListCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			dataDirFlag(),
 			storeFlag(),
+			storePasswordFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID)", Required: true},
 			&cli.BoolFlag{Name: "active", Usage: "only active certificates"},
 		},
@@ -86,6 +87,7 @@ func certStateCommand(e *env, verb string, to storage.State, usage, effect strin
 		Flags: []cli.Flag{
 			dataDirFlag(),
 			storeFlag(),
+			storePasswordFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID)", Required: true},
 			&cli.StringFlag{Name: "name", Usage: "the certificate's name"},
 			&cli.BoolFlag{Name: "all", Usage: "every active certificate of the account"},
@@ -108,7 +110,7 @@ func (e *env) openAdminStore(c *cli.Context) (jid.JID, storage.Store, string, er
 	}
 	// Opening must not create an empty database: a mistyped --data-dir
 	// must not look like an account without certificates.
-	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, true)
+	db, target, err := e.openStore(c.Context, c.String("store"), adminStoreOpts(c, true))
 	switch {
 	case errors.Is(err, backend.ErrNotExist):
 		return jid.JID{}, nil, "", cli.Exit(fmt.Sprintf("%s: no database at %s (is --data-dir right?): %v", name, target, err), exitFailure)

@@ -95,7 +95,7 @@ func TestCertList(t *testing.T) {
 		{name: "error/no-database", args: []string{"--jid", "alice@example.org", "--data-dir", filepath.Join(dir, "nope")}, code: exitFailure, wantErr: "is --data-dir right?"},
 		{name: "ok/store-url", args: []string{"--jid", "bob@example.org", "--data-dir", filepath.Join(dir, "nope"), "--store", "sqlite:" + filepath.Join(dir, DBFile)},
 			want: []string{`"desk"`}},
-		{name: "error/store-postgres", args: []string{"--jid", "bob@example.org", "--store", "postgres://db/saslcert"}, code: exitUsage, wantErr: "not supported yet"},
+		{name: "error/store-postgres-password", args: []string{"--jid", "bob@example.org", "--store", "postgres://u:pw@db/saslcert"}, code: exitUsage, wantErr: "--store-password-file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

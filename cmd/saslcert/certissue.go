@@ -24,9 +24,10 @@ const certIssueDescription = `Has the embedded CA in DATA-DIR/ca sign the certif
 certificate in DATA-DIR/` + DBFile + ` with source "enrolled", so that the
 account can log in with it (SASL EXTERNAL) and sees it in its XEP-0257 list.
 
-The certificate carries exactly one name, the xmppAddr --jid, whatever the
-request asks for; a request that asks for any other name is refused. It has
-EKU clientAuth and is valid for --lifetime. A running "saslcert serve" renews
+The certificate names the account --jid and no one else, whatever the
+request asks for: as its xmppAddr, and as its email address (rfc822Name) and
+CN for clients that read those; a request that asks for any other name is
+refused. It has EKU clientAuth and is valid for --lifetime. A running "saslcert serve" renews
 it like any enrolled certificate.
 
 The issued certificate and the issuing CA's certificate are written as PEM to
@@ -46,6 +47,7 @@ func certIssueCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			dataDirFlag(),
 			storeFlag(),
+			storePasswordFlag(),
 			&cli.StringFlag{Name: "jid", Usage: "the account (bare JID) the certificate is for", Required: true},
 			&cli.StringFlag{Name: "csr", Usage: "PEM certificate signing request `FILE` (- for standard input)", Required: true},
 			&cli.StringFlag{Name: "name", Usage: "name to store the certificate under (default: CA-issued <time>)"},
@@ -96,7 +98,7 @@ func (e *env) certIssue(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v (create the CA with 'saslcert ca init')", name, err), exitFailure)
 	}
-	db, target, err := e.openStore(c.Context, c.String("store"), c.String("data-dir"), 0, false)
+	db, target, err := e.openStore(c.Context, c.String("store"), adminStoreOpts(c, false))
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: open %s: %v", name, target, err), exitFailure)
 	}

@@ -46,7 +46,8 @@ type certReport struct {
 	BadXMPPAddrs       []badAddr   `json:"bad_xmpp_addrs"`
 	OtherNames         []otherName `json:"other_names"`
 	DNSNames           []string    `json:"dns_names"`
-	SAN                string      `json:"san"` // "none", "critical" or "not critical"
+	Emails             []string    `json:"emails"` // rfc822Name entries: usable only if they are the account's bare JID
+	SAN                string      `json:"san"`    // "none", "critical" or "not critical"
 	Verdict            *verdict    `json:"verdict,omitempty"`
 }
 
@@ -102,6 +103,7 @@ func describe(cert *x509.Certificate, sans *sasl.SANs, der []byte, now time.Time
 		BadXMPPAddrs:       []badAddr{},
 		OtherNames:         []otherName{},
 		DNSNames:           append([]string{}, sans.DNSNames...),
+		Emails:             append([]string{}, cert.EmailAddresses...),
 		SAN:                "none",
 	}
 	r.Validity, r.ValidityDays = validity(cert.NotBefore, cert.NotAfter, now)
@@ -378,6 +380,13 @@ func (r *certReport) writeText(w io.Writer) {
 			names[i] = printable(n)
 		}
 		line("DNS names", strings.Join(names, ", "))
+	}
+	if len(r.Emails) > 0 {
+		names := make([]string, len(r.Emails))
+		for i, n := range r.Emails {
+			names[i] = printable(n)
+		}
+		line("email addresses", strings.Join(names, ", "))
 	}
 	if v := r.Verdict; v != nil {
 		if v.Usable {

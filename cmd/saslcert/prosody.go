@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
 
 	"github.com/saslcert/saslcert/plugins/prosody"
@@ -27,14 +30,17 @@ func prosodyCommand(e *env) *cli.Command {
 				"requested in TLS, the plugin path, the component port), what each VirtualHost needs (mod_saslcert, " +
 				"which also forwards users' urn:xmpp:saslcert:1 requests to the component in the XEP-0355 wire format; " +
 				"mod_delegation is not needed) and the Component section. The component secret is " +
-				"read by Prosody from --secret-file at start; it never appears in the configuration.",
+				"read by Prosody from --secret-file at start; it never appears in the configuration. " +
+				"The defaults are the Debian package's paths; with --config " + packageConfigFile + " the component, the domains, " +
+				"the secret file and the component port are those saslcert serve uses, so the two sides agree.",
 			Flags: []cli.Flag{
-				&cli.StringSliceFlag{Name: "domain", Usage: "a served VirtualHost (repeat for several)", Required: true},
-				&cli.StringFlag{Name: "component", Usage: "the component's JID, e.g. certs.example.org", Required: true},
-				&cli.StringFlag{Name: "secret-file", Value: "/etc/saslcert/component.secret", Usage: "file holding the component secret (first line), readable by Prosody"},
-				&cli.StringFlag{Name: "plugin-dir", Value: "/usr/local/lib/saslcert/prosody", Usage: "directory holding the plugin's files (mod_saslcert.lua and its saslcert_*.lib.lua parts)"},
-				&cli.StringFlag{Name: "component-interface", Value: "127.0.0.1", Usage: "address Prosody listens on for components"},
-				&cli.IntFlag{Name: "component-port", Value: 5347, Usage: "port Prosody listens on for components"},
+				&cli.StringFlag{Name: "config", Usage: "saslcert serve's TOML file (the package's is " + packageConfigFile + "): its component, domain, secret-file and server-addr are used unless the matching flags are given"},
+				&cli.StringSliceFlag{Name: "domain", Usage: "a served VirtualHost (repeat for several; required unless --config names them)"},
+				&cli.StringFlag{Name: "component", Usage: "the component's JID, e.g. certs.example.org (required unless --config names it)"},
+				&cli.StringFlag{Name: "secret-file", Value: packageSecretFile, Usage: "file holding the component secret (first line), readable by Prosody (the package makes it root:prosody 0640)"},
+				&cli.StringFlag{Name: "plugin-dir", Value: packagePluginDir, Usage: "directory holding the plugin's files (mod_saslcert.lua and its saslcert_*.lib.lua parts; the package installs them here)"},
+				&cli.StringFlag{Name: "component-interface", Value: "127.0.0.1", Usage: "address Prosody listens on for components (--config: the host of server-addr)"},
+				&cli.IntFlag{Name: "component-port", Value: 5347, Usage: "port Prosody listens on for components, saslcert serve's --server-addr port (--config: the port of server-addr)"},
 				&cli.DurationFlag{Name: "timeout", Value: prosody.DefaultTimeout, Usage: "how long a login waits for the component"},
 				&cli.BoolFlag{Name: "no-delegation", Usage: "do not forward XEP-0257 requests sent to the account or the server (clients must then address the component JID)"},
 			},
@@ -58,6 +64,11 @@ func prosodyCommand(e *env) *cli.Command {
 				for _, d := range c.StringSlice("domain") {
 					pc.Domains = append(pc.Domains, strings.Split(d, ",")...)
 				}
+				if path := c.String("config"); path != "" {
+					if err := prosodyConfigFromFile(c, path, &pc); err != nil {
+						return usageErrorf("prosody config: %v", err)
+					}
+				}
 				if err := validateProsodyConfig(&pc); err != nil {
 					return usageErrorf("prosody config: %v", err)
 				}
@@ -68,9 +79,71 @@ func prosodyCommand(e *env) *cli.Command {
 	}
 }
 
+// The paths the Debian package installs (packaging/nfpm.yaml): the
+// defaults of `saslcert prosody config`.
+const (
+	packagePluginDir  = "/usr/share/saslcert/prosody"
+	packageSecretFile = "/etc/saslcert/component.secret"
+	packageConfigFile = "/etc/saslcert/saslcert.toml"
+)
+
+// serveFile is the part of saslcert serve's TOML file that Prosody's
+// configuration must agree with.
+type serveFile struct {
+	Component  string   `toml:"component"`
+	Domain     []string `toml:"domain"`
+	SecretFile string   `toml:"secret-file"`
+	ServerAddr string   `toml:"server-addr"`
+}
+
+// prosodyConfigFromFile fills pc from serve's TOML file path, for every
+// setting whose flag c does not set: component, domain, secret-file, and
+// component-interface and component-port from server-addr. Other keys are
+// serve's business (serve --check checks them).
+func prosodyConfigFromFile(c *cli.Context, path string, pc *prosody.Config) error {
+	var f serveFile
+	if _, err := toml.DecodeFile(path, &f); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	if !c.IsSet("component") && f.Component != "" {
+		pc.Component = f.Component
+	}
+	if !c.IsSet("domain") {
+		for _, d := range f.Domain {
+			pc.Domains = append(pc.Domains, strings.Split(d, ",")...)
+		}
+	}
+	if !c.IsSet("secret-file") && f.SecretFile != "" {
+		pc.SecretFile = f.SecretFile
+	}
+	if f.ServerAddr != "" {
+		host, port, err := net.SplitHostPort(f.ServerAddr)
+		if err != nil {
+			return fmt.Errorf("--config %s: server-addr %q: want host:port", path, f.ServerAddr)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return fmt.Errorf("--config %s: server-addr %q: the port is not a number", path, f.ServerAddr)
+		}
+		if !c.IsSet("component-interface") {
+			pc.ComponentInterface = host
+		}
+		if !c.IsSet("component-port") {
+			pc.ComponentPort = p
+		}
+	}
+	return nil
+}
+
 // validateProsodyConfig normalises the domains and the component JID of pc
 // and checks the rest, naming the flag at fault.
 func validateProsodyConfig(pc *prosody.Config) error {
+	switch {
+	case pc.Component == "":
+		return errors.New("--component is required (or a --config file that sets component)")
+	case len(pc.Domains) == 0:
+		return errors.New("--domain is required (or a --config file that sets domain)")
+	}
 	comp, err := sasl.ParseJID(pc.Component)
 	if errors.Is(err, sasl.ErrJIDForms) {
 		return fmt.Errorf("--component %q: %w", pc.Component, err)

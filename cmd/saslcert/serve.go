@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ func serveCommand(e *env) *cli.Command {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-name-len", Value: xep0257.DefaultLimits().MaxNameLen, Usage: "characters in a certificate's <name>", EnvVars: []string{"SASLCERT_MAX_NAME_LEN"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: component.DefaultRequestTimeout, Usage: "bound on one request (store call, plugin round trip)", EnvVars: []string{"SASLCERT_REQUEST_TIMEOUT"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "store", Usage: storeUsage, EnvVars: []string{"SASLCERT_STORE"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "store-password-file", Usage: storePasswordUsage, EnvVars: []string{"SASLCERT_STORE_PASSWORD_FILE"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "store-wait", Value: defaultStoreWait, Usage: storeWaitUsage, EnvVars: []string{"SASLCERT_STORE_WAIT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "instance", Usage: "this process's name among several serving one shared store (its mark of how far it passed the audit log on); default: the component JID", EnvVars: []string{"SASLCERT_INSTANCE"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "busy-timeout", Value: sqlite.DefaultBusyTimeout, Usage: "how long a write waits for a locked database", EnvVars: []string{"SASLCERT_BUSY_TIMEOUT"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: component.DefaultMaxInFlight, Usage: "requests processed at once", EnvVars: []string{"SASLCERT_MAX_IN_FLIGHT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "plugin-cache-ttl", Value: server.DefaultPluginCacheTTL, Usage: "how long the server plugin may reuse a login decision or an <items/> list; every change made through this component reaches the plugin before it is acknowledged (0: no caching; use 0 if anything else writes the store)", EnvVars: []string{"SASLCERT_PLUGIN_CACHE_TTL"}}),
@@ -107,12 +111,22 @@ type serveConfig struct {
 	appendsPerHour int
 	// auditRetention: audit entries older than this are pruned.
 	auditRetention time.Duration
+	// storePassword is the --store-password-file, storeWait --store-wait.
+	storePassword string
+	storeWait     time.Duration
+	// instance names this process among several on one store ("": the
+	// component JID).
+	instance string
 	// http is the HTTP and metrics listeners' configuration (checked by
 	// server.CheckHTTP).
 	http server.HTTPConfig
 	// oauth are the OAuth2 settings (with http).
 	oauth oauthSettings
 }
+
+// defaultStoreWait is --store-wait's default: serve waits for a PostgreSQL
+// store that is not up yet (both started at boot).
+const defaultStoreWait = time.Minute
 
 func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	var sc serveConfig
@@ -184,6 +198,10 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 		return sc, fmt.Errorf("--audit-retention %v: want at least %v", sc.auditRetention, server.MinAuditRetention)
 	}
 	sc.busy = c.Duration("busy-timeout")
+	sc.storePassword, sc.storeWait, sc.instance = c.String("store-password-file"), c.Duration("store-wait"), c.String("instance")
+	if sc.storeWait < 0 {
+		return sc, fmt.Errorf("--store-wait %v: want 0 or more", sc.storeWait)
+	}
 	sc.http = server.HTTPConfig{
 		Listen: c.String("http-listen"), TLSCert: c.String("http-tls-cert"), TLSKey: c.String("http-tls-key"),
 		PublicURL: c.String("http-public-url"), MetricsListen: c.String("metrics-listen"),
@@ -200,16 +218,27 @@ func serveConfigFrom(c *cli.Context) (serveConfig, error) {
 	return sc, nil
 }
 
-// readSecret returns the component secret from file, or from SASLCERT_SECRET
-// when file is empty. The secret is the first line, without surrounding
-// white space; it must not be empty.
+// CredentialName is the name of the systemd credential holding the
+// component secret: the package's unit passes it with
+// LoadCredential=component.secret:/etc/saslcert/component.secret, and
+// serve reads $CREDENTIALS_DIRECTORY/component.secret when neither
+// --secret-file nor SASLCERT_SECRET is set.
+const CredentialName = "component.secret"
+
+// readSecret returns the component secret from file; when file is empty,
+// from SASLCERT_SECRET, or else from the systemd credential CredentialName
+// in $CREDENTIALS_DIRECTORY. The secret is the first line, without
+// surrounding white space; it must not be empty.
 func readSecret(file string) ([]byte, error) {
 	if file == "" {
-		s := strings.TrimSpace(os.Getenv("SASLCERT_SECRET"))
-		if s == "" {
-			return nil, errors.New("no component secret: set --secret-file (SASLCERT_SECRET_FILE) or SASLCERT_SECRET")
+		if s := strings.TrimSpace(os.Getenv("SASLCERT_SECRET")); s != "" {
+			return []byte(s), nil
 		}
-		return []byte(s), nil
+		dir := os.Getenv("CREDENTIALS_DIRECTORY")
+		if dir == "" {
+			return nil, errors.New("no component secret: set --secret-file (SASLCERT_SECRET_FILE) or SASLCERT_SECRET, or pass the systemd credential " + CredentialName)
+		}
+		file = filepath.Join(dir, CredentialName)
 	}
 	fi, err := os.Stat(file)
 	if err != nil {
@@ -239,7 +268,7 @@ func openServeStore(ctx context.Context, e *env, sc serveConfig) (storage.Store,
 	if err := os.MkdirAll(sc.dataDir, 0o700); err != nil {
 		return nil, "", cli.Exit(fmt.Sprintf("data directory: %v", err), exitFailure)
 	}
-	db, target, err := e.openStore(ctx, sc.store, sc.dataDir, sc.busy, false)
+	db, target, err := e.openStore(ctx, sc.store, storeOpts{dataDir: sc.dataDir, busy: sc.busy, passwordFile: sc.storePassword, wait: sc.storeWait})
 	if err != nil {
 		return nil, "", cli.Exit(fmt.Sprintf("open %s: %v", target, err), exitFailure)
 	}
@@ -268,6 +297,7 @@ func serve(ctx context.Context, e *env, sc serveConfig) error {
 		AppendsPerHour: sc.appendsPerHour,
 		AdminWatch:     sc.adminWatch,
 		AuditRetention: sc.auditRetention,
+		Instance:       sc.instance,
 		HTTP:           sc.http,
 	}
 	if en != nil {

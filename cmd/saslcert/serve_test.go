@@ -27,6 +27,13 @@ func TestServeSettings(t *testing.T) {
 	if err := os.WriteFile(openSecret, []byte("s3cr3t-value\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	credDir := filepath.Join(dir, "credentials")
+	if err := os.Mkdir(credDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(credDir, CredentialName), []byte("s3cr3t-cred\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
 	config := filepath.Join(dir, "saslcert.toml")
 	toml := `component = "certs.example.org"
 domain = ["example.org", "example.net"]
@@ -70,6 +77,19 @@ max-certs = 5
 			env:  map[string]string{"SASLCERT_SECRET": "abc"},
 			want: []string{"3 bytes (not shown)"},
 		},
+		{
+			name: "ok/secret-from-systemd-credential",
+			args: []string{"--component", "certs.example.org", "--domain", "example.org", "--data-dir", filepath.Join(dir, "d3"), "--check"},
+			env:  map[string]string{"CREDENTIALS_DIRECTORY": credDir},
+			want: []string{"11 bytes (not shown)"},
+		},
+		{
+			name: "ok/secret-file-beats-credential",
+			args: []string{"--config", config, "--check"},
+			env:  map[string]string{"CREDENTIALS_DIRECTORY": credDir},
+			want: []string{"12 bytes (not shown)"},
+		},
+		{name: "error/credential-missing", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--check"}, env: map[string]string{"CREDENTIALS_DIRECTORY": dir}, wantCode: exitUsage, wantErr: "component.secret: no such file"},
 		{name: "error/no-component", args: []string{"--domain", "example.org", "--check"}, wantCode: exitUsage, wantErr: "--component (SASLCERT_COMPONENT) is required"},
 		{name: "error/no-domain", args: []string{"--component", "certs.example.org", "--check"}, wantCode: exitUsage, wantErr: "--domain"},
 		{name: "error/no-secret", args: []string{"--component", "certs.example.org", "--domain", "example.org", "--check"}, wantCode: exitUsage, wantErr: "no component secret"},
@@ -107,7 +127,7 @@ max-certs = 5
 		{name: "error/plugin-cache-negative", args: []string{"--config", config, "--plugin-cache-ttl", "-1s", "--check"}, wantCode: exitUsage, wantErr: "--plugin-cache-ttl -1s"},
 		{name: "error/plugin-cache-too-long", args: []string{"--config", config, "--plugin-cache-ttl", "48h", "--check"}, wantCode: exitUsage, wantErr: "between 1s and 24h"},
 		{name: "error/weak-rsa", args: []string{"--config", config, "--min-rsa-bits", "1024", "--check"}, wantCode: exitUsage, wantErr: "--min-rsa-bits 1024"},
-		{name: "error/store-postgres", args: []string{"--config", config, "--store", "postgres://db/saslcert", "--check"}, wantCode: exitUsage, wantErr: "not supported yet"},
+		{name: "error/store-postgres-password", args: []string{"--config", config, "--store", "postgres://u:pw@db/saslcert", "--check"}, wantCode: exitUsage, wantErr: "--store-password-file"},
 		{name: "error/store-unknown", args: []string{"--config", config, "--store", "mysql:x", "--check"}, wantCode: exitUsage, wantErr: "--store"},
 		{name: "error/component-with-localpart", args: []string{"--config", config, "--component", "x@certs.example.org", "--check"}, wantCode: exitUsage, wantErr: "want a domain JID"},
 		{name: "error/argument", args: []string{"--config", config, "extra"}, wantCode: exitUsage, wantErr: "no arguments"},
@@ -137,7 +157,7 @@ max-certs = 5
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"SASLCERT_SECRET", "SASLCERT_SECRET_FILE", "SASLCERT_MAX_CERTS", "SASLCERT_COMPONENT", "SASLCERT_DOMAINS", "SASLCERT_CONFIG", "SASLCERT_DATA_DIR"} {
+			for _, k := range []string{"SASLCERT_SECRET", "SASLCERT_SECRET_FILE", "SASLCERT_MAX_CERTS", "SASLCERT_COMPONENT", "SASLCERT_DOMAINS", "SASLCERT_CONFIG", "SASLCERT_DATA_DIR", "CREDENTIALS_DIRECTORY"} {
 				t.Setenv(k, "")
 				os.Unsetenv(k)
 			}

@@ -284,8 +284,9 @@ func (ca *CA) Roots(ctx context.Context) ([]*x509.Certificate, error) {
 // enroll.CheckSelfSigned (its self-signature proves possession of the key),
 // or again for the public key of req.Renew, a certificate this CA issued to
 // the account that is still valid and not revoked.
-// The certificate has subject CN=<account>, exactly one xmppAddr built from
-// req.Account, EKU clientAuth, key usage digitalSignature, a random 128-bit
+// The certificate has subject CN=<account>, the subjectAltName
+// enroll.ClientSAN(req.Account) (the xmppAddr and the email address
+// <account>, nothing else), basicConstraints CA:FALSE, EKU clientAuth, key usage digitalSignature, a random 128-bit
 // serial number, the configured CRL distribution point, and is valid from a
 // minute before now for the requested lifetime (the default if 0). The
 // result passed enroll.CheckIssued.
@@ -328,7 +329,7 @@ func (ca *CA) Issue(ctx context.Context, req *enroll.IssueRequest) (*enroll.Issu
 	if notAfter.After(ca.cert.NotAfter) {
 		return nil, enroll.Errorf(enroll.ErrUnavailable, "the issuing CA expires on %s, before the certificate would; renew the CA", ca.cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	san, err := enroll.XMPPAddrSAN(req.Account)
+	san, err := enroll.ClientSAN(req.Account)
 	if err != nil {
 		return nil, err
 	}

@@ -144,6 +144,11 @@ func checkIssued(t *testing.T, ca *localca.CA, is *enroll.Issued, now time.Time,
 	if len(sans.XMPPAddrs) != 1 || !sans.XMPPAddrs[0].Equal(alice) || len(sans.DNSNames)+len(sans.OtherNames)+len(sans.BadAddrs) != 0 {
 		t.Errorf("names: %+v", sans)
 	}
+	// The email address and the CN are the bare JID too, for clients that
+	// read the account from them (Conversations).
+	if !slices.Equal(c.EmailAddresses, []string{alice.String()}) || c.Subject.String() != "CN="+alice.String() {
+		t.Errorf("email addresses %v, subject %q; want exactly %s as both", c.EmailAddresses, c.Subject, alice)
+	}
 	if !slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}) || c.IsCA {
 		t.Errorf("EKU %v, CA %v", c.ExtKeyUsage, c.IsCA)
 	}

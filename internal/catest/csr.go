@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"testing"
 
@@ -39,6 +40,8 @@ type CSROptions struct {
 	RawSAN   []byte
 	DNSNames []string
 	Emails   []string
+	// SubjectEmail, if set, is a PKCS#9 emailAddress attribute in the subject.
+	SubjectEmail string
 	// Extensions are added as requested extensions.
 	Extensions []pkix.Extension
 	SigAlg     x509.SignatureAlgorithm
@@ -56,6 +59,9 @@ func NewCSR(tb testing.TB, o CSROptions) *x509.CertificateRequest {
 		EmailAddresses:     o.Emails,
 		SignatureAlgorithm: o.SigAlg,
 		ExtraExtensions:    o.Extensions,
+	}
+	if o.SubjectEmail != "" {
+		tmpl.Subject.ExtraNames = []pkix.AttributeTypeAndValue{{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, Value: o.SubjectEmail}}
 	}
 	san := o.RawSAN
 	if san == nil && o.XMPPAddr != "" {

@@ -36,6 +36,7 @@ var (
 	OIDXMPPAddr       = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 8, 5}
 	OIDMicrosoftUPN   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3}
 	OIDSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+	oidEmailAddress   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}
 )
 
 // KeyType selects the subject key.
@@ -137,7 +138,11 @@ func TLV(tag cbasn1.Tag, content []byte) []byte {
 
 // SAN encodes a subjectAltName extension value (SEQUENCE OF GeneralName) with
 // the given otherNames followed by dNSName entries.
-func SAN(others []OtherName, dns []string) []byte {
+func SAN(others []OtherName, dns []string) []byte { return SANWithEmails(others, dns, nil) }
+
+// SANWithEmails is SAN followed by rfc822Name entries (IA5String, written
+// as given: a test may put anything in them).
+func SANWithEmails(others []OtherName, dns, emails []string) []byte {
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		for _, o := range others {
@@ -150,6 +155,9 @@ func SAN(others []OtherName, dns []string) []byte {
 		}
 		for _, d := range dns {
 			b.AddASN1(cbasn1.Tag(2).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(d)) })
+		}
+		for _, e := range emails {
+			b.AddASN1(cbasn1.Tag(1).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(e)) })
 		}
 	})
 	return b.BytesOrPanic()
@@ -164,6 +172,9 @@ type Options struct {
 	DNSNames    []string
 	CriticalSAN bool   // mark the SAN extension critical
 	RawSAN      []byte // if set, used as the SAN extension value instead of the above
+
+	Emails       []string // rfc822Name entries, after DNSNames
+	SubjectEmail string   // if set, a PKCS#9 emailAddress attribute in the subject
 
 	NotBefore, NotAfter time.Time // zero: Now-1h and Now+30d
 
@@ -228,6 +239,9 @@ func Make(o Options) (*Cert, error) {
 		KeyUsage:           x509.KeyUsageDigitalSignature | o.KeyUsage,
 		SignatureAlgorithm: o.SigAlg,
 	}
+	if o.SubjectEmail != "" {
+		tmpl.Subject.ExtraNames = []pkix.AttributeTypeAndValue{{Type: oidEmailAddress, Value: o.SubjectEmail}}
+	}
 	if !o.NoEKU {
 		tmpl.ExtKeyUsage = o.EKU
 		if tmpl.ExtKeyUsage == nil {
@@ -246,8 +260,8 @@ func Make(o Options) (*Cert, error) {
 			others = append(others, XMPPAddr(a))
 		}
 		others = append(others, o.OtherNames...)
-		if len(others) > 0 || len(o.DNSNames) > 0 {
-			san = SAN(others, o.DNSNames)
+		if len(others) > 0 || len(o.DNSNames) > 0 || len(o.Emails) > 0 {
+			san = SANWithEmails(others, o.DNSNames, o.Emails)
 		}
 	}
 	if san != nil {

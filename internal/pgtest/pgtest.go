@@ -64,6 +64,9 @@ type Options struct {
 	Durable bool
 	// StartTimeout bounds the server's start (default 60s).
 	StartTimeout time.Duration
+	// SharedBuffers is PostgreSQL's shared_buffers (default "64MB");
+	// benchmarks on large tables give it more.
+	SharedBuffers string
 }
 
 // Server is a running PostgreSQL.
@@ -103,6 +106,9 @@ func Start(tb testing.TB, o Options) *Server {
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 60 * time.Second
+	}
+	if o.SharedBuffers == "" {
+		o.SharedBuffers = "64MB"
 	}
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
@@ -191,7 +197,7 @@ func (s *Server) Start() error {
 		return errors.New("pgtest: already running")
 	}
 	args := []string{"-D", s.data(), "-p", strconv.Itoa(s.Port), "-k", s.Dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=64MB",
+		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=" + s.opts.SharedBuffers,
 		"-c", "logging_collector=off", "-c", "log_min_messages=warning"}
 	if !s.opts.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
@@ -358,9 +364,10 @@ var shared struct {
 }
 
 // Shared returns a server shared by the tests of one test binary (started
-// on first use, without durability), which TestMain stops with StopShared.
-// Tests that stop or kill their server must use Start instead.
-func Shared(tb testing.TB) *Server {
+// on first use with o, or without durability if o is nil: the first
+// caller's options win), which TestMain stops with StopShared. Tests that
+// stop or kill their server must use Start instead.
+func Shared(tb testing.TB, o ...Options) *Server {
 	tb.Helper()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
@@ -368,7 +375,11 @@ func Shared(tb testing.TB) *Server {
 		return shared.s
 	}
 	c := &cleanups{TB: tb}
-	shared.s = Start(c, Options{})
+	var opts Options
+	if len(o) > 0 {
+		opts = o[0]
+	}
+	shared.s = Start(c, opts)
 	shared.end = c.run
 	return shared.s
 }

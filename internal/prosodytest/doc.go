@@ -33,6 +33,11 @@
 // onconnect ... attempt to index a nil value (field 'conn')"; stanzas to a
 // disconnected component log a warning "Component not connected".
 //
+// With Options.Include, Prosody includes an admin's configuration file
+// (what `saslcert prosody config` printed, with its own plugin_paths,
+// VirtualHost and Component sections) instead of the sections Start
+// writes; Options.ComponentAddr then names the component port it sets.
+//
 // When prosody is not installed, Start skips the test unless the environment
 // variable SASLCERT_REQUIRE_PROSODY is set, in which case it fails.
 package prosodytest

@@ -75,6 +75,20 @@ type Options struct {
 	// ExtraGlobal and ExtraHost are raw Lua appended to the global and the
 	// VirtualHost section.
 	ExtraGlobal, ExtraHost string
+
+	// Include is a configuration file that an admin wrote with
+	// `saslcert prosody config` (e.g. the package's paths): Prosody
+	// includes it after the global section, and Start writes no
+	// VirtualHost or Component section of its own (Plugin, Delegation,
+	// ExtraHost and the Plugin* fields are ignored). The file must declare
+	// Domain and ComponentJID, and its component_ports must be the port of
+	// ComponentAddr. ComponentSecret is then unused: the file names the
+	// secret Prosody reads.
+	Include string
+	// ComponentAddr is where Prosody listens for components
+	// ("127.0.0.1:port"; default: a free port). Start does not retry
+	// other ports when it is taken.
+	ComponentAddr string
 	// ExtraModules are added to the global modules_enabled.
 	ExtraModules []string
 }
@@ -176,8 +190,13 @@ func Start(tb testing.TB, o Options) *Server {
 	// Ports are picked free but may be taken before Prosody binds them;
 	// then try again with other ports.
 	for attempt := 1; ; attempt++ {
-		s.C2SAddr = freeAddr(tb, "")
-		s.ComponentAddr = freeAddr(tb, s.C2SAddr)
+		if o.ComponentAddr != "" {
+			s.ComponentAddr = o.ComponentAddr
+			s.C2SAddr = freeAddr(tb, s.ComponentAddr)
+		} else {
+			s.C2SAddr = freeAddr(tb, "")
+			s.ComponentAddr = freeAddr(tb, s.C2SAddr)
+		}
 		cfg := s.config(o, certFile, keyFile, secretFile)
 		if err := os.WriteFile(s.ConfigFile, []byte(cfg), 0o600); err != nil {
 			tb.Fatal(err)
@@ -187,7 +206,7 @@ func Start(tb testing.TB, o Options) *Server {
 			return s
 		}
 		log := s.Log()
-		if attempt < 3 && strings.Contains(log, "Failed to open server port") {
+		if attempt < 3 && o.ComponentAddr == "" && strings.Contains(log, "Failed to open server port") {
 			tb.Logf("prosodytest: a port was taken, retrying: %v", err)
 			_ = os.Remove(s.LogFile)
 			_ = os.Remove(s.StdoutFile)
@@ -238,6 +257,13 @@ func freeAddr(tb testing.TB, not string) string {
 			return addr
 		}
 	}
+}
+
+// FreeAddr returns a currently free loopback TCP address (as Start picks
+// its ports), e.g. for Options.ComponentAddr.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	return freeAddr(tb, "")
 }
 
 // ephemeralLow is the lowest port of the kernel's ephemeral range (0 if
@@ -303,6 +329,12 @@ func (s *Server) config(o Options, certFile, keyFile, secretFile string) string 
 	g.Modules = append(g.Modules, o.ExtraModules...)
 	var b strings.Builder
 	b.WriteString(g.Render())
+	if o.Include != "" {
+		// An included file starts in the global section; it holds the
+		// admin's VirtualHost and Component sections.
+		fmt.Fprintf(&b, "Include %s\n", luaStr(o.Include))
+		return b.String()
+	}
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	// The plugin's sections are what `saslcert prosody config` prints
 	// (package plugins/prosody), with the test-only choices of o.

@@ -34,7 +34,9 @@
 //   - Stack.StartCommand: run the built saslcert with arguments of the
 //     caller's choice (e.g. serve --config FILE) as the stack's component,
 //     with Options.NoComponent; Stack.SecretFile is the 0600 file holding
-//     the component secret, for such a config;
+//     the component secret, for such a config; Stack.StartExec: the same
+//     with a program of the caller's choice (e.g. an installed saslcert run
+//     as its systemd unit would run it);
 //   - LogBuffer: a goroutine-safe log sink (for an in-process component or
 //     slog handler a test wires itself);
 //   - Options.Forge: loads a test-only Prosody module with which a logged-in

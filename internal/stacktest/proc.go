@@ -127,14 +127,26 @@ func (st *Stack) ServeArgs() []string {
 // startProcess starts "saslcert args..." under Options.Wrapper, its output
 // in a log file, its environment this process's without SASLCERT_* plus env.
 func (c *Component) startProcess(tb testing.TB, args []string, env ...string) error {
-	st := c.st
-	bin := Binary(tb)
+	argv := append(append(append([]string(nil), c.st.Opts.Wrapper...), Binary(tb)), args...)
+	return c.startArgv(tb, argv, env...)
+}
+
+// StartExec is StartCommand for a program of the caller's choice: argv[0]
+// is run as it is (neither Binary nor Options.Wrapper), e.g. an installed
+// saslcert, or a wrapper that runs it as a systemd unit would.
+func (st *Stack) StartExec(tb testing.TB, argv []string, env ...string) *Component {
+	tb.Helper()
+	return st.startComponent(tb, func(c *Component) error { return c.startArgv(tb, argv, env...) })
+}
+
+// startArgv starts argv with its output in a log file, its environment
+// this process's without SASLCERT_* plus env.
+func (c *Component) startArgv(tb testing.TB, argv []string, env ...string) error {
 	logFile := filepath.Join(tb.TempDir(), fmt.Sprintf("saslcert-%d.log", c.N))
 	out, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	argv := append(append(append([]string(nil), st.Opts.Wrapper...), bin), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Only what the caller sets: no SASLCERT_* settings leak in from the

@@ -70,6 +70,10 @@ type ServerOptions struct {
 	// RogueJID and RogueSecret, if set, are a second component on the
 	// server.
 	RogueJID, RogueSecret string
+	// ClientCAFile, if set, is a PEM file of CAs a server that verifies
+	// client certificates in TLS lets them chain to (ejabberd's
+	// c2s_cafile; Prosody ignores it).
+	ClientCAFile string
 }
 
 // StartServerFunc starts a server for a Stack; the cleanups of tb stop it.

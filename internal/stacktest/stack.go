@@ -107,6 +107,8 @@ type Options struct {
 	ExtraGlobal string
 	// StartServer starts the XMPP server (nil: StartProsody).
 	StartServer StartServerFunc
+	// ClientCAFile is ServerOptions.ClientCAFile (ejabberd's c2s_cafile).
+	ClientCAFile string
 	// ServeFlags are added to the child process's "saslcert serve" flags
 	// (Options.Process), e.g. {"--admin-watch-interval", "5s"}.
 	ServeFlags []string
@@ -159,6 +161,7 @@ func Start(tb testing.TB, opts Options) *Stack {
 		ExtraModules:  opts.ExtraModules,
 		ExtraGlobal:   opts.ExtraGlobal,
 		Forge:         opts.Forge,
+		ClientCAFile:  opts.ClientCAFile,
 	}
 	if opts.Rogue {
 		so.RogueJID, so.RogueSecret = "rogue."+opts.Domain, randomHex(tb, 16)

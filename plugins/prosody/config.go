@@ -94,7 +94,7 @@ func (c Config) String() string {
 func (c Config) Global() string {
 	var b strings.Builder
 	w := writer(&b)
-	w("-- where the plugin's files are (copy plugins/prosody/*.lua there: mod_saslcert.lua and its parts)")
+	w("-- where the plugin's files are (the saslcert package installs them; from source, copy plugins/prosody/*.lua there)")
 	w("plugin_paths = { %s }", strconv.Quote(c.PluginDir))
 	w("-- ask clients for a certificate in TLS; self-signed ones pass the handshake (Prosody's")
 	w("-- default verifyext has lsec_continue) and saslcert decides at SASL EXTERNAL")

@@ -262,8 +262,9 @@ module:hook("iq-set/host/" .. xmlns_plugin .. ":disabled", function (event)
 end);
 
 -- The component changed certificates of an account (appended, disabled,
--- revoked, issued, renewed): forget what is cached about it. Sent before the
--- change is acknowledged to anyone.
+-- revoked, issued, renewed): forget what is cached about it, and send the
+-- queued session notices before the answer. Sent before the change is
+-- acknowledged to anyone.
 module:hook("iq-set/host/" .. xmlns_plugin .. ":changed", function (event)
 	if not from_component(event) then return true; end
 	local stanza = event.stanza;
@@ -283,6 +284,10 @@ module:hook("iq-set/host/" .. xmlns_plugin .. ":changed", function (event)
 		module:log("warn", "Component changed certificates of %q, which is %q here", payload.attr.jid, account);
 	end
 	forget(account);
+	-- Sessions bound so far reach the component before this answer, which
+	-- tells it that they bound before the change (component/boundorder.go):
+	-- sessions of a certificate being disabled stay.
+	flush_notices();
 	event.origin.send(st.reply(stanza));
 	return true;
 end);

@@ -215,3 +215,12 @@ func hasSentinel(err error) bool {
 	}
 	return false
 }
+
+// ParseURL checks a connection URL as Open reads it, without connecting.
+func ParseURL(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("storage/postgres: %w", err)
+	}
+	return cfg, nil
+}

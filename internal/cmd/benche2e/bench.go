@@ -21,6 +21,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/saslcert/saslcert/enroll"
+	"github.com/saslcert/saslcert/internal/progress"
 	"github.com/saslcert/saslcert/internal/prosodyconf"
 )
 
@@ -52,8 +53,9 @@ type appendUser struct {
 type instance struct {
 	name      string
 	peer      bool
-	fill      int  // filler certificates (ours-1M) or accounts (peer-fill)
-	loginOnly bool // takes part in the login phase only
+	fill      int    // filler certificates (ours-1M) or accounts (peer-fill)
+	loginOnly bool   // takes part in the login phase only
+	store     string // the component's --store ("": SQLite in its data directory)
 
 	dir                        string
 	c2sPort, compPort, c2s     string
@@ -132,7 +134,7 @@ func (b *bench) setup(ctx context.Context) error {
 		say("profiling into %s (a profiled run is slower; its rates are not the benchmark's)", dir)
 	}
 	b.peerPluginDir = filepath.Join(b.work, "peer-plugins")
-	if err := patchPeerModule(b.cfg.peerModule, b.peerPluginDir); err != nil {
+	if err := prosodyconf.PatchPeerModule(b.cfg.peerModule, b.peerPluginDir); err != nil {
 		return err
 	}
 	pw := make([]byte, 12)
@@ -154,6 +156,9 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	if b.cfg.peerFill > 0 {
 		b.instances = append(b.instances, &instance{name: "peer-" + count(b.cfg.peerFill), peer: true, fill: b.cfg.peerFill, loginOnly: true})
+	}
+	if b.cfg.postgres != "" {
+		b.instances = append(b.instances, &instance{name: "ours-pg", loginOnly: true, store: b.cfg.postgres})
 	}
 	for _, in := range b.instances {
 		in.dir = filepath.Join(b.work, in.name)
@@ -308,19 +313,27 @@ func (b *bench) prepare(_ context.Context, in *instance) error {
 	t0 := time.Now()
 	if in.peer {
 		say("%s: writing %d filler accounts with one certificate each (flat files)", in.name, in.fill)
+		meter := progress.New(os.Stderr, in.name+": filler accounts", int64(in.fill))
 		err := writePeerFiller(data, b.domain, b.accountRecord, in.fill, func(done int) {
+			meter.Clear()
 			say("%s: %d filler accounts written", in.name, done)
+			meter.Set(int64(done))
 		})
+		meter.Done()
 		if err != nil {
 			return err
 		}
 	} else {
 		say("%s: adding %d filler certificates to the SQLite store (ImportCerts)", in.name, in.fill)
+		meter := progress.New(os.Stderr, in.name+": filler certificates", int64(in.fill))
 		err := fillStore(filepath.Join(in.dir, "component"), b.domain, in.fill, func(done int, el time.Duration) {
 			if done%250000 == 0 || done == in.fill {
+				meter.Clear()
 				say("%s: %d filler certificates stored (%.0f/s)", in.name, done, float64(done)/el.Seconds())
 			}
+			meter.Set(int64(done))
 		})
+		meter.Done()
 		if err != nil {
 			return err
 		}

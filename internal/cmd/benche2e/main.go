@@ -56,6 +56,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/saslcert/saslcert/internal/prosodyconf"
 )
 
 type config struct {
@@ -68,6 +70,7 @@ type config struct {
 
 	prosodyLog string
 	cacheTTL   string // saslcert serve --plugin-cache-ttl; "" keeps its default
+	postgres   string // -postgres: the ours-pg instance's store URL ("": none)
 	profileDir string
 	workParent string
 	keep       bool
@@ -82,11 +85,12 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.saslcert, "saslcert", "", "the built saslcert binary (go build ./cmd/saslcert); required")
 	flag.StringVar(&cfg.prosody, "prosody", "/usr/bin/prosody", "the prosody binary")
-	flag.StringVar(&cfg.peerModule, "peer-module", "/usr/lib/prosody/modules/mod_client_certs/mod_client_certs.lua", "Debian's mod_client_certs.lua (copied and patched in the temp dir)")
+	flag.StringVar(&cfg.peerModule, "peer-module", prosodyconf.PeerModule, "Debian's mod_client_certs.lua (copied and patched in the temp dir)")
 	flag.StringVar(&cfg.pluginDir, "plugin-dir", "plugins/prosody", "directory holding the plugin (mod_saslcert.lua and its saslcert_*.lib.lua parts)")
 	flag.IntVar(&cfg.users, "users", 1000, "accounts with one certificate each, on every instance (the 1k store)")
 	flag.IntVar(&cfg.fill, "fill", 1_000_000, "filler certificates in the ours-1M store (0: no ours-1M instance)")
 	flag.IntVar(&cfg.peerFill, "peer-fill", 0, "filler accounts with one certificate each for a peer-fill instance (0: none)")
+	flag.StringVar(&cfg.postgres, "postgres", "", "also run an ours-pg instance (login phase) whose component stores in this empty PostgreSQL database (postgres://..., no password in it: PGPASSWORD or PGPASSFILE apply), for the RATIO login_pg_vs_sqlite")
 	flag.IntVar(&cfg.rounds, "rounds", 6, "rounds; each runs every phase on every instance in turn")
 	flag.IntVar(&cfg.logins, "logins", 150, "logins per instance per round")
 	flag.IntVar(&cfg.iqs, "iqs", 200, "IQs per instance per round in each IQ phase")
@@ -102,6 +106,10 @@ func main() {
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (configs, logs, databases)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
+	if cfg.postgres != "" && cfg.profileDir != "" {
+		fmt.Fprintln(os.Stderr, "benche2e: -postgres and -profile cannot be combined (the profiled component opens SQLite)")
+		os.Exit(2)
+	}
 	if err := cfg.check(); err != nil {
 		fmt.Fprintf(os.Stderr, "benche2e: %v\n", err)
 		os.Exit(2)

@@ -21,57 +21,8 @@ import (
 	"time"
 
 	"github.com/saslcert/saslcert/internal/prosodyconf"
+	"github.com/saslcert/saslcert/modclientcerts"
 )
-
-// The peer's two one-line fixes (docs: /work/shared/design/PEER.md), applied
-// at run time to a temporary copy of Debian's mod_client_certs.lua; the
-// original is never changed and the copy is never kept.
-var peerFixes = []struct{ why, old, new string }{
-	{
-		why: `Prosody 0.12's adhoc rejects the permission "user" (renamed "any"), which stops the module before it offers SASL EXTERNAL`,
-		old: `local cmd_desc = adhoc_new("Manage certificates", "http://prosody.im/protocol/certs", adhoc_handler, "user");`,
-		new: `local cmd_desc = adhoc_new("Manage certificates", "http://prosody.im/protocol/certs", adhoc_handler, "any");`,
-	},
-	{
-		why: "util.x509.der2pem passes a float count to gsub, which Lua 5.4 refuses: every append dies; use the same PEM wrapping with an integer count",
-		old: `local util_x509 = require "util.x509";`,
-		new: `local util_x509 = { der2pem = function(der) local b64 = require("util.encodings").base64.encode(der); ` +
-			`return "-----BEGIN CERTIFICATE-----\n" .. (b64:gsub(("."):rep(64), "%0\n", (#b64 - 1) // 64)) .. "\n-----END CERTIFICATE-----\n"; end };`,
-	},
-}
-
-// patchPeerModule copies the peer module into dir/mod_client_certs.lua with
-// both fixes applied. Each fix must match exactly one line of the original.
-func patchPeerModule(src, dir string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("the peer module: %w (install prosody-modules)", err)
-	}
-	s := string(b)
-	for _, f := range peerFixes {
-		if n := strings.Count(s, f.old); n != 1 {
-			return fmt.Errorf("%s: expected the line %q once, found it %d times; this is not the module PEER.md describes", src, f.old, n)
-		}
-		s = strings.Replace(s, f.old, f.new, 1)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "mod_client_certs.lua"), []byte(s), 0o600)
-}
-
-// dmEncode is Prosody's util.datamanager path encoding of a host or user.
-func dmEncode(s string) string {
-	var b strings.Builder
-	for _, c := range []byte(s) {
-		if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02x", c)
-		}
-	}
-	return b.String()
-}
 
 // scramAccount is the content of an accounts/<user>.dat file of
 // mod_auth_internal_hashed (SCRAM-SHA-1) for password, the same for every
@@ -101,12 +52,12 @@ func scramAccount(password string) (string, error) {
 // writeAccounts creates accounts/<user>.dat for users on the host's data
 // directory (before Prosody starts: it reads them on demand).
 func writeAccounts(dataDir, domain, record string, users []string) error {
-	dir := filepath.Join(dataDir, dmEncode(domain), "accounts")
+	dir := filepath.Join(dataDir, modclientcerts.PathEncode(domain), "accounts")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	for _, u := range users {
-		if err := os.WriteFile(filepath.Join(dir, dmEncode(u)+".dat"), []byte(record), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, modclientcerts.PathEncode(u)+".dat"), []byte(record), 0o600); err != nil {
 			return err
 		}
 	}
@@ -119,8 +70,8 @@ func writeAccounts(dataDir, domain, record string, users []string) error {
 // certificates are random bytes: no login presents them, they only make the
 // store as big as ours at scale.
 func writePeerFiller(dataDir, domain, record string, n int, progress func(done int)) error {
-	acc := filepath.Join(dataDir, dmEncode(domain), "accounts")
-	certs := filepath.Join(dataDir, dmEncode(domain), "client_certs")
+	acc := filepath.Join(dataDir, modclientcerts.PathEncode(domain), "accounts")
+	certs := filepath.Join(dataDir, modclientcerts.PathEncode(domain), "client_certs")
 	for _, d := range []string{acc, certs} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -336,6 +287,9 @@ func (b *bench) startComponent(ctx context.Context, in *instance) error {
 			"--data-dir", dataDir}
 		if b.cfg.cacheTTL != "" {
 			args = append(args, "--plugin-cache-ttl", b.cfg.cacheTTL)
+		}
+		if in.store != "" {
+			args = append(args, "--store", in.store)
 		}
 		p, err = startProc("component-"+in.name, in.dir, out,
 			[]string{"SASLCERT_SECRET_FILE=" + in.secretFile}, false, b.cfg.saslcert, args...)

@@ -170,7 +170,11 @@ func (b *bench) report(w io.Writer) {
 	}
 	fmt.Fprintf(w, "targets: login >= 1.0 %s, items >= 1.0 %s, append >= 1.0 %s, login_1m_vs_1k >= 0.9 %s (items and append: the lower of sequential and x%d)\n",
 		verdict(login >= 1), verdict(items >= 1), verdict(appendR >= 1), verdictScale(big, login1m(big, ours)), b.cfg.window)
-	fmt.Fprintf(w, "RATIO login=%.2f items=%.2f append=%.2f login_1m_vs_1k=%s\n", login, items, appendR, scale)
+	pg := "n/a"
+	if in := b.byName("ours-pg"); in != nil {
+		pg = fmt.Sprintf("%.2f", ratio(in.res["login"].rate(), ours.res["login"].rate()))
+	}
+	fmt.Fprintf(w, "RATIO login=%.2f items=%.2f append=%.2f login_1m_vs_1k=%s login_pg_vs_sqlite=%s\n", login, items, appendR, scale, pg)
 }
 
 func login1m(big, ours *instance) float64 {

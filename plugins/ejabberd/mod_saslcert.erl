@@ -1,0 +1,554 @@
+%%% mod_saslcert: saslcert for ejabberd 23.01 (docs/PLUGIN-PROTOCOL.md).
+%%%
+%%% ejabberd checks the client certificate's chain against c2s_cafile and
+%%% picks the account (xmpp_stream_pkix); this module then asks the saslcert
+%%% component, over the component link, whether that certificate may log in
+%%% as that account (c2s_auth_result), and refuses the login unless the
+%%% component says yes: unknown, disabled, revoked, expired certificates and
+%%% certificates without an xmppAddr naming the account are refused; no
+%%% answer, a timeout or the component being away refuse with
+%%% temporary-auth-failure. It forces the resource of full-JID certificates
+%%% at bind, tells the component of bound and closed sessions, closes live
+%%% sessions when told a certificate was revoked or disabled, stamps users'
+%%% requests with how they logged in (auth stamp), forwards XEP-0257 requests
+%%% sent to the account or the server in the XEP-0355 wrapper (the stamp
+%%% cannot travel through mod_delegation, which carries one child only), and
+%%% tells the component when accounts are registered and removed. Answers
+%%% to its own requests are believed only from the configured component JID
+%%% and only for a request it has outstanding.
+%%%
+%%% Caching follows the Prosody plugin's rules: only after the component
+%%% announced cache-ttl on the current connection, for at most max-age,
+%%% never kept if anything was forgotten while the answer was on its way;
+%%% forgotten per account at <changed/>, <revoked/>, <disabled/>, and
+%%% entirely at every <sessions/> query and when the link connects or
+%%% drops.
+%%%
+%%% The wire format is in mod_saslcert_proto.
+-module(mod_saslcert).
+-behaviour(gen_mod).
+-behaviour(gen_server).
+
+-export([start/2, stop/1, reload/3, depends/2, mod_opt_type/1, mod_options/1, mod_doc/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
+-export([c2s_auth_result/3, c2s_session_opened/1, c2s_terminated/2, user_send_packet/1,
+	 remove_user/2, register_user/2, component_connected/1, component_disconnected/2,
+	 process_iq/1, decode_iq_subel/1]).
+
+-include("xmpp.hrl").
+-include("logger.hrl").
+
+-define(NS_CERTS, <<"urn:xmpp:saslcert:1">>).
+-define(NS_DELEG, <<"urn:xmpp:delegation:1">>).
+-define(SESSIONS, mod_saslcert_sessions).   % Pid -> {Host, FullJID, FP}
+-define(CACHE, mod_saslcert_cache).         % {Host, FP, Account} -> {Result, Expires}
+-define(LINK, mod_saslcert_link).           % {Host, What} -> Value
+-define(RETRY, 30000).
+
+%%% gen_mod
+
+start(Host, Opts) ->
+    case {gen_mod:get_opt(component, Opts), read_secret(gen_mod:get_opt(secret_file, Opts))} of
+	{undefined, _} -> {error, <<"mod_saslcert: the option 'component' is required">>};
+	{_, {error, Why}} -> {error, Why};
+	{_, {ok, _}} -> gen_mod:start_child(?MODULE, Host, Opts)
+    end.
+
+stop(Host) -> gen_mod:stop_child(?MODULE, Host).
+
+reload(_Host, _NewOpts, _OldOpts) -> ok.
+
+depends(_Host, _Opts) -> [].
+
+mod_opt_type(component) -> econf:domain();
+mod_opt_type(secret_file) -> econf:file();
+mod_opt_type(timeout) -> econf:timeout(second);
+mod_opt_type(cache) -> econf:bool().
+
+mod_options(_Host) ->
+    [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true}].
+
+mod_doc() -> #{desc => ["saslcert: client certificate logins decided by the saslcert component."]}.
+
+read_secret(undefined) -> {error, <<"mod_saslcert: the option 'secret_file' is required">>};
+read_secret(File) ->
+    case file:read_file(File) of
+	{ok, B} ->
+	    %% The first line without surrounding white space, as saslcert serve reads it.
+	    case string:trim(hd(binary:split(B, <<"\n">>))) of
+		<<>> -> {error, <<"mod_saslcert: the first line of the secret file is empty">>};
+		S -> {ok, S}
+	    end;
+	{error, E} -> {error, iolist_to_binary(io_lib:format("mod_saslcert: cannot read ~ts: ~p", [File, E]))}
+    end.
+
+%%% gen_server: owns the tables, the hooks and the account events queue.
+
+-record(state, {host, events = queue:new(), sending = false}).
+
+init([Host | _]) ->
+    process_flag(trap_exit, true),
+    Opts = gen_mod:get_module_opts(Host, ?MODULE),
+    {ok, Secret} = read_secret(gen_mod:get_opt(secret_file, Opts)),
+    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK]),
+    set(Host, component, gen_mod:get_opt(component, Opts)),
+    set(Host, secret, Secret),
+    set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
+    set(Host, cache, gen_mod:get_opt(cache, Opts)),
+    set(Host, cache_ttl, 0),
+    set(Host, by_fingerprint, false),
+    set(Host, forgets, 0),
+    ejabberd_hooks:add(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
+    ejabberd_hooks:add(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
+    ejabberd_hooks:add(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
+    ejabberd_hooks:add(user_send_packet, Host, ?MODULE, user_send_packet, 1),
+    ejabberd_hooks:add(remove_user, Host, ?MODULE, remove_user, 50),
+    ejabberd_hooks:add(register_user, Host, ?MODULE, register_user, 50),
+    ejabberd_hooks:add(component_connected, ?MODULE, component_connected, 60),
+    ejabberd_hooks:add(component_disconnected, ?MODULE, component_disconnected, 60),
+    gen_iq_handler:add_iq_handler(ejabberd_local, Host, mod_saslcert_proto:ns(), ?MODULE, process_iq),
+    {ok, #state{host = Host}}.
+
+ensure_table(T) ->
+    case ets:info(T, name) of
+	undefined -> ets:new(T, [named_table, public, set]);
+	_ -> T
+    end.
+
+terminate(_Reason, #state{host = Host}) ->
+    ejabberd_hooks:delete(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
+    ejabberd_hooks:delete(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
+    ejabberd_hooks:delete(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
+    ejabberd_hooks:delete(user_send_packet, Host, ?MODULE, user_send_packet, 1),
+    ejabberd_hooks:delete(remove_user, Host, ?MODULE, remove_user, 50),
+    ejabberd_hooks:delete(register_user, Host, ?MODULE, register_user, 50),
+    case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
+	false ->
+	    ejabberd_hooks:delete(component_connected, ?MODULE, component_connected, 60),
+	    ejabberd_hooks:delete(component_disconnected, ?MODULE, component_disconnected, 60);
+	true -> ok
+    end,
+    gen_iq_handler:remove_iq_handler(ejabberd_local, Host, mod_saslcert_proto:ns()),
+    flush(Host),
+    ok.
+
+handle_call(_Req, _From, S) -> {reply, ok, S}.
+
+handle_cast({account_event, Ev}, S) -> {noreply, send_event(S#state{events = queue:in(Ev, S#state.events)})};
+handle_cast(kick, S) -> {noreply, send_event(S)};
+handle_cast(_Msg, S) -> {noreply, S}.
+
+handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
+    S1 = S#state{sending = false},
+    case answer(Host, Res) of
+	{ok, _} -> {noreply, send_event(S1#state{events = queue:drop(S1#state.events)})};
+	{error, #xmlel{} = Err} ->
+	    case fxml:get_tag_attr_s(<<"type">>, Err) of
+		<<"wait">> -> retry_later(S1);
+		_ ->
+		    ?WARNING_MSG("saslcert: the component refused an account event: ~ts", [fxml:element_to_binary(Err)]),
+		    {noreply, send_event(S1#state{events = queue:drop(S1#state.events)})}
+	    end;
+	_ -> retry_later(S1)
+    end;
+handle_info(retry, S) -> {noreply, send_event(S)};
+handle_info(_Info, S) -> {noreply, S}.
+
+code_change(_Old, S, _Extra) -> {ok, S}.
+
+retry_later(S) ->
+    erlang:send_after(?RETRY, self(), retry),
+    {noreply, S}.
+
+%% send_event sends the oldest queued account event, one at a time, in order.
+send_event(#state{sending = true} = S) -> S;
+send_event(#state{host = Host, events = Q} = S) ->
+    case queue:peek(Q) of
+	empty -> S;
+	{value, {Kind, JID}} ->
+	    case route_to_component(Host, set, mod_saslcert_proto:account_event(Kind, JID), account_event, self()) of
+		ok -> S#state{sending = true};
+		down -> S  % sent again at the next <sessions/> query (kick)
+	    end
+    end.
+
+%%% the link to the component
+
+get(Host, What) ->
+    case ets:lookup(?LINK, {Host, What}) of
+	[{_, V}] -> V;
+	[] -> undefined
+    end.
+
+set(Host, What, V) -> ets:insert(?LINK, {{Host, What}, V}).
+
+component(Host) -> get(Host, component).
+
+%% route_to_component sends an IQ from the host to the component; the answer
+%% (or timeout) comes to Proc as {iq_reply, Res, Ctx}. down: no route.
+route_to_component(Host, Type, Payload, Ctx, Proc) ->
+    Comp = component(Host),
+    case ejabberd_router:is_my_route(Comp) of
+	true ->
+	    IQ = #iq{type = Type, from = jid:make(Host), to = jid:make(Comp), sub_els = [Payload]},
+	    ejabberd_router:route_iq(IQ, Ctx, Proc, get(Host, timeout)),
+	    ok;
+	false -> down
+    end.
+
+%% answer checks that a reply to one of our requests comes from the
+%% configured component (another route answering with a guessed or leaked id
+%% is not believed) and returns {ok, Payload | none}, {error, ErrorEl},
+%% timeout or forged.
+answer(Host, #iq{from = From, type = T, sub_els = Els}) ->
+    Comp = component(Host),
+    case jid:tolower(From) of
+	{<<>>, Comp, <<>>} ->
+	    case {T, [E || #xmlel{} = E <- [to_xmlel(X) || X <- Els]]} of
+		{result, [P | _]} -> {ok, P};
+		{result, []} -> {ok, none};
+		{error, Es} ->
+		    case [E || #xmlel{name = <<"error">>} = E <- Es] of
+			[Err | _] -> {error, Err};
+			[] -> {error, #xmlel{name = <<"error">>, attrs = [{<<"type">>, <<"cancel">>}]}}
+		    end;
+		_ -> forged
+	    end;
+	_ ->
+	    ?WARNING_MSG("saslcert: ignored an answer to a request for ~ts from ~ts", [Comp, jid:encode(From)]),
+	    forged
+    end;
+answer(_Host, timeout) -> timeout.
+
+to_xmlel(#xmlel{} = E) -> E;
+to_xmlel(Rec) -> try xmpp:encode(Rec) catch _:_ -> none end.
+
+%% ask sends Payload and waits in the calling process for the answer.
+ask(Host, Payload) ->
+    Ref = make_ref(),
+    case route_to_component(Host, get, Payload, Ref, self()) of
+	down -> down;
+	ok ->
+	    receive {iq_reply, Res, Ref} -> answer(Host, Res)
+	    after get(Host, timeout) + 2000 -> timeout
+	    end
+    end.
+
+component_connected(Comp) -> on_link_change(Comp, connected).
+component_disconnected(Comp, _Reason) -> on_link_change(Comp, disconnected).
+
+on_link_change(Comp, _How) ->
+    [begin set(Host, cache_ttl, 0), flush(Host) end || {{Host, component}, C} <- ets:tab2list(?LINK), C == Comp],
+    ok.
+
+%%% cache
+
+flush(Host) ->
+    forgot(Host),
+    ets:match_delete(?CACHE, {{Host, '_', '_'}, '_', '_'}).
+
+forget(Host, Account) ->
+    forgot(Host),
+    ets:match_delete(?CACHE, {{Host, '_', Account}, '_', '_'}).
+
+forgot(Host) -> ets:update_counter(?LINK, {Host, forgets}, 1, {{Host, forgets}, 0}).
+
+now_ms() -> erlang:monotonic_time(millisecond).
+
+cached(Host, FP, Account) ->
+    case get(Host, cache_ttl) > 0 andalso ets:lookup(?CACHE, {Host, FP, Account}) of
+	[{_, Result, Expires}] ->
+	    case now_ms() < Expires of
+		true -> {ok, Result};
+		false -> miss
+	    end;
+	_ -> miss
+    end.
+
+%% remember keeps a positive answer unless something was forgotten since
+%% Forgets was read (the answer may predate the change).
+remember(Host, FP, Account, #{max_age := Age} = Result, Forgets) ->
+    TTL = min(Age, get(Host, cache_ttl)),
+    case get(Host, cache) andalso TTL > 0 andalso get(Host, forgets) == Forgets of
+	true ->
+	    Key = {Host, FP, Account},
+	    ets:insert(?CACHE, {Key, Result, now_ms() + TTL * 1000}),
+	    case get(Host, forgets) of
+		Forgets -> ok;
+		_ -> ets:delete(?CACHE, Key)
+	    end;
+	false -> ok
+    end.
+
+%%% login
+
+c2s_auth_result(#{sasl_mech := <<"EXTERNAL">>, lserver := Host, socket := Socket} = State, true, User) ->
+    case xmpp_socket:get_peer_certificate(Socket, der) of
+	{ok, DER} -> decide(State, Host, User, DER);
+	_ -> refuse(State, 'not-authorized', <<"no client certificate">>)
+    end;
+c2s_auth_result(State, true, _User) ->
+    State#{saslcert => #{method => other, fp => <<>>, manage => true}};
+c2s_auth_result(State, _, _User) ->
+    State.
+
+decide(State, Host, User, DER) ->
+    Account = <<User/binary, "@", Host/binary>>,
+    FP = mod_saslcert_proto:fingerprint(DER),
+    case jid:nodeprep(User) of
+	User ->
+	    case cached(Host, FP, Account) of
+		{ok, R} -> grant(State, Account, FP, R);
+		miss -> lookup(State, Host, Account, FP, DER)
+	    end;
+	_ -> refuse(State, 'not-authorized', <<"the account name is not in its canonical form">>)
+    end.
+
+lookup(State, Host, Account, FP, DER) ->
+    Forgets = get(Host, forgets),
+    First = case get(Host, by_fingerprint) of
+		true -> mod_saslcert_proto:lookup_by_fingerprint(FP, Account);
+		_ -> mod_saslcert_proto:lookup_by_cert(DER, Account)
+	    end,
+    Answer = case ask(Host, First) of
+		 {error, Err} = E ->
+		     case get(Host, by_fingerprint) andalso mod_saslcert_proto:decode_lookup_error(Err) of
+			 item_not_found -> ask(Host, mod_saslcert_proto:lookup_by_cert(DER, Account));
+			 _ -> E
+		     end;
+		 Other -> Other
+	     end,
+    case Answer of
+	{ok, #xmlel{} = P} ->
+	    case mod_saslcert_proto:decode_lookup_result(P) of
+		{ok, R} ->
+		    remember(Host, FP, Account, R, Forgets),
+		    grant(State, Account, FP, R);
+		{error, Why} ->
+		    ?WARNING_MSG("saslcert: malformed lookup answer: ~ts", [Why]),
+		    refuse(State, 'temporary-auth-failure', <<"the certificate service answered wrongly">>)
+	    end;
+	{error, Err2} ->
+	    case mod_saslcert_proto:decode_lookup_error(Err2) of
+		{refused, Cond} -> refuse(State, Cond, error_text(Err2));
+		_ -> refuse(State, 'temporary-auth-failure', <<"the certificate service cannot decide now">>)
+	    end;
+	_ ->
+	    refuse(State, 'temporary-auth-failure', <<"the certificate service is not available">>)
+    end.
+
+error_text(Err) ->
+    case fxml:get_subtag(Err, <<"text">>) of
+	false -> <<"this certificate may not log in">>;
+	T -> fxml:get_tag_cdata(T)
+    end.
+
+%% grant lets the login through if the component named the same account
+%% ejabberd picked, remembering what the session needs later.
+grant(State, Account, FP, #{jid := Account, resource := Res, no_cert_management := NCM}) ->
+    case Res == undefined orelse jid:resourceprep(Res) == Res of
+	true -> State#{saslcert => #{method => certificate, fp => FP, manage => not NCM, resource => Res}};
+	false -> refuse(State, 'not-authorized', <<"the certificate's resource is not in its canonical form">>)
+    end;
+grant(State, Account, _FP, #{jid := Other}) ->
+    ?WARNING_MSG("saslcert: the component granted ~ts for a login as ~ts; refused", [Other, Account]),
+    refuse(State, 'not-authorized', <<"the certificate names another account">>).
+
+%% refuse sends the SASL failure and ends the stream, so that the success
+%% that would follow is never sent.
+refuse(State, Cond, Text) ->
+    State1 = ejabberd_c2s:send(State, #sasl_failure{reason = Cond, text = xmpp:mk_text(Text, <<"en">>)}),
+    State2 = case maps:get(stream_state, State1, undefined) == disconnected of
+		 true -> State1;
+		 false -> ejabberd_c2s:send(State1, xmpp:serr_not_authorized(<<"certificate login refused">>, <<"en">>))
+	     end,
+    {stop, State2}.
+
+%%% sessions
+
+c2s_session_opened(#{saslcert := #{method := certificate, fp := FP} = A, jid := JID} = State) ->
+    Host = JID#jid.lserver,
+    State1 = case maps:get(resource, A, undefined) of
+		 undefined -> State;
+		 R when R == JID#jid.resource -> State;
+		 R -> rebind(State, R)
+	     end,
+    Full = jid:encode(maps:get(jid, State1)),
+    ets:insert(?SESSIONS, {self(), Host, Full, FP}),
+    notice(Host, bound, Full, FP),
+    State1;
+c2s_session_opened(State) ->
+    State.
+
+%% rebind moves the session just opened to the resource the certificate
+%% forces (the bind result then names it).
+rebind(#{sid := SID, user := U, server := S, resource := Old} = State, R) ->
+    ejabberd_sm:close_session(SID, U, S, Old),
+    ejabberd_c2s:open_session(State#{resource => R, sid => ejabberd_sm:make_sid()}).
+
+c2s_terminated(State, _Reason) ->
+    case ets:lookup(?SESSIONS, self()) of
+	[{_, Host, Full, FP}] ->
+	    ets:delete(?SESSIONS, self()),
+	    notice(Host, closed, Full, FP);
+	[] -> ok
+    end,
+    State.
+
+notice(Host, Event, Full, FP) ->
+    Comp = component(Host),
+    ejabberd_router:route(#message{type = normal, from = jid:make(Host), to = jid:make(Comp),
+				   sub_els = [mod_saslcert_proto:notices([{Event, Full, FP}])]}).
+
+%% close_sessions ends the sessions of Host that match Pred(FullJID, FP)
+%% with <reset/> and Text, and returns how many.
+close_sessions(Host, Pred, Text) ->
+    Pids = [Pid || {Pid, H, Full, FP} <- ets:tab2list(?SESSIONS), H == Host, Pred(Full, FP)],
+    [ejabberd_c2s:send(Pid, xmpp:serr_reset(Text, <<"en">>)) || Pid <- Pids],
+    length(Pids).
+
+bare(Full) -> hd(binary:split(Full, <<"/">>)).
+
+%%% requests from the component
+
+decode_iq_subel(El) -> El.
+
+process_iq(#iq{from = From, to = To, sub_els = [#xmlel{} = El]} = IQ) ->
+    Host = To#jid.lserver,
+    case jid:tolower(From) == {<<>>, component(Host), <<>>} of
+	true -> handle(Host, IQ, El);
+	false -> xmpp:make_error(IQ, xmpp:err_forbidden(<<"only the saslcert component may send this">>, <<"en">>))
+    end;
+process_iq(IQ) ->
+    xmpp:make_error(IQ, xmpp:err_bad_request()).
+
+handle(Host, #iq{type = get} = IQ, #xmlel{name = <<"sessions">>} = El) ->
+    case mod_saslcert_proto:decode_sessions_query(El) of
+	{ok, #{fingerprint_lookup := ByFP, cache_ttl := TTL}} ->
+	    flush(Host),
+	    set(Host, by_fingerprint, ByFP),
+	    set(Host, cache_ttl, TTL),
+	    flush(Host),
+	    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), kick),
+	    Sessions = [{Full, FP} || {_, H, Full, FP} <- ets:tab2list(?SESSIONS), H == Host],
+	    xmpp:make_iq_result(IQ, mod_saslcert_proto:sessions_result(Sessions));
+	{error, _} -> xmpp:make_error(IQ, xmpp:err_bad_request())
+    end;
+handle(Host, #iq{type = set} = IQ, #xmlel{name = <<"changed">>} = El) ->
+    case mod_saslcert_proto:decode_notice(changed, El) of
+	{ok, #{jid := Account}} -> forget(Host, Account), xmpp:make_iq_result(IQ);
+	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
+    end;
+handle(Host, #iq{type = set} = IQ, #xmlel{name = <<"revoked">>} = El) ->
+    case mod_saslcert_proto:decode_notice(revoked, El) of
+	{ok, #{jid := Account, fingerprint := FP}} ->
+	    forget(Host, Account),
+	    N = close_sessions(Host, fun(Full, F) -> F == FP andalso bare(Full) == Account end,
+			       <<"This client certificate has been revoked.">>),
+	    xmpp:make_iq_result(IQ, mod_saslcert_proto:revoked_result(N));
+	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
+    end;
+handle(Host, #iq{type = set} = IQ, #xmlel{name = <<"disabled">>} = El) ->
+    case mod_saslcert_proto:decode_notice(disabled, El) of
+	{ok, #{jid := Full, fingerprint := FP}} ->
+	    forget(Host, bare(Full)),
+	    N = close_sessions(Host, fun(F, P) -> P == FP andalso F == Full end,
+			       <<"This client certificate has been disabled.">>),
+	    xmpp:make_iq_result(IQ, mod_saslcert_proto:disabled_result(N));
+	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
+    end;
+handle(Host, #iq{type = get} = IQ, #xmlel{name = <<"accounts">>} = El) ->
+    case mod_saslcert_proto:decode_accounts_query(El) of
+	{ok, JIDs} -> xmpp:make_iq_result(IQ, mod_saslcert_proto:accounts_result([{J, exists(Host, J)} || J <- JIDs]));
+	{error, too_many} -> xmpp:make_error(IQ, xmpp:err_policy_violation());
+	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
+    end;
+handle(_Host, IQ, _El) ->
+    xmpp:make_error(IQ, xmpp:err_feature_not_implemented()).
+
+%% exists answers false only where the accounts store confirms the absence
+%% (ejabberd's own stores: mnesia, SQL).
+exists(Host, J) ->
+    try jid:decode(J) of
+	#jid{user = U, luser = U, lserver = Host, server = Host, resource = <<>>} when U /= <<>> ->
+	    case {ejabberd_auth:user_exists(U, Host), ejabberd_auth:auth_modules(Host)} of
+		{true, _} -> true;
+		{false, Mods} ->
+		    case Mods -- [ejabberd_auth_mnesia, ejabberd_auth_sql] of
+			[] -> false;
+			_ -> unknown
+		    end
+	    end;
+	_ -> unknown
+    catch _:_ -> unknown
+    end.
+
+%%% account events
+
+remove_user(User, Server) -> account_event(Server, deleted, User).
+register_user(User, Server) -> account_event(Server, created, User).
+
+account_event(Server, Kind, User) ->
+    Host = jid:nameprep(Server),
+    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), {account_event, {Kind, <<User/binary, "@", Host/binary>>}}),
+    ok.
+
+%%% client requests: auth stamps and XEP-0257 forwarding
+
+user_send_packet({#iq{type = T, sub_els = Els} = IQ, #{jid := JID} = State}) when T == get; T == set ->
+    Host = JID#jid.lserver,
+    Comp = component(Host),
+    IQ1 = IQ#iq{sub_els = [E || E <- Els, not is_stamp(E)]},
+    To = case IQ1#iq.to of undefined -> jid:remove_resource(JID); J -> J end,
+    case {IQ1#iq.sub_els, jid:tolower(To)} of
+	{[El], {U, Host, <<>>}} when U == JID#jid.luser; U == <<>> ->
+	    case xmpp:get_ns(El) of
+		?NS_CERTS -> forward(Host, IQ1#iq{to = To}, El, State), {drop, State};
+		_ -> {IQ1, State}
+	    end;
+	{_, {_, Comp, _}} when T == set ->
+	    {IQ1#iq{sub_els = IQ1#iq.sub_els ++ [stamp(Host, State, JID, IQ1#iq.id)]}, State};
+	_ -> {IQ1, State}
+    end;
+user_send_packet(Acc) -> Acc.
+
+is_stamp(#xmlel{name = <<"auth">>} = E) -> fxml:get_tag_attr_s(<<"xmlns">>, E) == mod_saslcert_proto:ns();
+is_stamp(_) -> false.
+
+stamp(Host, State, JID, ID) ->
+    A = maps:get(saslcert, State, #{method => other, fp => <<>>, manage => true}),
+    mod_saslcert_proto:stamp(get(Host, secret), jid:encode(JID), ID,
+			     maps:get(method, A), maps:get(fp, A), maps:get(manage, A)).
+
+%% forward carries a XEP-0257 request to the component in the XEP-0355
+%% wrapper, with the stamp next to the payload, and routes the inner answer
+%% back to the client without holding its session.
+forward(Host, #iq{from = From, id = ID} = IQ, El, State) ->
+    Inner0 = xmpp:encode(IQ#iq{sub_els = [El, stamp(Host, State, From, ID)]}, ?NS_CLIENT),
+    Inner = fxml:replace_tag_attr(<<"xmlns">>, ?NS_CLIENT, Inner0),
+    Wrapper = #xmlel{name = <<"delegation">>, attrs = [{<<"xmlns">>, ?NS_DELEG}],
+		     children = [#xmlel{name = <<"forwarded">>, attrs = [{<<"xmlns">>, ?NS_FORWARD}], children = [Inner]}]},
+    Reply = fun(Res) -> ejabberd_router:route(forwarded_answer(Host, IQ, Res)) end,
+    case route_to_component(Host, set, Wrapper, Reply, undefined) of
+	ok -> ok;
+	down -> ejabberd_router:route_error(IQ, xmpp:err_service_unavailable(<<"the certificate service is not available">>, <<"en">>))
+    end.
+
+forwarded_answer(Host, #iq{from = From, to = To} = IQ, Res) ->
+    Fail = fun(Err) -> xmpp:set_from_to(xmpp:make_error(IQ, Err), To, From) end,
+    case answer(Host, Res) of
+	{ok, #xmlel{name = <<"delegation">>} = D} ->
+	    case [I || #xmlel{name = <<"forwarded">>} = F <- D#xmlel.children,
+		       #xmlel{name = <<"iq">>} = I <- F#xmlel.children] of
+		[I | _] ->
+		    Children = [C || #xmlel{} = C <- I#xmlel.children],
+		    case fxml:get_tag_attr_s(<<"type">>, I) of
+			<<"result">> -> #iq{type = result, id = IQ#iq.id, from = To, to = From, sub_els = Children};
+			<<"error">> -> #iq{type = error, id = IQ#iq.id, from = To, to = From, sub_els = Children};
+			_ -> Fail(xmpp:err_service_unavailable())
+		    end;
+		[] -> Fail(xmpp:err_service_unavailable())
+	    end;
+	timeout -> Fail(xmpp:err_remote_server_timeout(<<"the certificate service did not answer in time">>, <<"en">>));
+	_ -> Fail(xmpp:err_service_unavailable(<<"the certificate service is not available">>, <<"en">>))
+    end.

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the Debian package dist/saslcert_<version>_<arch>.deb (make package).
+# The binary is built into a temporary directory with its version from
+# git describe; nothing built is committed (dist/ is ignored). nfpm is a
+# pinned Go module run with go run, so nothing needs installing.
+# Environment: SASLCERT_DIST (output directory, default dist), GO (default go).
+set -euo pipefail
+
+NFPM=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+go=${GO:-go}
+dist=${SASLCERT_DIST:-dist}
+
+# A Debian version starts with a digit and has no "-" (no Debian revision):
+# tag v1.2.3 → 1.2.3, v1.2.3-4-gabc → 1.2.3+4.gabc, an untagged commit
+# abc123 → 0.0.0~git.abc123; "-dirty" (uncommitted changes) becomes "+dirty".
+if describe=$(git describe --tags --dirty --match 'v[0-9]*' 2>/dev/null); then
+	deb_version=$(printf '%s' "${describe#v}" | sed -E 's/-([0-9]+)-g/+\1.g/; s/-dirty$/+dirty/; s/-/./g')
+else
+	describe=$(git describe --always --dirty 2>/dev/null || echo unknown)
+	deb_version=0.0.0~git.$(printf '%s' "$describe" | sed -E 's/-dirty$/+dirty/; s/-/./g')
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+arch=$("$go" env GOARCH)
+CGO_ENABLED=1 "$go" build -trimpath -ldflags "-s -w -X main.version=$describe" -o "$tmp/saslcert" ./cmd/saslcert
+
+mkdir -p "$dist"
+rm -f "$dist"/saslcert_*.deb
+SASLCERT_VERSION=$deb_version SASLCERT_ARCH=$arch SASLCERT_BINARY=$tmp/saslcert \
+	"$go" run "$NFPM" package --config packaging/nfpm.yaml --packager deb --target "$dist/" >"$tmp/nfpm.log" 2>&1 ||
+	{ cat "$tmp/nfpm.log" >&2; exit 1; }
+ls "$dist"/saslcert_*.deb
