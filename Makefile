@@ -30,7 +30,7 @@ unit:
 	$(GO) test -count=1 -short $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) ./sasl ./storage/... ./xep0257 ./oauth
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) ./sasl ./storage/... ./xep0257 ./internal/cluster ./oauth
 
 # Run each fuzz target for FUZZTIME (default 1m).
 FUZZTIME ?= 1m

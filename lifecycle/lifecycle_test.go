@@ -173,6 +173,47 @@ func TestWatchForeignWriters(t *testing.T) {
 	}
 }
 
+// With a Wake channel the watch reads the log when woken, not only every
+// Interval (an hour here), and keeps working after the channel is closed.
+func TestWatchWake(t *testing.T) {
+	db := sqlitetest.Open(t, sqlite.Options{})
+	for _, n := range []string{"one", "two"} {
+		if err := db.AddCert(t.Context(), record(t, alice, n, nil), storage.AddOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := lifecycle.New(db, nil)
+	var r recorder
+	m.Register(lifecycle.Effects{Revoked: func(_ context.Context, c *storage.Cert) { r.add(c.Name) }})
+	wake := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Watch(ctx, lifecycle.WatchOptions{Interval: time.Hour, Watcher: "certs.example.org", Wake: wake})
+	}()
+	defer func() { cancel(); <-done }()
+	waitMark(t, db, 0)
+	for i, n := range []string{"one", "two"} {
+		if _, err := db.RevokeKey(t.Context(), alice, n, "cli"); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			wake <- struct{}{}
+		} else {
+			close(wake) // a closed feed wakes once, then the watch polls
+		}
+		newest, err := db.Audit(t.Context(), "", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitMark(t, db, newest[0].ID)
+		if got := r.take(); !slices.Equal(got, []string{n}) {
+			t.Fatalf("woken after revoking %s: passed on %q", n, got)
+		}
+	}
+}
+
 // waitMark waits until the watcher's passed-on mark reaches id.
 func waitMark(t *testing.T, db storage.Store, id int64) {
 	t.Helper()

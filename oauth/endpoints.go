@@ -66,30 +66,43 @@ type introspection struct {
 	Jti       string `json:"jti,omitempty"`
 }
 
+// tokenRequest reads an introspection or revocation request: the client
+// (authenticated as at the token endpoint) and the token it names. ok is
+// false for a token that does not hold (expired, forged, revoked, not
+// saslcert's); err is the request's failure.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (client string, p Principal, exp time.Time, ok bool, err error) {
+	form, err := readForm(w, r)
+	if err != nil {
+		return "", p, exp, false, err
+	}
+	c, _, err := s.authenticateClient(r.Context(), r, form)
+	if err != nil {
+		return "", p, exp, false, s.fail(r, err)
+	}
+	raw := form.Get("token")
+	if raw == "" {
+		return "", p, exp, false, httperr.New(httperr.InvalidRequest, "token missing")
+	}
+	p, exp, err = s.own.Verify(r.Context(), raw)
+	if he := (*httperr.Error)(nil); errors.As(err, &he) && he.Code == httperr.InvalidToken {
+		return c.ID, Principal{}, exp, false, nil
+	}
+	if err != nil {
+		return "", p, exp, false, s.fail(r, err)
+	}
+	return c.ID, p, exp, true, nil
+}
+
 // introspect is POST /oauth2/introspect (RFC 7662): an authenticated
 // client learns whether a token of its own is active. Tokens of other
 // clients, and tokens that do not hold, are {"active": false}.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
-	form, err := readForm(w, r)
+	client, p, exp, ok, err := s.tokenRequest(w, r)
 	if err != nil {
 		return err
 	}
-	client, _, err := s.authenticateClient(r.Context(), r, form)
-	if err != nil {
-		return s.fail(r, err)
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		return httperr.New(httperr.InvalidRequest, "token missing")
-	}
 	ans := introspection{}
-	p, exp, err := s.own.Verify(r.Context(), raw)
-	var he *httperr.Error
-	switch {
-	case errors.As(err, &he) && he.Code == httperr.InvalidToken:
-	case err != nil:
-		return s.fail(r, err)
-	case p.ClientID == client.ID:
+	if ok && p.ClientID == client {
 		sc := Scope{Actions: p.Scopes, Tenant: p.Tenant, Seat: p.Seat}
 		ans = introspection{Active: true, Scope: sc.String(), ClientID: p.ClientID, TokenType: "Bearer",
 			Exp: exp.Unix(), Sub: p.ClientID, Iss: s.cfg.Issuer, Jti: p.TokenID}
@@ -104,31 +117,18 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) error {
 // (expired, malformed, not ours) is answered 200 as the RFC says; a token of
 // another client is refused.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
-	form, err := readForm(w, r)
+	client, p, exp, ok, err := s.tokenRequest(w, r)
 	if err != nil {
 		return err
 	}
-	client, _, err := s.authenticateClient(r.Context(), r, form)
-	if err != nil {
-		return s.fail(r, err)
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		return httperr.New(httperr.InvalidRequest, "token missing")
-	}
-	p, exp, err := s.own.Verify(r.Context(), raw)
-	var he *httperr.Error
-	switch {
-	case errors.As(err, &he) && he.Code == httperr.InvalidToken:
-	case err != nil:
-		return s.fail(r, err)
-	case p.ClientID != client.ID:
-		return httperr.New(httperr.UnauthorizedClient, "the token was issued to another client")
-	default:
+	if ok {
+		if p.ClientID != client {
+			return httperr.New(httperr.UnauthorizedClient, "the token was issued to another client")
+		}
 		if err := s.cfg.Store.RevokeToken(r.Context(), p.TokenID, exp.Add(s.cfg.Leeway+time.Second)); err != nil {
 			return s.fail(r, err)
 		}
-		s.log.Info("oauth: token revoked", "client", client.ID, "jti", p.TokenID)
+		s.log.Info("oauth: token revoked", "client", client, "jti", p.TokenID)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

@@ -39,14 +39,18 @@ func NewSigningKey() (*storage.SigningKey, error) {
 
 // RotateSigningKey makes a new signing key current in store and returns it;
 // the previous key keeps being published (and accepted) until the tokens it
-// signed have expired.
-func RotateSigningKey(ctx context.Context, store storage.OAuthStore) (*storage.SigningKey, error) {
+// signed have expired. Keys retired longer ago than MaxTokenLifetime (plus a
+// minute) are deleted: no token they signed can be alive.
+func RotateSigningKey(ctx context.Context, store storage.OAuthStore, now time.Time) (*storage.SigningKey, error) {
 	k, err := NewSigningKey()
 	if err != nil {
 		return nil, err
 	}
 	if err := store.RotateSigningKey(ctx, k); err != nil {
 		return nil, err
+	}
+	if _, err := store.PruneSigningKeys(ctx, now.Add(-MaxTokenLifetime-time.Minute)); err != nil {
+		return k, fmt.Errorf("oauth: new key %s is current, but pruning old keys failed: %w", k.ID, err)
 	}
 	return k, nil
 }

@@ -169,7 +169,7 @@ func (s *Server) EnsureSigningKey(ctx context.Context) error {
 			return nil
 		}
 	}
-	k, err := RotateSigningKey(ctx, s.cfg.Store)
+	k, err := RotateSigningKey(ctx, s.cfg.Store, s.cfg.Now())
 	if err == nil {
 		s.log.Info("oauth: created a signing key", "kid", k.ID)
 	}

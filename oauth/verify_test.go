@@ -129,7 +129,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	jwks, _ := jsonJWKS(k)
 	st.addClient(&storage.OAuthClient{ID: "hr", Tenants: []string{"example.org"}, Scopes: []string{oauth.ScopeCertsRead}, JWKS: jwks})
 	old := st.grant(k, "hr", "")
-	nk, err := oauth.RotateSigningKey(context.Background(), st.store)
+	nk, err := oauth.RotateSigningKey(context.Background(), st.store, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -22,6 +24,25 @@ type OAuthClient struct {
 	// JWKSURI is where the client publishes its keys, "" if none.
 	JWKSURI string
 	Created time.Time // set by the store from its clock
+}
+
+// Check reports ErrInvalid for a client a store must refuse: an empty ID, no
+// tenant, or an empty tenant or scope or one holding white space (lists may
+// be stored space-separated). Backends call it in AddClient.
+func (c *OAuthClient) Check() error {
+	if c.ID == "" || len(c.Tenants) == 0 || hasBlank(c.Tenants) || hasBlank(c.Scopes) {
+		return fmt.Errorf("%w: client id, tenants and scopes must be non-empty words", ErrInvalid)
+	}
+	return nil
+}
+
+func hasBlank(l []string) bool {
+	for _, s := range l {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			return true
+		}
+	}
+	return false
 }
 
 // SigningKey is one of saslcert's own keys for signing access tokens.

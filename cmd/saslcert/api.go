@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,7 +31,9 @@ Exit status: 0 registered; 1 the id is taken or the store cannot be written;
 
 // apiCommand is "saslcert api": the OAuth2 side's administration.
 func apiCommand(e *env) *cli.Command {
-	storeFlags := func(more ...cli.Flag) []cli.Flag { return append([]cli.Flag{dataDirFlag(), storeFlag()}, more...) }
+	storeFlags := func(more ...cli.Flag) []cli.Flag {
+		return append([]cli.Flag{dataDirFlag(), storeFlag(), storePasswordFlag()}, more...)
+	}
 	return &cli.Command{
 		Name:   "api",
 		Usage:  "administer the HTTP API's OAuth2 clients and signing keys; sign client assertions",
@@ -263,11 +266,11 @@ func (e *env) apiKeysRotate(c *cli.Context) error {
 		return err
 	}
 	defer done()
-	k, err := oauth.RotateSigningKey(c.Context, st)
+	k, err := oauth.RotateSigningKey(c.Context, st, e.now())
 	if err != nil {
 		return failf(c, "%v", err)
 	}
-	fmt.Fprintf(e.stdout, "new signing key %s (%s) is current; the previous one stays published until its tokens expire\n", k.ID, k.Alg)
+	fmt.Fprintf(e.stdout, "new signing key %s (%s) is current; the previous one stays published until its tokens expire (keys retired over %v ago are deleted)\n", k.ID, k.Alg, oauth.MaxTokenLifetime+time.Minute)
 	return nil
 }
 

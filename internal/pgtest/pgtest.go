@@ -161,7 +161,10 @@ func (s *Server) command(prog string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(s.bin, prog), args...)
 	cmd.Dir = s.Dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true}
+	// Pdeathsig: a test binary killed (or timed out, which skips
+	// cleanups) takes its server down with it (SIGQUIT: PostgreSQL's
+	// immediate shutdown).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	return cmd
 }
 

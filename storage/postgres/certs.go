@@ -17,7 +17,7 @@ import (
 // after the insert, in the same transaction.
 func (db *DB) AddCert(ctx context.Context, c *storage.Cert, opts storage.AddOptions) error {
 	const op = "add cert"
-	if err := validate(c, false); err != nil {
+	if err := storage.CheckRecord(c, false); err != nil {
 		return fmt.Errorf("storage/postgres: %s: %w", op, err)
 	}
 	if err := db.begin(ctx, op); err != nil {
@@ -186,7 +186,7 @@ func (db *DB) RevokeKey(ctx context.Context, account, name, actor string) ([]*st
 // revocation revokes the key. It returns the named record first, then the
 // others it revoked.
 func (db *DB) setByName(ctx context.Context, op, account, name string, to storage.State, actor string) ([]*storage.Cert, error) {
-	action, err := actionFor(to)
+	action, err := storage.ActionFor(to)
 	if err != nil {
 		return nil, fmt.Errorf("storage/postgres: %s: %w", op, err)
 	}
@@ -224,7 +224,7 @@ func (db *DB) setByName(ctx context.Context, op, account, name string, to storag
 // SetStateByFingerprint implements storage.Store.
 func (db *DB) SetStateByFingerprint(ctx context.Context, fp storage.Fingerprint, to storage.State, actor string) (*storage.Cert, error) {
 	const op = "set state"
-	action, err := actionFor(to)
+	action, err := storage.ActionFor(to)
 	if err != nil {
 		return nil, fmt.Errorf("storage/postgres: %s: %w", op, err)
 	}
@@ -302,40 +302,4 @@ func checkRenews(ctx context.Context, tx pgx.Tx, c *storage.Cert, fp storage.Fin
 		return fmt.Errorf("%w: the renewed certificate %s is %s", storage.ErrTransition, fp, prev.State)
 	}
 	return nil
-}
-
-// validate checks what the store itself can check of a record. withState
-// allows a given State (ImportCerts); AddCert ignores and overwrites it.
-func validate(c *storage.Cert, withState bool) error {
-	var why string
-	switch {
-	case c == nil:
-		why = "nil record"
-	case c.Account == "":
-		why = "empty account"
-	case c.Name == "":
-		why = "empty name"
-	case len(c.DER) == 0:
-		why = "empty DER"
-	case c.Fingerprint != storage.FingerprintOf(c.DER):
-		why = "fingerprint does not match DER"
-	case c.Source != storage.SourceUpload && c.Source != storage.SourceEnrolled:
-		why = fmt.Sprintf("unknown source %q", c.Source)
-	case withState && c.State != "" && !c.State.Valid():
-		why = fmt.Sprintf("unknown state %q", c.State)
-	default:
-		return nil
-	}
-	return fmt.Errorf("%w: %s", storage.ErrInvalid, why)
-}
-
-// actionFor returns the audit action of moving a record to state to.
-func actionFor(to storage.State) (storage.Action, error) {
-	switch to {
-	case storage.StateDisabled:
-		return storage.ActionDisable, nil
-	case storage.StateRevoked:
-		return storage.ActionRevoke, nil
-	}
-	return "", fmt.Errorf("%w: cannot set state %q", storage.ErrInvalid, to)
 }

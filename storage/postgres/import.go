@@ -22,7 +22,7 @@ import (
 func (db *DB) ImportCerts(ctx context.Context, certs []*storage.Cert, actor string) error {
 	const op = "import certs"
 	for i, c := range certs {
-		if err := validate(c, true); err != nil {
+		if err := storage.CheckRecord(c, true); err != nil {
 			return fmt.Errorf("storage/postgres: %s: record %d: %w", op, i, err)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // wins over ErrNameTaken, which wins over ErrLimit.
 func (db *DB) AddCert(ctx context.Context, c *storage.Cert, opts storage.AddOptions) error {
 	const op = "add cert"
-	if err := validate(c, false); err != nil {
+	if err := storage.CheckRecord(c, false); err != nil {
 		return fmt.Errorf("storage/sqlite: %s: %w", op, err)
 	}
 	if err := db.begin(ctx, op); err != nil {
@@ -67,7 +67,7 @@ func (db *DB) AddCert(ctx context.Context, c *storage.Cert, opts storage.AddOpti
 func (db *DB) ImportCerts(ctx context.Context, certs []*storage.Cert, actor string) error {
 	const op = "import certs"
 	for i, c := range certs {
-		if err := validate(c, true); err != nil {
+		if err := storage.CheckRecord(c, true); err != nil {
 			return fmt.Errorf("storage/sqlite: %s: record %d: %w", op, i, err)
 		}
 	}
@@ -169,7 +169,7 @@ func hasState(states []storage.State, s storage.State) bool {
 // SetState implements storage.Store.
 func (db *DB) SetState(ctx context.Context, account, name string, to storage.State, actor string) (*storage.Cert, error) {
 	const op = "set state"
-	action, err := actionFor(to)
+	action, err := storage.ActionFor(to)
 	if err != nil {
 		return nil, fmt.Errorf("storage/sqlite: %s: %w", op, err)
 	}
@@ -202,7 +202,7 @@ func (db *DB) SetState(ctx context.Context, account, name string, to storage.Sta
 // SetStateByFingerprint implements storage.Store.
 func (db *DB) SetStateByFingerprint(ctx context.Context, fp storage.Fingerprint, to storage.State, actor string) (*storage.Cert, error) {
 	const op = "set state"
-	action, err := actionFor(to)
+	action, err := storage.ActionFor(to)
 	if err != nil {
 		return nil, fmt.Errorf("storage/sqlite: %s: %w", op, err)
 	}
@@ -384,41 +384,4 @@ func (in *inserter) insert(c *storage.Cert, state storage.State, created, change
 func (in *inserter) audit(now time.Time, actor string, action storage.Action, c *storage.Cert) error {
 	_, err := in.audits.ExecContext(in.ctx, micro(now), actor, string(action), c.Account, c.Name, c.Fingerprint[:])
 	return err
-}
-
-// validate checks what the store itself can check of a record. withState
-// allows a given State (ImportCerts); AddCert ignores and overwrites it.
-func validate(c *storage.Cert, withState bool) error {
-	var why string
-	switch {
-	case c == nil:
-		why = "nil record"
-	case c.Account == "":
-		why = "empty account"
-	case c.Name == "":
-		why = "empty name"
-	case len(c.DER) == 0:
-		why = "empty DER"
-	case c.Fingerprint != storage.FingerprintOf(c.DER):
-		why = "fingerprint does not match DER"
-	case c.Source != storage.SourceUpload && c.Source != storage.SourceEnrolled:
-		why = fmt.Sprintf("unknown source %q", c.Source)
-	case withState && c.State != "" && !c.State.Valid():
-		why = fmt.Sprintf("unknown state %q", c.State)
-	default:
-		return nil
-	}
-	return fmt.Errorf("%w: %s", storage.ErrInvalid, why)
-}
-
-// actionFor returns the audit action of moving a record to state to, which
-// must be disabled or revoked.
-func actionFor(to storage.State) (storage.Action, error) {
-	switch to {
-	case storage.StateDisabled:
-		return storage.ActionDisable, nil
-	case storage.StateRevoked:
-		return storage.ActionRevoke, nil
-	}
-	return "", fmt.Errorf("%w: cannot set state %q", storage.ErrInvalid, to)
 }

@@ -18,8 +18,8 @@ const clientCols = `id, tenants, scopes, secret_hash, jwks, jwks_uri, created`
 // AddClient implements storage.OAuthStore.
 func (db *DB) AddClient(ctx context.Context, c *storage.OAuthClient) error {
 	const op = "add oauth client"
-	if c.ID == "" || len(c.Tenants) == 0 || hasEmpty(c.Tenants) || hasEmpty(c.Scopes) {
-		return fmt.Errorf("storage/sqlite: %s: %w: empty id, tenant or scope", op, storage.ErrInvalid)
+	if err := c.Check(); err != nil {
+		return fmt.Errorf("storage/sqlite: %s: %w", op, err)
 	}
 	if err := db.begin(ctx, op); err != nil {
 		return err
@@ -42,17 +42,6 @@ func (db *DB) AddClient(ctx context.Context, c *storage.OAuthClient) error {
 	}
 	c.Created = now
 	return nil
-}
-
-// hasEmpty reports whether a list item is empty or holds a space (lists are
-// stored space-separated).
-func hasEmpty(l []string) bool {
-	for _, s := range l {
-		if s == "" || strings.ContainsAny(s, " \t\r\n") {
-			return true
-		}
-	}
-	return false
 }
 
 // FindClient implements storage.OAuthStore.
