@@ -141,7 +141,9 @@ func TestWatchForeignWriters(t *testing.T) {
 	var r recorder
 	// Effects tell a change passed on (lifecycle.Foreign) from one of
 	// their own Manager.
-	m.Register(lifecycle.Effects{Revoked: func(ctx context.Context, c *storage.Cert) { r.add(fmt.Sprintf("%s foreign=%v", c.Name, lifecycle.Foreign(ctx))) }})
+	m.Register(lifecycle.Effects{Revoked: func(ctx context.Context, c *storage.Cert) {
+		r.add(fmt.Sprintf("%s foreign=%v", c.Name, lifecycle.Foreign(ctx)))
+	}})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {

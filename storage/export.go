@@ -113,8 +113,8 @@ func (e *orderError) Error() string {
 func (e *orderError) Unwrap() error { return ErrInvalid }
 
 // CheckRow checks what an Importer can check of a row before storing it:
-// positive IDs, non-empty accounts, names and watchers, a fingerprint that
-// is the DER's, known states, sources and actions. Errors wrap ErrInvalid.
+// positive IDs, a state, CheckRecord for certificates, known actions,
+// non-empty accounts and watchers. Errors wrap ErrInvalid.
 func CheckRow(r Row) error {
 	var why string
 	switch r := r.(type) {
@@ -122,14 +122,12 @@ func CheckRow(r Row) error {
 		switch {
 		case r.ID <= 0:
 			why = fmt.Sprintf("certificate id %d", r.ID)
-		case r.Account == "" || r.Name == "" || len(r.DER) == 0:
-			why = fmt.Sprintf("certificate id %d: empty account, name or DER", r.ID)
-		case r.Fingerprint != FingerprintOf(r.DER):
-			why = fmt.Sprintf("certificate id %d: fingerprint does not match DER", r.ID)
-		case !r.State.Valid():
-			why = fmt.Sprintf("certificate id %d: unknown state %q", r.ID, r.State)
-		case r.Source != SourceUpload && r.Source != SourceEnrolled:
-			why = fmt.Sprintf("certificate id %d: unknown source %q", r.ID, r.Source)
+		case r.State == "":
+			why = fmt.Sprintf("certificate id %d: no state", r.ID)
+		default:
+			if err := CheckRecord(r, true); err != nil {
+				return fmt.Errorf("certificate id %d: %w", r.ID, err)
+			}
 		}
 	case *AuditEntry:
 		switch {

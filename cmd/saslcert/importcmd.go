@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/saslcert/saslcert/modclientcerts"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/storage/backend"
 	"github.com/saslcert/saslcert/xep0257"
 )
 
@@ -75,6 +77,11 @@ type importTally struct{ imported, already, refused, unreadable int }
 
 func (e *env) importModClientCerts(c *cli.Context) error {
 	name := c.Command.HelpName
+	for _, a := range c.Args().Tail() {
+		if strings.HasPrefix(a, "-") {
+			return usageErrorf("%s: %s after DIR: put the flags before DIR; see '%s --help'", name, a, name)
+		}
+	}
 	if c.NArg() != 1 {
 		return usageErrorf("%s: want exactly one argument, Prosody's data directory (e.g. /var/lib/prosody); see '%s --help'", name, name)
 	}
@@ -94,7 +101,10 @@ func (e *env) importModClientCerts(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitFailure)
 	}
 	db, target, err := e.openStore(c.Context, c.String("store"), adminStoreOpts(c, false))
-	if err != nil {
+	switch {
+	case err != nil && target == (backend.Target{}):
+		return usageErrorf("%s: --store: %v", name, err)
+	case err != nil:
 		return cli.Exit(fmt.Sprintf("%s: open the store %s: %v", name, target, err), exitFailure)
 	}
 	defer db.Close()

@@ -13,6 +13,7 @@ import (
 
 	"mellium.im/xmpp/jid"
 
+	"github.com/saslcert/saslcert/internal/pgtest"
 	"github.com/saslcert/saslcert/internal/ptytest"
 	"github.com/saslcert/saslcert/modclientcerts"
 	"github.com/saslcert/saslcert/sasl"
@@ -117,6 +118,9 @@ func TestImportModClientCertsErrors(t *testing.T) {
 		"alice.dat": string(b),
 		"eve.dat":   "return os.execute(\"true\");\n",
 		"mal.dat":   "return {\n\t[\"x\"] = {\n\t\t[\"name\"] = \"x\";\n\t};\n};\n",
+		// A user name that would make another account (x@evil.org) of
+		// example.org's file, holding alice's certificate.
+		"x%40evil%2eorg.dat": string(b),
 	} {
 		if err := os.WriteFile(filepath.Join(store, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
@@ -131,7 +135,8 @@ func TestImportModClientCertsErrors(t *testing.T) {
 		`unreadable eve@example.org "*": ` + filepath.Join(store, "eve.dat") + `: modclientcerts: line 1, column 8: want a string, number, boolean or table, not "os"`,
 		`unreadable mal@example.org "x": ` + filepath.Join(store, "mal.dat") + `: modclientcerts: entry "x" (line 2): has neither x509cert nor pem`,
 		`imported   alice@example.org "laptop"`,
-		"2 imported, 0 already imported, 2 refused, 2 unreadable",
+		`unreadable x@evil.org@example.org "*": ` + filepath.Join(store, "x%40evil%2eorg.dat") + `: not an account's JID`,
+		"2 imported, 0 already imported, 2 refused, 3 unreadable",
 	}, nil)
 
 	for _, tc := range []struct {
@@ -144,6 +149,8 @@ func TestImportModClientCertsErrors(t *testing.T) {
 		{"unknown host", []string{"import", "mod_client_certs", "--data-dir", dir, "--host", "other.org", src}, exitFailure,
 			"modclientcerts: no client_certs store for host other.org"},
 		{"not prosody's", []string{"import", "mod_client_certs", "--data-dir", dir, dir}, exitFailure, "modclientcerts: no client_certs store under " + dir},
+		{"flag after DIR", []string{"import", "mod_client_certs", src, "--data-dir", dir}, exitUsage, "--data-dir after DIR: put the flags before DIR"},
+		{"bad store", []string{"import", "mod_client_certs", "--store", "mysql://x", src}, exitUsage, `--store: store "mysql://x": unknown kind`},
 		{"weak policy", []string{"import", "mod_client_certs", "--min-rsa-bits", "1024", src}, exitUsage, "--min-rsa-bits 1024: at least 2048"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,4 +198,18 @@ func TestImportBinary(t *testing.T) {
 	}
 	checkOutput(t, "stdout", stdout.String(), []string{"3 imported, 0 already imported, 3 refused"}, nil)
 	checkOutput(t, "stderr", stderr.String(), []string{"3 certificates refused"}, []string{"\r", "(files)"})
+}
+
+// TestImportIntoPostgres imports the peer's files into a real PostgreSQL
+// store (--store), twice.
+func TestImportIntoPostgres(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	url := srv.URL(srv.CreateDB(t))
+	for i, want := range []string{"3 imported, 0 already imported, 3 refused", "0 imported, 3 already imported, 3 refused"} {
+		code, out, errOut := runCLI(t, testNow, nil, "import", "mod_client_certs", "--store", url, peerData)
+		if code != exitFailure {
+			t.Fatalf("run %d: exit %d\n%s%s", i, code, out, errOut)
+		}
+		checkOutput(t, "stdout", out, []string{want, "(into " + url + ")"}, nil)
+	}
 }

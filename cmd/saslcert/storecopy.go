@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/saslcert/saslcert/internal/progress"
 	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/storage/backend"
 	"github.com/saslcert/saslcert/storage/storecopy"
 )
 
@@ -16,11 +18,12 @@ const storeCopyDescription = `Copies every table of the store --from (certificat
 of deleted accounts, the components' marks) into the store --to, e.g. from
 SQLite to PostgreSQL, in one transaction of the target, keeping every ID.
 The source is read from one snapshot; stop 'saslcert serve' first, or
-changes made after the snapshot stay behind.
+changes made after the snapshot stay behind (the command warns when a
+component marked the store within the last 30s).
 
 The copy is verified: per table, the number of rows and a SHA-256 digest
 over a canonical encoding of the rows read from the source must equal those
-read back from the target after the commit; both are printed.
+read back from the target after the commit; the sums are printed.
 
 The target must be empty: a target that holds rows is refused, and nothing
 is copied, unless --force is given, which deletes everything in it first
@@ -72,8 +75,13 @@ func (e *env) storeCopy(c *cli.Context) error {
 	open := func(flag string, mustExist bool) (copyStore, string, error) {
 		db, t, err := e.openStore(c.Context, c.String(flag), storeOpts{dataDir: c.String("data-dir"),
 			passwordFile: c.String(flag + "-password-file"), mustExist: mustExist})
-		if err != nil {
-			return nil, "", cli.Exit(fmt.Sprintf("%s: --%s %s: %v", name, flag, c.String(flag), err), exitFailure)
+		switch {
+		case errors.Is(err, backend.ErrPasswordInURL):
+			return nil, "", usageErrorf("%s: --%s: %v (for this command: --%s-password-file)", name, flag, err, flag)
+		case err != nil && t == (backend.Target{}):
+			return nil, "", usageErrorf("%s: --%s: %v", name, flag, err)
+		case err != nil:
+			return nil, "", cli.Exit(fmt.Sprintf("%s: --%s %s: %v", name, flag, t, err), exitFailure)
 		}
 		cs, ok := db.(copyStore)
 		if !ok {
@@ -97,6 +105,10 @@ func (e *env) storeCopy(c *cli.Context) error {
 	defer dst.Close()
 	if from == to {
 		return usageErrorf("%s: --from and --to name the same store (%s)", name, from)
+	}
+	e.warnRunning(c, src, "--from "+from, "changes made after the copy's snapshot stay behind; stop it first")
+	if c.Bool("force") {
+		e.warnRunning(c, dst, "--to "+to, "--force deletes the store under it")
 	}
 	counts, err := src.Count(c.Context)
 	if err != nil {
@@ -133,4 +145,19 @@ func (e *env) storeCopy(c *cli.Context) error {
 	}
 	fmt.Fprintf(e.stdout, "copied %s to %s: verified\n", from, to)
 	return nil
+}
+
+// warnRunning writes a warning for every component whose audit watch marked
+// the store within watcherAlive (it is running on it).
+func (e *env) warnRunning(c *cli.Context, db storage.Store, what, why string) {
+	marks, err := db.PassedOn(c.Context)
+	if err != nil {
+		return
+	}
+	for _, m := range marks {
+		if age := e.now().Sub(m.Seen); age <= watcherAlive {
+			fmt.Fprintf(e.stderr, "warning: %s: a running saslcert serve (%s) read it %s ago; %s\n",
+				what, printable(m.Watcher), age.Round(time.Second), why)
+		}
+	}
 }

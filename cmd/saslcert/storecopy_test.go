@@ -44,7 +44,7 @@ func TestStoreCopySQLite(t *testing.T) {
 		"certs: 4 rows, sha256:", "audit: 4 rows, sha256:", "tombstones: 0 rows", "watchers: 0 rows", "(source and target agree)",
 		"copied " + filepath.Join(src, DBFile) + " to " + toPath + ": verified\n",
 	}, nil)
-	checkOutput(t, "stderr", errOut, nil, []string{"\r", "rows)"})
+	checkOutput(t, "stderr", errOut, nil, []string{"\r", "rows)", "warning"})
 	if n := countRows(t, toPath); n[storage.TableCerts] != 4 || n[storage.TableAudit] != 4 {
 		t.Errorf("target rows %v", n)
 	}
@@ -68,6 +68,22 @@ func TestStoreCopySQLite(t *testing.T) {
 	}
 	checkOutput(t, "stdout", out, []string{"audit: 5 rows"}, nil)
 
+	// A component running on the source is warned about.
+	db, err := sqlite.Open(context.Background(), filepath.Join(src, DBFile), sqlite.Options{Now: func() time.Time { return testNow.Add(-2 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkPassedOn(context.Background(), "certs.example.org", 1); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, _, errOut = runCLI(t, testNow, nil, "store", "copy", "--from", from, "--to", "sqlite:"+filepath.Join(t.TempDir(), "c.db"))
+	if code != exitOK {
+		t.Fatalf("copy with a running component: exit %d: %s", code, errOut)
+	}
+	checkOutput(t, "stderr", errOut, []string{"warning: --from " + filepath.Join(src, DBFile) +
+		": a running saslcert serve (certs.example.org) read it 2s ago; changes made after the copy's snapshot stay behind; stop it first\n"}, nil)
+
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -78,7 +94,8 @@ func TestStoreCopySQLite(t *testing.T) {
 		{"same file, two spellings", []string{"--from", from, "--to", "sqlite://" + filepath.Join(src, DBFile)}, exitUsage, "--from and --to name the same store"},
 		{"no source", []string{"--from", "sqlite:" + filepath.Join(t.TempDir(), "none.db"), "--to", to}, exitFailure, "no store there"},
 		{"missing --to", []string{"--from", from}, exitUsage, `Required flag "to" not set`},
-		{"password in url", []string{"--from", from, "--to", "postgres://u:secret@127.0.0.1/db"}, exitFailure, "password"},
+		{"password in url", []string{"--from", from, "--to", "postgres://u:secret@127.0.0.1/db"}, exitUsage, "a password in the store URL: command lines and environments can be read by other users; put the password in a file named by --store-password-file, or use PGPASSWORD or PGPASSFILE (for this command: --to-password-file)"},
+		{"unknown kind", []string{"--from", "mysql://x", "--to", to}, exitUsage, `--from: store "mysql://x": unknown kind`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runCLI(t, testNow, nil, append([]string{"store", "copy"}, tc.args...)...)
