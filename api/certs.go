@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"github.com/saslcert/saslcert/httperr"
 	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
-	"github.com/saslcert/saslcert/xep0257"
 )
 
 // certJSON is a certificate record as the API shows it.
@@ -212,54 +210,6 @@ func (a *API) accountCerts(c *call) (*reply, error) {
 		out.Items = append(out.Items, certView(rec))
 	}
 	return jsonReply(http.StatusOK, out)
-}
-
-// uploadRequest is the body of an upload: the certificate as PEM (one
-// CERTIFICATE block) or as the base64 of its DER, exactly one of them.
-type uploadRequest struct {
-	Name             string `json:"name"`
-	PEM              string `json:"pem"`
-	DER              string `json:"der"`
-	NoCertManagement bool   `json:"no_cert_management"`
-}
-
-// upload: POST /v1/tenants/{tenant}/accounts/{account}/certs. The
-// certificate goes through the XEP-0257 handler's checks and refusals
-// (xep0257.Handler.AppendAs), audited as the token's actor.
-func (a *API) upload(c *call) (*reply, error) {
-	var req uploadRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	var der []byte
-	switch {
-	case req.PEM != "" && req.DER != "":
-		return nil, httperr.New(httperr.InvalidRequest, "send the certificate once: pem or der, not both")
-	case req.PEM != "":
-		b, rest := pem.Decode([]byte(strings.TrimSpace(req.PEM)))
-		switch {
-		case b == nil:
-			return nil, httperr.New(httperr.InvalidRequest, "pem is not a PEM block")
-		case b.Type != "CERTIFICATE":
-			return nil, httperr.New(httperr.InvalidRequest, "pem holds a %q block, not a CERTIFICATE", b.Type)
-		case strings.TrimSpace(string(rest)) != "":
-			return nil, httperr.New(httperr.InvalidRequest, "pem holds more than one block; send the one certificate")
-		}
-		der = b.Bytes
-	case req.DER != "":
-		var err error
-		if der, err = base64.StdEncoding.DecodeString(req.DER); err != nil {
-			return nil, httperr.New(httperr.InvalidRequest, "der is not standard base64")
-		}
-	default:
-		return nil, httperr.New(httperr.InvalidRequest, "send the certificate as pem or der")
-	}
-	rec, err := a.cfg.Certs.AppendAs(c.ctx, c.account, c.p.Actor(),
-		&xep0257.Append{Name: req.Name, Cert: der, NoCertManagement: req.NoCertManagement})
-	if err != nil {
-		return nil, err
-	}
-	return jsonReply(http.StatusCreated, a.certDetail(rec))
 }
 
 // stateRequest is the body of disable and revoke: nothing yet ({} or

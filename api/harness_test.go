@@ -69,7 +69,10 @@ type harness struct {
 	revoked []string // accounts/fingerprints whose Revoked effect ran
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness starts the API; with plainStore, its Store is one without
+// the optional interfaces (storage.Searcher, storage.Idempotency), so that
+// the walking searches and the in-memory keys serve.
+func newHarness(t *testing.T, plainStore ...bool) *harness {
 	t.Helper()
 	now := func() time.Time { return certtest.Now }
 	h := &harness{t: t, db: sqlitetest.Open(t, sqlite.Options{Now: now})}
@@ -98,7 +101,11 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	certs := &xep0257.Handler{Store: h.mgr, Now: now, CheckAppend: svc.CheckAppend}
-	h.api, err = api.New(api.Config{Auth: testTokens, Store: h.db, Lifecycle: h.mgr, Certs: certs, Enroll: svc,
+	var store storage.Store = h.db
+	if len(plainStore) > 0 && plainStore[0] {
+		store = plain{h.db}
+	}
+	h.api, err = api.New(api.Config{Auth: testTokens, Store: store, Lifecycle: h.mgr, Certs: certs, Enroll: svc,
 		Tenants: []string{"example.org", "example.net"}, Now: now, MaxBody: 16 << 10})
 	if err != nil {
 		t.Fatal(err)
@@ -215,3 +222,6 @@ func (h *harness) revokedList() []string {
 	defer h.mu.Unlock()
 	return slices.Clone(h.revoked)
 }
+
+// plain hides a store's optional interfaces.
+type plain struct{ storage.Store }

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 
@@ -90,4 +92,44 @@ func (h *harness) auditOf(account string) []string {
 		out = append(out, string(e.Action))
 	}
 	return out
+}
+
+// TestPlainStore: with a store that has neither storage.Searcher nor
+// storage.Idempotency, searches walk the store and keys are kept in the
+// process, with the same answers.
+func TestPlainStore(t *testing.T) {
+	h := newHarness(t, true)
+	var want []string
+	for i := range 3 {
+		want = append(want, h.upload("alice@example.org", fmt.Sprintf("c%d", i), cert(t, "alice@example.org")))
+		h.upload("carol@example.net", fmt.Sprintf("c%d", i), cert(t, "carol@example.net"))
+	}
+	var got []string
+	next := ""
+	for range 5 {
+		var page pageAnswer
+		h.do("GET", "/v1/tenants/example.org/certs?limit=2&cursor="+next, "hr", "").json(t, &page)
+		for _, c := range page.Items {
+			got = append(got, c.Fingerprint)
+		}
+		if next = page.Next; next == "" {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("walked search %v, want %v", got, want)
+	}
+	var log auditAnswer
+	h.do("GET", "/v1/tenants/example.org/audit?actor=api:hr", "hr", "").json(t, &log)
+	if len(log.Items) != 3 {
+		t.Fatalf("walked audit: %+v", log)
+	}
+	first := h.do("POST", "/v1/tenants/example.org/accounts/alice@example.org/revoke-all", "hr", "", "Idempotency-Key", "k")
+	again := h.do("POST", "/v1/tenants/example.org/accounts/alice@example.org/revoke-all", "hr", "", "Idempotency-Key", "k")
+	if first.status != http.StatusOK || string(again.body) != string(first.body) || again.header.Get(api.ReplayedHeader) != "true" {
+		t.Fatalf("in-memory key: %d %s / %d %s", first.status, first.body, again.status, again.body)
+	}
+	if n := len(h.revokedList()); n != 3 {
+		t.Fatalf("%d revocations, want 3 (once)", n)
+	}
 }

@@ -190,6 +190,11 @@ func (c *call) decode(v any) error {
 	if err := d.Decode(v); err != nil {
 		return httperr.New(httperr.InvalidRequest, "the body is not the JSON this request takes: %s", jsonProblem(err, body, v))
 	}
+	// encoding/json matches field names regardless of case and lets a
+	// repeated key win; this API takes each once, exactly as documented.
+	if p := fieldProblem(body, v); p != "" {
+		return httperr.New(httperr.InvalidRequest, "the body is not the JSON this request takes: %s", p)
+	}
 	if d.More() {
 		return httperr.New(httperr.InvalidRequest, "the body has more than one JSON value")
 	}
@@ -216,32 +221,57 @@ func jsonProblem(err error, body []byte, v any) string {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "it ends early"
 	}
-	if f := unknownField(body, v); f != "" {
-		return fmt.Sprintf("unknown field %q", f)
+	if p := fieldProblem(body, v); p != "" {
+		return p
 	}
 	return "not a JSON object"
 }
 
-// unknownField returns the first key of the JSON object body that is not
-// a field of the struct *v ("" if none).
-func unknownField(body []byte, v any) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(body, &m) != nil {
-		return ""
-	}
+// fieldProblem names the first key of the JSON object body that is not
+// exactly the JSON name of a field of the struct *v, or that is given twice
+// ("" if none).
+func fieldProblem(body []byte, v any) string {
+	keys := topKeys(body)
 	known := map[string]bool{}
 	t := reflect.TypeOf(v).Elem()
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		known[strings.ToLower(name)] = true
+		known[name] = true
 	}
-	keys := slices.Sorted(maps.Keys(m))
+	seen := map[string]bool{}
 	for _, k := range keys {
-		if !known[strings.ToLower(k)] {
-			return k
+		switch {
+		case !known[k]:
+			return fmt.Sprintf("unknown field %q", k)
+		case seen[k]:
+			return fmt.Sprintf("field %q is given twice", k)
 		}
+		seen[k] = true
 	}
 	return ""
+}
+
+// topKeys returns the keys of the JSON object body in order (nil if body
+// is not one).
+func topKeys(body []byte) []string {
+	d := json.NewDecoder(bytes.NewReader(body))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var keys []string
+	for d.More() {
+		t, err := d.Token()
+		k, ok := t.(string)
+		if err != nil || !ok {
+			return keys
+		}
+		keys = append(keys, k)
+		var skip json.RawMessage
+		if d.Decode(&skip) != nil {
+			return keys
+		}
+	}
+	return keys
 }
 
 // queryParams returns c's query parameters, refusing any not in allowed and

@@ -37,6 +37,18 @@ func TestIntegrationLeaver(t *testing.T) {
 		t.Fatalf("EXTERNAL login: %v", err)
 	}
 	defer live.Close()
+	// The certificate's live session, as the component learnt it from the
+	// plugin's session notice (it arrives after the bind).
+	fp := storage.FingerprintOf(laptop.DER).String()
+	var one struct {
+		Sessions []string `json:"sessions"`
+	}
+	for deadline := time.Now().Add(time.Minute); len(one.Sessions) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("GET of the certificate never listed its live session")
+		}
+		st.call(t, hr, "GET", "/v1/tenants/"+domain+"/certs/"+fp, "", &one)
+	}
 
 	start := time.Now()
 	var out struct {
@@ -74,6 +86,6 @@ func TestIntegrationLeaver(t *testing.T) {
 	if len(log.Items) != 2 || log.Items[0].Action != "add" || log.Items[1].Action != "revoke" {
 		t.Fatalf("audit: %+v", log.Items)
 	}
-	t.Logf("leaver story:\n  revoke-all answered after %v\n  live session: %s, %v after the request\n  next login: not-authorized\n%s",
-		answered.Round(time.Millisecond), closed.Outcome(), closedAfter.Round(time.Millisecond), story)
+	t.Logf("leaver story:\n  live sessions of %s before: %v\n  revoke-all answered after %v\n  live session: %s, %v after the request\n  next login: not-authorized\n%s",
+		fp, one.Sessions, answered.Round(time.Millisecond), closed.Outcome(), closedAfter.Round(time.Millisecond), story)
 }

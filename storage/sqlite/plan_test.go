@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/saslcert/saslcert/storage"
 )
 
 // TestQueryPlans checks that no hot statement scans a whole table.
@@ -14,11 +16,18 @@ func TestQueryPlans(t *testing.T) {
 	}
 	defer db.Close()
 	fp := make([]byte, 32)
-	for _, tc := range []struct {
+	type planCase struct {
 		query string
 		args  []any
 		index string
-	}{
+	}
+	search := func(q string, args []any) planCase { return planCase{q, args, ""} }
+	certQ, certArgs := certSearch(storage.CertQuery{Domain: "example.org", States: []storage.State{storage.StateActive}, Limit: 10})
+	auditQ, auditArgs := auditSearch(storage.AuditQuery{Domain: "example.org", Actor: "api:hr", Limit: 10})
+	cs, as := search(certQ, certArgs), search(auditQ, auditArgs)
+	cs.index, as.index = "certs_domain", "audit_domain"
+	for _, tc := range []planCase{
+		cs, as,
 		{`SELECT ` + certCols + ` FROM certs WHERE fingerprint = ?`, []any{fp}, "certs_fingerprint"},
 		{`SELECT EXISTS (SELECT 1 FROM certs WHERE fingerprint = ?)`, []any{fp}, "certs_fingerprint"},
 		{`SELECT ` + certCols + ` FROM certs WHERE account = ? ORDER BY id`, []any{"a"}, "certs_account"},

@@ -22,30 +22,8 @@ func (db *DB) SearchCerts(ctx context.Context, q storage.CertQuery) ([]*storage.
 	if err := db.begin(ctx, op); err != nil {
 		return nil, err
 	}
-	where := []string{domainExpr + ` = ?`, `id > ?`}
-	args := []any{q.Domain, q.AfterID}
-	if q.Account != "" {
-		where, args = append(where, `account = ?`), append(args, q.Account)
-	}
-	if len(q.States) > 0 {
-		where = append(where, `state IN (?`+strings.Repeat(`, ?`, len(q.States)-1)+`)`)
-		for _, s := range q.States {
-			args = append(args, string(s))
-		}
-	}
-	if q.NameContains != "" {
-		// instr is byte-wise and case-sensitive, as storage.CertQuery.Match.
-		where, args = append(where, `instr(name, ?) > 0`), append(args, q.NameContains)
-	}
-	if !q.ExpiresAfter.IsZero() {
-		where, args = append(where, `not_after >= ?`), append(args, micro(q.ExpiresAfter))
-	}
-	if !q.ExpiresBefore.IsZero() {
-		where, args = append(where, `not_after < ?`), append(args, micro(q.ExpiresBefore))
-	}
-	args = append(args, q.Limit)
-	rows, err := db.r.QueryContext(ctx, `SELECT `+certCols+` FROM certs WHERE `+strings.Join(where, ` AND `)+
-		` ORDER BY `+domainExpr+`, id LIMIT ?`, args...)
+	query, args := certSearch(q)
+	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, db.mapErr(ctx, op, err)
 	}
@@ -73,6 +51,41 @@ func (db *DB) SearchAudit(ctx context.Context, q storage.AuditQuery) ([]storage.
 	if err := db.begin(ctx, op); err != nil {
 		return nil, err
 	}
+	query, args := auditSearch(q)
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	return db.auditRows(ctx, op, rows, err)
+}
+
+// certSearch is the query of SearchCerts and its arguments.
+func certSearch(q storage.CertQuery) (string, []any) {
+	where := []string{domainExpr + ` = ?`, `id > ?`}
+	args := []any{q.Domain, q.AfterID}
+	if q.Account != "" {
+		where, args = append(where, `account = ?`), append(args, q.Account)
+	}
+	if len(q.States) > 0 {
+		where = append(where, `state IN (?`+strings.Repeat(`, ?`, len(q.States)-1)+`)`)
+		for _, s := range q.States {
+			args = append(args, string(s))
+		}
+	}
+	if q.NameContains != "" {
+		// instr is byte-wise and case-sensitive, as storage.CertQuery.Match.
+		where, args = append(where, `instr(name, ?) > 0`), append(args, q.NameContains)
+	}
+	if !q.ExpiresAfter.IsZero() {
+		where, args = append(where, `not_after >= ?`), append(args, micro(q.ExpiresAfter))
+	}
+	if !q.ExpiresBefore.IsZero() {
+		where, args = append(where, `not_after < ?`), append(args, micro(q.ExpiresBefore))
+	}
+	args = append(args, q.Limit)
+	return `SELECT ` + certCols + ` FROM certs WHERE ` + strings.Join(where, ` AND `) +
+		` ORDER BY id LIMIT ?`, args
+}
+
+// auditSearch is the query of SearchAudit and its arguments.
+func auditSearch(q storage.AuditQuery) (string, []any) {
 	where := []string{domainExpr + ` = ?`, `id > ?`}
 	args := []any{q.Domain, q.AfterID}
 	if q.Account != "" {
@@ -85,7 +98,6 @@ func (db *DB) SearchAudit(ctx context.Context, q storage.AuditQuery) ([]storage.
 		where, args = append(where, `time >= ?`), append(args, micro(q.Since))
 	}
 	args = append(args, q.Limit)
-	rows, err := db.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit WHERE `+strings.Join(where, ` AND `)+
-		` ORDER BY `+domainExpr+`, id LIMIT ?`, args...)
-	return db.auditRows(ctx, op, rows, err)
+	return `SELECT ` + auditCols + ` FROM audit WHERE ` + strings.Join(where, ` AND `) +
+		` ORDER BY id LIMIT ?`, args
 }
