@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/saslcert/saslcert/storage"
 )
@@ -94,15 +95,11 @@ func (db *DB) Exclusive(ctx context.Context, name string, fn func(ctx context.Co
 	h := fnv.New32a()
 	h.Write([]byte(name))
 	key := int32(h.Sum32())
-	conn, err := db.pool.Acquire(ctx)
+	conn, got, err := db.tryLock(ctx, key)
 	if err != nil {
 		return false, db.mapErr(ctx, op, err)
 	}
 	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, key).Scan(&got); err != nil {
-		return false, db.mapErr(ctx, op, err)
-	}
 	if !got {
 		return false, nil
 	}
@@ -136,4 +133,25 @@ func (db *DB) Exclusive(ctx context.Context, name string, fn func(ctx context.Co
 		return true, errors.Join(ferr, cause)
 	}
 	return true, ferr
+}
+
+// tryLock takes a connection and tries the session advisory lock (lockClass,
+// key) on it. A pooled connection found dead (a server restart since it was
+// last used) is dropped and the attempt made again on another, up to
+// maxAttempts, as read and write do. On success the caller releases conn;
+// got reports whether the lock was taken (its holder must unlock it on conn).
+func (db *DB) tryLock(ctx context.Context, key int32) (conn *pgxpool.Conn, got bool, err error) {
+	for attempt := 1; ; attempt++ {
+		conn, err = db.pool.Acquire(ctx)
+		if err == nil {
+			err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, key).Scan(&got)
+			if err == nil {
+				return conn, got, nil
+			}
+			conn.Release()
+		}
+		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil {
+			return nil, false, err
+		}
+	}
 }
