@@ -797,7 +797,7 @@ func TestIntegrationFrozenComponentDuringLogins(t *testing.T) {
 			temp++
 		default:
 			other++
-			t.Errorf("login %d: %+v", i, r)
+			t.Errorf("login %d: not logged in and no SASL failure: %v (at %s)", i, r.err, r.at.Format(time.RFC3339Nano))
 		}
 	}
 	evicted := strings.Count(st.S.Log(), "evicted from iq tracking cache")
