@@ -27,6 +27,9 @@ import (
 // with a no-cert-management certificate can append (or disable, or revoke) if
 // it does so immediately.
 func TestIntegrationNoCertManagementFirstRequest(t *testing.T) {
+	// Prosody only: the window comes from Prosody's promise timer tick;
+	// mod_saslcert for ejabberd stamps each request with how its session
+	// logged in, so it has no such window.
 	st := newStack(t)
 	alice := st.passwordLogin(t, "alice")
 	account := st.Register(t, "alice").String()

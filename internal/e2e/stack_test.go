@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"mellium.im/xmpp/stream"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/ejabberdtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/internal/xmppclient"
 	"github.com/saslcert/saslcert/xep0257"
@@ -34,26 +37,83 @@ const (
 	eventTimeout = 60 * time.Second
 )
 
-// stack is a stacktest.Stack (Prosody with mod_saslcert,
-// the component in-process on a SQLite file) with the e2e suite's logins.
-type stack struct{ *stacktest.Stack }
+// stack is a stacktest.Stack (Prosody with mod_saslcert, or ejabberd with
+// mod_saslcert, the component in-process on a SQLite file) with the e2e
+// suite's logins.
+type stack struct {
+	*stacktest.Stack
+	// ca issues the certificates of liveCert on a server that verifies
+	// client certificates against its own CAs (ejabberd's c2s_cafile); nil
+	// on Prosody, where they are self-signed as users upload them.
+	ca *certtest.Cert
+}
 
-// newStack starts the stack with a fresh database and waits until the
-// component is connected; cleanups stop the component (first) and Prosody.
-// The component logs at debug level (TestIntegrationPluginCache counts its
-// debug lines) and reconnects quickly (50 ms to 1 s between attempts).
+// server is an XMPP server the suite runs on.
+type server struct {
+	name  string
+	start stacktest.StartServerFunc
+}
+
+// servers are the servers a case runs on: Prosody (stacktest's default)
+// and ejabberd 23.01 (skipped when it is not installed, unless
+// SASLCERT_REQUIRE_EJABBERD is set).
+func servers() []server {
+	return []server{{"prosody", stacktest.StartProsody}, {"ejabberd", stacktest.StartEjabberd}}
+}
+
+// onServers runs body as one subtest per server (named after it), each on
+// its own stack.
+func onServers(t *testing.T, body func(t *testing.T, st *stack)) {
+	t.Helper()
+	for _, srv := range servers() {
+		t.Run(srv.name, func(t *testing.T) { body(t, newStackOn(t, srv)) })
+	}
+}
+
+// newStack starts the stack on Prosody (newStackOn).
 func newStack(t *testing.T) *stack {
+	t.Helper()
+	return newStackOn(t, servers()[0])
+}
+
+// newStackOn starts the stack on srv with a fresh database and waits until
+// the component is connected; cleanups stop the component (first) and the
+// server. The component logs at debug level (TestIntegrationPluginCache
+// counts its debug lines) and reconnects quickly (50 ms to 1 s between
+// attempts). On ejabberd, c2s_cafile is a test CA of the stack's own
+// (stack.ca): ejabberd refuses a client certificate that does not chain to
+// it before mod_saslcert is asked, so self-signed uploads cannot log in
+// there.
+func newStackOn(t *testing.T, srv server) *stack {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("full-stack integration test (-short)")
 	}
-	return &stack{stacktest.Start(t, stacktest.Options{
+	o := stacktest.Options{
 		PluginTimeout:  pluginTimeout,
 		RequestTimeout: requestTimeout,
 		LogLevel:       slog.LevelDebug,
 		MinBackoff:     50 * time.Millisecond,
 		MaxBackoff:     time.Second,
-	})}
+		StartServer:    srv.start,
+	}
+	var ca *certtest.Cert
+	if srv.name == "ejabberd" {
+		ejabberdtest.Skip(t)
+		ca = certtest.NewCA(t, "e2e test CA")
+		o.ClientCAFile = filepath.Join(t.TempDir(), "c2s_cafile.pem")
+		if err := os.WriteFile(o.ClientCAFile, ca.CertPEM(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &stack{Stack: stacktest.Start(t, o), ca: ca}
+}
+
+// onEjabberd reports whether st runs on ejabberd (where a case's
+// server-side answer differs, the case says why).
+func (st *stack) onEjabberd() bool {
+	_, ok := stacktest.Ejabberd(st.S)
+	return ok
 }
 
 // passwordLogin logs user in with SASL PLAIN (registering the account if
@@ -112,6 +172,16 @@ func (st *stack) dialRaw(t *testing.T, cert *certtest.Cert) *stacktest.RawClient
 func liveCert(t *testing.T, addrs ...string) *certtest.Cert {
 	t.Helper()
 	return stacktest.NewCert(t, certtest.Options{XMPPAddrs: addrs, NotAfter: time.Now().Add(24 * time.Hour)})
+}
+
+// liveCert is the package's liveCert, issued by st.ca where the server
+// needs a chain to log in (ejabberd) and self-signed elsewhere.
+func (st *stack) liveCert(t *testing.T, addrs ...string) *certtest.Cert {
+	t.Helper()
+	if st.ca == nil {
+		return liveCert(t, addrs...)
+	}
+	return stacktest.NewCert(t, certtest.Options{XMPPAddrs: addrs, NotAfter: time.Now().Add(24 * time.Hour), Parent: st.ca})
 }
 
 // ---------------------------------------------------------------------------

@@ -143,6 +143,59 @@ func BuildModule(tb testing.TB) string {
 	return dir
 }
 
+// shared is the module built once for a test binary that runs under
+// ShareModule.
+var shared struct {
+	sync.Mutex
+	on    bool
+	dir   string
+	built bool
+}
+
+// ShareModule runs m's tests so that every Start without
+// Options.ModulesDir uses one build of mod_saslcert (made at the first
+// Start, removed when the tests end) instead of compiling it again (erlc,
+// seconds each), and returns m.Run's exit code. Call it from TestMain:
+// os.Exit(ejabberdtest.ShareModule(m)).
+func ShareModule(m *testing.M) int {
+	shared.Lock()
+	shared.on = true
+	shared.Unlock()
+	defer func() {
+		shared.Lock()
+		defer shared.Unlock()
+		if shared.dir != "" {
+			os.RemoveAll(shared.dir)
+		}
+	}()
+	return m.Run()
+}
+
+// sharedModule is the binary's shared build under ShareModule (building
+// it at the first call), or else BuildModule(tb).
+func sharedModule(tb testing.TB) string {
+	tb.Helper()
+	shared.Lock()
+	defer shared.Unlock()
+	if !shared.on {
+		return BuildModule(tb)
+	}
+	if !shared.built {
+		if shared.dir == "" {
+			dir, err := os.MkdirTemp("", "ejabberdtest-module-")
+			if err != nil {
+				tb.Fatal(err)
+			}
+			shared.dir = dir
+		}
+		if err := Build(shared.dir); err != nil {
+			tb.Fatal(err)
+		}
+		shared.built = true
+	}
+	return shared.dir
+}
+
 // Build compiles mod_saslcert with scripts/build-ejabberd-module.sh into
 // dir/mod_saslcert/ebin (with dir/mod_saslcert/mod_saslcert.spec), so that
 // dir can be ejabberd's contributed modules directory.
@@ -163,7 +216,7 @@ func Start(tb testing.TB, o Options) *Server {
 	tb.Helper()
 	Skip(tb)
 	if !o.NoModule && o.ModulesDir == "" {
-		o.ModulesDir = BuildModule(tb)
+		o.ModulesDir = sharedModule(tb)
 	}
 	s, err := Launch(tb.TempDir(), o)
 	if s != nil {

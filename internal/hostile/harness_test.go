@@ -15,6 +15,7 @@ import (
 	"mellium.im/xmlstream"
 
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/ejabberdtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/pluginproto"
@@ -138,6 +139,9 @@ func innerOutcome(n *stacktest.Node) string {
 type world struct {
 	t  *testing.T
 	st *stacktest.Stack
+	// ca issues the certificates that log in on ejabberd (c2s_cafile); nil
+	// on Prosody.
+	ca *certtest.Cert
 
 	hamletCert  *certtest.Cert // hamlet's active "laptop" certificate
 	disabled    *certtest.Cert // hamlet's, disabled
@@ -150,6 +154,46 @@ type world struct {
 
 	probeMu sync.Mutex
 	probe   *stacktest.RawClient // hamlet's password session for probes
+}
+
+// newCert is stacktest.NewCert, issued by w.ca on ejabberd (which lets a
+// client certificate reach SASL EXTERNAL only if it chains to c2s_cafile).
+func (w *world) newCert(t testing.TB, o certtest.Options) *certtest.Cert {
+	t.Helper()
+	if w.ca != nil {
+		o.Parent = w.ca
+	}
+	return stacktest.NewCert(t, o)
+}
+
+// server is an XMPP server a suite runs on.
+type server struct {
+	name  string
+	start stacktest.StartServerFunc
+}
+
+// servers are Prosody (stacktest's default) and ejabberd 23.01.
+func servers() []server {
+	return []server{{"prosody", stacktest.StartProsody}, {"ejabberd", stacktest.StartEjabberd}}
+}
+
+// options returns o for srv. On ejabberd (skipped when it is not installed,
+// unless SASLCERT_REQUIRE_EJABBERD is set) it also returns a fresh test CA,
+// written to c2s_cafile: ejabberd refuses a client certificate that does
+// not chain to it before mod_saslcert is asked. On Prosody the CA is nil.
+func (srv server) options(t testing.TB, o stacktest.Options) (stacktest.Options, *certtest.Cert) {
+	t.Helper()
+	o.StartServer = srv.start
+	if srv.name != "ejabberd" {
+		return o, nil
+	}
+	ejabberdtest.Skip(t)
+	ca := certtest.NewCA(t, "hostile test CA")
+	o.ClientCAFile = filepath.Join(t.TempDir(), "c2s_cafile.pem")
+	if err := os.WriteFile(o.ClientCAFile, ca.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return o, ca
 }
 
 // login opens a fresh raw password session for user; closed at cleanup.
