@@ -44,6 +44,7 @@
 -define(CACHE, mod_saslcert_cache).         % {Host, FP, Account} -> {Result, Expires}
 -define(LINK, mod_saslcert_link).           % {Host, What} -> Value
 -define(RETRY, 30000).
+-define(NOTICE_BATCH_MAX, 100).
 
 %%% gen_mod
 
@@ -63,10 +64,12 @@ depends(_Host, _Opts) -> [].
 mod_opt_type(component) -> econf:domain();
 mod_opt_type(secret_file) -> econf:file();
 mod_opt_type(timeout) -> econf:timeout(second);
-mod_opt_type(cache) -> econf:bool().
+mod_opt_type(cache) -> econf:bool();
+mod_opt_type(notice_delay) -> econf:non_neg_int().
 
 mod_options(_Host) ->
-    [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true}].
+    [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true},
+     {notice_delay, 50}].
 
 mod_doc() -> #{desc => ["saslcert: client certificate logins decided by the saslcert component."]}.
 
@@ -82,9 +85,12 @@ read_secret(File) ->
 	{error, E} -> {error, iolist_to_binary(io_lib:format("mod_saslcert: cannot read ~ts: ~p", [File, E]))}
     end.
 
-%%% gen_server: owns the tables, the hooks and the account events queue.
+%%% gen_server: owns the tables, the hooks, the account events queue and
+%%% the session notices batch.
 
--record(state, {host, events = queue:new(), sending = false}).
+%% notices: the session notices not sent yet, newest first; notice_timer:
+%% set while a batch waits for its notice_delay (milliseconds).
+-record(state, {host, events = queue:new(), sending = false, notices = [], notice_timer}).
 
 init([Host | _]) ->
     process_flag(trap_exit, true),
@@ -95,6 +101,7 @@ init([Host | _]) ->
     set(Host, secret, Secret),
     set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
     set(Host, cache, gen_mod:get_opt(cache, Opts)),
+    set(Host, notice_delay, gen_mod:get_opt(notice_delay, Opts)),
     set(Host, cache_ttl, 0),
     set(Host, by_fingerprint, false),
     set(Host, forgets, 0),
@@ -115,7 +122,8 @@ ensure_table(T) ->
 	_ -> T
     end.
 
-terminate(_Reason, #state{host = Host}) ->
+terminate(_Reason, #state{host = Host} = S) ->
+    send_notices(S),
     ejabberd_hooks:delete(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
     ejabberd_hooks:delete(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
     ejabberd_hooks:delete(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
@@ -136,6 +144,14 @@ handle_call(_Req, _From, S) -> {reply, ok, S}.
 
 handle_cast({account_event, Ev}, S) -> {noreply, send_event(S#state{events = queue:in(Ev, S#state.events)})};
 handle_cast(kick, S) -> {noreply, send_event(S)};
+handle_cast({notice, N}, #state{host = Host, notices = Ns} = S) ->
+    S1 = S#state{notices = [N | Ns]},
+    case {length(Ns) + 1 >= ?NOTICE_BATCH_MAX, get(Host, notice_delay), S#state.notice_timer} of
+	{true, _, _} -> {noreply, send_notices(S1)};
+	{_, 0, _} -> {noreply, send_notices(S1)};
+	{_, _, undefined} -> {noreply, S1#state{notice_timer = erlang:send_after(get(Host, notice_delay), self(), send_notices)}};
+	_ -> {noreply, S1}
+    end;
 handle_cast(_Msg, S) -> {noreply, S}.
 
 handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
@@ -152,6 +168,7 @@ handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
 	_ -> retry_later(S1)
     end;
 handle_info(retry, S) -> {noreply, send_event(S)};
+handle_info(send_notices, S) -> {noreply, send_notices(S#state{notice_timer = undefined})};
 handle_info(_Info, S) -> {noreply, S}.
 
 code_change(_Old, S, _Extra) -> {ok, S}.
@@ -395,10 +412,33 @@ c2s_terminated(State, _Reason) ->
     end,
     State.
 
+%% notice queues a session notice; the module's process sends the queue as
+%% one message (no answer) notice_delay ms after the first notice in it, or
+%% at once when it holds ?NOTICE_BATCH_MAX (as the Prosody plugin does: a
+%% login costs no extra message of its own). The notices of one session
+%% come from its c2s process, so they stay in order.
 notice(Host, Event, Full, FP) ->
+    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), {notice, {Event, Full, FP}}).
+
+%% send_notices sends the queued notices in order. With no route to the
+%% component they are dropped: its <sessions/> query on connect repairs
+%% the list.
+send_notices(#state{notices = []} = S) -> cancel_notice_timer(S);
+send_notices(#state{host = Host, notices = Ns} = S) ->
     Comp = component(Host),
-    ejabberd_router:route(#message{type = normal, from = jid:make(Host), to = jid:make(Comp),
-				   sub_els = [mod_saslcert_proto:notices([{Event, Full, FP}])]}).
+    case ejabberd_router:is_my_route(Comp) of
+	true ->
+	    ejabberd_router:route(#message{type = normal, from = jid:make(Host), to = jid:make(Comp),
+					   sub_els = [mod_saslcert_proto:notices(lists:reverse(Ns))]});
+	false -> ok
+    end,
+    cancel_notice_timer(S#state{notices = []}).
+
+cancel_notice_timer(#state{notice_timer = undefined} = S) -> S;
+cancel_notice_timer(#state{notice_timer = T} = S) ->
+    _ = erlang:cancel_timer(T),
+    receive send_notices -> ok after 0 -> ok end,
+    S#state{notice_timer = undefined}.
 
 %% close_sessions ends the sessions of Host that match Pred(FullJID, FP)
 %% with <reset/> and Text, and returns how many.
