@@ -31,7 +31,7 @@
 
 -export([start/2, stop/1, reload/3, depends/2, mod_opt_type/1, mod_options/1, mod_doc/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
--export([c2s_auth_result/3, c2s_session_opened/1, c2s_terminated/2, user_send_packet/1,
+-export([c2s_auth_result/3, c2s_stream_started/2, c2s_handle_info/2, c2s_session_opened/1, c2s_terminated/2, user_send_packet/1,
 	 remove_user/2, register_user/2, component_connected/1, component_disconnected/2,
 	 process_iq/1, decode_iq_subel/1]).
 
@@ -41,7 +41,7 @@
 -define(NS_CERTS, <<"urn:xmpp:saslcert:1">>).
 -define(NS_DELEG, <<"urn:xmpp:delegation:1">>).
 -define(SESSIONS, mod_saslcert_sessions).   % Pid -> {Host, FullJID, FP}
--define(CACHE, mod_saslcert_cache).         % {Host, FP, Account} -> {Result, Expires}
+-define(CACHE, mod_saslcert_cache).         % {Host, FP} -> {Account, Result, Expires}
 -define(LINK, mod_saslcert_link).           % {Host, What} -> Value
 -define(RETRY, 30000).
 -define(NOTICE_BATCH_MAX, 100).
@@ -106,6 +106,8 @@ init([Host | _]) ->
     set(Host, by_fingerprint, false),
     set(Host, forgets, 0),
     ejabberd_hooks:add(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
+    ejabberd_hooks:add(c2s_stream_started, Host, ?MODULE, c2s_stream_started, 50),
+    ejabberd_hooks:add(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
     ejabberd_hooks:add(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
     ejabberd_hooks:add(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
     ejabberd_hooks:add(user_send_packet, Host, ?MODULE, user_send_packet, 1),
@@ -125,6 +127,8 @@ ensure_table(T) ->
 terminate(_Reason, #state{host = Host} = S) ->
     send_notices(S),
     ejabberd_hooks:delete(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
+    ejabberd_hooks:delete(c2s_stream_started, Host, ?MODULE, c2s_stream_started, 50),
+    ejabberd_hooks:delete(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
     ejabberd_hooks:delete(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
     ejabberd_hooks:delete(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
     ejabberd_hooks:delete(user_send_packet, Host, ?MODULE, user_send_packet, 1),
@@ -262,19 +266,19 @@ on_link_change(Comp, _How) ->
 
 flush(Host) ->
     forgot(Host),
-    ets:match_delete(?CACHE, {{Host, '_', '_'}, '_', '_'}).
+    ets:match_delete(?CACHE, {{Host, '_'}, '_', '_', '_'}).
 
 forget(Host, Account) ->
     forgot(Host),
-    ets:match_delete(?CACHE, {{Host, '_', Account}, '_', '_'}).
+    ets:match_delete(?CACHE, {{Host, '_'}, Account, '_', '_'}).
 
 forgot(Host) -> ets:update_counter(?LINK, {Host, forgets}, 1, {{Host, forgets}, 0}).
 
 now_ms() -> erlang:monotonic_time(millisecond).
 
 cached(Host, FP, Account) ->
-    case get(Host, cache_ttl) > 0 andalso ets:lookup(?CACHE, {Host, FP, Account}) of
-	[{_, Result, Expires}] ->
+    case get(Host, cache_ttl) > 0 andalso ets:lookup(?CACHE, {Host, FP}) of
+	[{_, Account, Result, Expires}] ->
 	    case now_ms() < Expires of
 		true -> {ok, Result};
 		false -> miss
@@ -288,8 +292,8 @@ remember(Host, FP, Account, #{max_age := Age} = Result, Forgets) ->
     TTL = min(Age, get(Host, cache_ttl)),
     case get(Host, cache) andalso TTL > 0 andalso get(Host, forgets) == Forgets of
 	true ->
-	    Key = {Host, FP, Account},
-	    ets:insert(?CACHE, {Key, Result, now_ms() + TTL * 1000}),
+	    Key = {Host, FP},
+	    ets:insert(?CACHE, {Key, Account, Result, now_ms() + TTL * 1000}),
 	    case get(Host, forgets) of
 		Forgets -> ok;
 		_ -> ets:delete(?CACHE, Key)
@@ -309,25 +313,28 @@ c2s_auth_result(State, true, _User) ->
 c2s_auth_result(State, _, _User) ->
     State.
 
-decide(State, Host, User, DER) ->
+decide(State0, Host, User, DER) ->
     Account = <<User/binary, "@", Host/binary>>,
     FP = mod_saslcert_proto:fingerprint(DER),
+    Prefetch = maps:get(saslcert_prefetch, State0, none),
+    State = maps:remove(saslcert_prefetch, State0),
     case jid:nodeprep(User) of
 	User ->
 	    case cached(Host, FP, Account) of
 		{ok, R} -> grant(State, Account, FP, R);
-		miss -> lookup(State, Host, Account, FP, DER)
+		miss ->
+		    case prefetched(Host, Account, FP, Prefetch) of
+			{ok, R} -> grant(State, Account, FP, R);
+			timeout -> refuse(State, 'temporary-auth-failure', <<"the certificate service is not available">>);
+			ask -> lookup(State, Host, Account, FP, DER)
+		    end
 	    end;
 	_ -> refuse(State, 'not-authorized', <<"the account name is not in its canonical form">>)
     end.
 
 lookup(State, Host, Account, FP, DER) ->
     Forgets = get(Host, forgets),
-    First = case get(Host, by_fingerprint) of
-		true -> mod_saslcert_proto:lookup_by_fingerprint(FP, Account);
-		_ -> mod_saslcert_proto:lookup_by_cert(DER, Account)
-	    end,
-    Answer = case ask(Host, First) of
+    Answer = case ask(Host, first_lookup(Host, FP, DER, Account)) of
 		 {error, Err} = E ->
 		     case get(Host, by_fingerprint) andalso mod_saslcert_proto:decode_lookup_error(Err) of
 			 item_not_found -> ask(Host, mod_saslcert_proto:lookup_by_cert(DER, Account));
@@ -353,6 +360,83 @@ lookup(State, Host, Account, FP, DER) ->
 	_ ->
 	    refuse(State, 'temporary-auth-failure', <<"the certificate service is not available">>)
     end.
+
+first_lookup(Host, FP, DER, Authzid) ->
+    case get(Host, by_fingerprint) of
+	true -> mod_saslcert_proto:lookup_by_fingerprint(FP, Authzid);
+	_ -> mod_saslcert_proto:lookup_by_cert(DER, Authzid)
+    end.
+
+%%% prefetch: the lookup is sent as soon as the client opens its stream
+%%% after STARTTLS (the certificate is known then), without an authzid, so
+%%% that its round trip to the component overlaps the client's stream
+%%% header, features and <auth/>. Its answer is used at c2s_auth_result only
+%%% if it grants the very account ejabberd picked (then a lookup with that
+%%% account as authzid would grant it too: the component grants without an
+%%% authzid only when the certificate names its owner alone) and nothing was
+%%% forgotten since it was sent (a <changed/>, <revoked/>, <disabled/> or
+%%% <sessions/> in between makes the module ask again, as for the cache).
+%%% Any other answer makes the module ask as before; no answer in time
+%%% refuses with temporary-auth-failure. The answer reaches the c2s process
+%%% either inside c2s_auth_result (selective receive) or before it
+%%% (c2s_handle_info keeps it in the state): it is never lost.
+
+c2s_stream_started(#{stream_encrypted := true, stream_authenticated := false, lserver := Host, socket := Socket} = State, _Start) ->
+    case maps:is_key(saslcert_prefetch, State) of
+	true -> State;
+	false ->
+	    case xmpp_socket:get_peer_certificate(Socket, der) of
+		{ok, DER} -> prefetch(State, Host, DER);
+		_ -> State#{saslcert_prefetch => none}
+	    end
+    end;
+c2s_stream_started(State, _Start) ->
+    State.
+
+prefetch(State, Host, DER) ->
+    FP = mod_saslcert_proto:fingerprint(DER),
+    Ref = make_ref(),
+    Forgets = get(Host, forgets),
+    case get(Host, cache_ttl) > 0 andalso ets:member(?CACHE, {Host, FP}) of
+	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer
+	false ->
+	    case route_to_component(Host, get, first_lookup(Host, FP, DER, <<>>), {?MODULE, prefetch, Ref}, self()) of
+		ok -> State#{saslcert_prefetch => #{ref => Ref, fp => FP, forgets => Forgets}};
+		down -> State#{saslcert_prefetch => none}
+	    end
+    end.
+
+%% c2s_handle_info keeps a prefetch answer that arrives before <auth/>.
+c2s_handle_info(#{saslcert_prefetch := #{ref := Ref} = P} = State, {iq_reply, Res, {?MODULE, prefetch, Ref}}) ->
+    {stop, State#{saslcert_prefetch => P#{answer => Res}}};
+c2s_handle_info(State, {iq_reply, _, {?MODULE, prefetch, _}}) ->
+    {stop, State};  % a late answer: the login was decided without it
+c2s_handle_info(State, _Info) ->
+    State.
+
+%% prefetched returns {ok, Grant} for a usable prefetch answer granting
+%% Account, timeout, or ask.
+prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets} = P) ->
+    Res = case P of
+	      #{answer := A} -> A;
+	      _ ->
+		  receive {iq_reply, A, {?MODULE, prefetch, Ref}} -> A
+		  after get(Host, timeout) + 2000 -> timeout
+		  end
+	  end,
+    case answer(Host, Res) of
+	timeout -> timeout;
+	{ok, #xmlel{} = El} ->
+	    case {mod_saslcert_proto:decode_lookup_result(El), get(Host, forgets)} of
+		{{ok, #{jid := Account} = R}, Forgets} ->
+		    remember(Host, FP, Account, R, Forgets),
+		    {ok, R};
+		_ -> ask
+	    end;
+	_ -> ask
+    end;
+prefetched(_Host, _Account, _FP, _) ->
+    ask.
 
 error_text(Err) ->
     case fxml:get_subtag(Err, <<"text">>) of
