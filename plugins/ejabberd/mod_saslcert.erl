@@ -45,6 +45,9 @@
 -define(LINK, mod_saslcert_link).           % {Host, What} -> Value
 -define(RETRY, 30000).
 -define(NOTICE_BATCH_MAX, 100).
+%% How long c2s_auth_result waits for a prefetch answer not yet arrived
+%% before it asks again (milliseconds).
+-define(PREFETCH_WAIT, 25).
 
 %%% gen_mod
 
@@ -65,11 +68,12 @@ mod_opt_type(component) -> econf:domain();
 mod_opt_type(secret_file) -> econf:file();
 mod_opt_type(timeout) -> econf:timeout(second);
 mod_opt_type(cache) -> econf:bool();
-mod_opt_type(notice_delay) -> econf:non_neg_int().
+mod_opt_type(notice_delay) -> econf:non_neg_int();
+mod_opt_type(prefetch) -> econf:bool().
 
 mod_options(_Host) ->
     [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true},
-     {notice_delay, 50}].
+     {notice_delay, 50}, {prefetch, true}].
 
 mod_doc() -> #{desc => ["saslcert: client certificate logins decided by the saslcert component."]}.
 
@@ -102,6 +106,7 @@ init([Host | _]) ->
     set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
     set(Host, cache, gen_mod:get_opt(cache, Opts)),
     set(Host, notice_delay, gen_mod:get_opt(notice_delay, Opts)),
+    set(Host, prefetch, gen_mod:get_opt(prefetch, Opts)),
     set(Host, cache_ttl, 0),
     set(Host, by_fingerprint, false),
     set(Host, forgets, 0),
@@ -375,14 +380,18 @@ first_lookup(Host, FP, DER, Authzid) ->
 %%% account as authzid would grant it too: the component grants without an
 %%% authzid only when the certificate names its owner alone) and nothing was
 %%% forgotten since it was sent (a <changed/>, <revoked/>, <disabled/> or
-%%% <sessions/> in between makes the module ask again, as for the cache).
-%%% Any other answer makes the module ask as before; no answer in time
-%%% refuses with temporary-auth-failure. The answer reaches the c2s process
-%%% either inside c2s_auth_result (selective receive) or before it
-%%% (c2s_handle_info keeps it in the state): it is never lost.
+%%% <sessions/> in between makes the module ask again, as for the cache)
+%%% and it was sent less than `timeout` ago (as the Prosody plugin's).
+%%% Any other answer makes the module ask as before, and so does no answer
+%%% within ?PREFETCH_WAIT ms of <auth/> (about 1 prefetch answer in 300 reached
+%%% the c2s process only after the login gave up on it, 7 s later, for a
+%%% reason not found; see docs/BENCHMARKS.md); a prefetch that timed out
+%%% (ejabberd_iq's timeout) refuses with temporary-auth-failure. An answer
+%%% that arrives before <auth/> is kept in the c2s state (c2s_handle_info);
+%%% one that arrives after the login was decided is dropped.
 
 c2s_stream_started(#{stream_encrypted := true, stream_authenticated := false, lserver := Host, socket := Socket} = State, _Start) ->
-    case maps:is_key(saslcert_prefetch, State) of
+    case maps:is_key(saslcert_prefetch, State) orelse get(Host, prefetch) /= true of
 	true -> State;
 	false ->
 	    case xmpp_socket:get_peer_certificate(Socket, der) of
@@ -401,7 +410,7 @@ prefetch(State, Host, DER) ->
 	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer
 	false ->
 	    case route_to_component(Host, get, first_lookup(Host, FP, DER, <<>>), {?MODULE, prefetch, Ref}, self()) of
-		ok -> State#{saslcert_prefetch => #{ref => Ref, fp => FP, forgets => Forgets}};
+		ok -> State#{saslcert_prefetch => #{ref => Ref, fp => FP, forgets => Forgets, sent => now_ms()}};
 		down -> State#{saslcert_prefetch => none}
 	    end
     end.
@@ -416,17 +425,18 @@ c2s_handle_info(State, _Info) ->
 
 %% prefetched returns {ok, Grant} for a usable prefetch answer granting
 %% Account, timeout, or ask.
-prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets} = P) ->
+prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent} = P) ->
     Res = case P of
 	      #{answer := A} -> A;
 	      _ ->
 		  receive {iq_reply, A, {?MODULE, prefetch, Ref}} -> A
-		  after get(Host, timeout) + 2000 -> timeout
+		  after ?PREFETCH_WAIT -> late
 		  end
 	  end,
-    case answer(Host, Res) of
+    Fresh = now_ms() - Sent < get(Host, timeout),
+    case Res /= late andalso answer(Host, Res) of
 	timeout -> timeout;
-	{ok, #xmlel{} = El} ->
+	{ok, #xmlel{} = El} when Fresh ->
 	    case {mod_saslcert_proto:decode_lookup_result(El), get(Host, forgets)} of
 		{{ok, #{jid := Account} = R}, Forgets} ->
 		    remember(Host, FP, Account, R, Forgets),
