@@ -45,9 +45,7 @@
 -define(LINK, mod_saslcert_link).           % {Host, What} -> Value
 -define(RETRY, 30000).
 -define(NOTICE_BATCH_MAX, 100).
-%% How long c2s_auth_result waits for a prefetch answer not yet arrived
-%% before it asks again (milliseconds).
--define(PREFETCH_WAIT, 25).
+-define(PREFETCH, mod_saslcert_prefetch).   % Ref -> prefetch answer (or timeout)
 
 %%% gen_mod
 
@@ -100,7 +98,7 @@ init([Host | _]) ->
     process_flag(trap_exit, true),
     Opts = gen_mod:get_module_opts(Host, ?MODULE),
     {ok, Secret} = read_secret(gen_mod:get_opt(secret_file, Opts)),
-    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK]),
+    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH]),
     set(Host, component, gen_mod:get_opt(component, Opts)),
     set(Host, secret, Secret),
     set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
@@ -378,17 +376,22 @@ first_lookup(Host, FP, DER, Authzid) ->
 %%% header, features and <auth/>. Its answer is used at c2s_auth_result only
 %%% if it grants the very account ejabberd picked (then a lookup with that
 %%% account as authzid would grant it too: the component grants without an
-%%% authzid only when the certificate names its owner alone) and nothing was
+%%% authzid only when the certificate names its owner alone), nothing was
 %%% forgotten since it was sent (a <changed/>, <revoked/>, <disabled/> or
 %%% <sessions/> in between makes the module ask again, as for the cache)
-%%% and it was sent less than `timeout` ago (as the Prosody plugin's).
-%%% Any other answer makes the module ask as before, and so does no answer
-%%% within ?PREFETCH_WAIT ms of <auth/> (about 1 prefetch answer in 300 reached
-%%% the c2s process only after the login gave up on it, 7 s later, for a
-%%% reason not found; see docs/BENCHMARKS.md); a prefetch that timed out
-%%% (ejabberd_iq's timeout) refuses with temporary-auth-failure. An answer
-%%% that arrives before <auth/> is kept in the c2s state (c2s_handle_info);
-%%% one that arrives after the login was decided is dropped.
+%%% and it was sent less than `timeout` ago (as the Prosody plugin's). Any
+%%% other answer makes the module ask as before; a prefetch with no answer
+%%% in time (ejabberd_iq's timeout) refuses with temporary-auth-failure.
+%%%
+%%% The answer is not sent to the c2s process as a message: ejabberd's c2s
+%%% is a p1_server, which moves every message in its mailbox to a queue of
+%%% its own before it handles the first, so an answer that arrived together
+%%% with <auth/> would sit there, out of reach of a selective receive, until
+%%% the login gave up on it. ejabberd_iq's process writes it to the ?PREFETCH
+%%% table instead, then wakes the c2s process; c2s_auth_result reads the
+%%% table first and only then waits for the wake-up (which, arriving while
+%%% it waits, is in the mailbox). A wake-up the login no longer needs is
+%%% dropped by c2s_handle_info, which also removes its entry.
 
 c2s_stream_started(#{stream_encrypted := true, stream_authenticated := false, lserver := Host, socket := Socket} = State, _Start) ->
     case maps:is_key(saslcert_prefetch, State) orelse get(Host, prefetch) /= true of
@@ -406,35 +409,48 @@ prefetch(State, Host, DER) ->
     FP = mod_saslcert_proto:fingerprint(DER),
     Ref = make_ref(),
     Forgets = get(Host, forgets),
+    C2S = self(),
+    Deliver = fun(Res) ->
+		      case is_process_alive(C2S) of
+			  true -> ets:insert(?PREFETCH, {Ref, Res}), C2S ! {saslcert_prefetch, Ref};
+			  false -> ok
+		      end
+	      end,
     case get(Host, cache_ttl) > 0 andalso ets:member(?CACHE, {Host, FP}) of
 	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer
 	false ->
-	    case route_to_component(Host, get, first_lookup(Host, FP, DER, <<>>), {?MODULE, prefetch, Ref}, self()) of
+	    case route_to_component(Host, get, first_lookup(Host, FP, DER, <<>>), Deliver, undefined) of
 		ok -> State#{saslcert_prefetch => #{ref => Ref, fp => FP, forgets => Forgets, sent => now_ms()}};
 		down -> State#{saslcert_prefetch => none}
 	    end
     end.
 
-%% c2s_handle_info keeps a prefetch answer that arrives before <auth/>.
-c2s_handle_info(#{saslcert_prefetch := #{ref := Ref} = P} = State, {iq_reply, Res, {?MODULE, prefetch, Ref}}) ->
-    {stop, State#{saslcert_prefetch => P#{answer => Res}}};
-c2s_handle_info(State, {iq_reply, _, {?MODULE, prefetch, _}}) ->
-    {stop, State};  % a late answer: the login was decided without it
+%% c2s_handle_info drops a prefetch wake-up that no login waits for (one
+%% that arrives before <auth/> leaves the answer in the table).
+c2s_handle_info(#{saslcert_prefetch := #{ref := Ref}} = State, {saslcert_prefetch, Ref}) ->
+    {stop, State};
+c2s_handle_info(State, {saslcert_prefetch, Ref}) ->
+    ets:delete(?PREFETCH, Ref),
+    {stop, State};
 c2s_handle_info(State, _Info) ->
     State.
 
 %% prefetched returns {ok, Grant} for a usable prefetch answer granting
 %% Account, timeout, or ask.
-prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent} = P) ->
-    Res = case P of
-	      #{answer := A} -> A;
-	      _ ->
-		  receive {iq_reply, A, {?MODULE, prefetch, Ref}} -> A
-		  after ?PREFETCH_WAIT -> late
+prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent}) ->
+    Res = case ets:take(?PREFETCH, Ref) of
+	      [{_, A}] -> A;
+	      [] ->
+		  receive {saslcert_prefetch, Ref} ->
+		      case ets:take(?PREFETCH, Ref) of
+			  [{_, A}] -> A;
+			  [] -> timeout
+		      end
+		  after get(Host, timeout) + 2000 -> timeout
 		  end
 	  end,
     Fresh = now_ms() - Sent < get(Host, timeout),
-    case Res /= late andalso answer(Host, Res) of
+    case answer(Host, Res) of
 	timeout -> timeout;
 	{ok, #xmlel{} = El} when Fresh ->
 	    case {mod_saslcert_proto:decode_lookup_result(El), get(Host, forgets)} of
@@ -445,6 +461,9 @@ prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent :
 	    end;
 	_ -> ask
     end;
+prefetched(_Host, _Account, _FP, #{ref := Ref}) ->
+    ets:delete(?PREFETCH, Ref),
+    ask;
 prefetched(_Host, _Account, _FP, _) ->
     ask.
 
@@ -498,6 +517,10 @@ rebind(#{sid := SID, user := U, server := S, resource := Old} = State, R) ->
     ejabberd_c2s:open_session(State#{resource => R, sid => ejabberd_sm:make_sid()}).
 
 c2s_terminated(State, _Reason) ->
+    case maps:get(saslcert_prefetch, State, none) of
+	#{ref := Ref} -> ets:delete(?PREFETCH, Ref);
+	_ -> ok
+    end,
     case ets:lookup(?SESSIONS, self()) of
 	[{_, Host, Full, FP}] ->
 	    ets:delete(?SESSIONS, self()),
