@@ -31,7 +31,7 @@
 
 -export([start/2, stop/1, reload/3, depends/2, mod_opt_type/1, mod_options/1, mod_doc/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
--export([c2s_auth_result/3, c2s_session_opened/1, c2s_terminated/2, user_send_packet/1,
+-export([c2s_auth_result/3, c2s_stream_started/2, c2s_handle_info/2, c2s_session_opened/1, c2s_terminated/2, user_send_packet/1,
 	 remove_user/2, register_user/2, component_connected/1, component_disconnected/2,
 	 process_iq/1, decode_iq_subel/1]).
 
@@ -41,9 +41,11 @@
 -define(NS_CERTS, <<"urn:xmpp:saslcert:1">>).
 -define(NS_DELEG, <<"urn:xmpp:delegation:1">>).
 -define(SESSIONS, mod_saslcert_sessions).   % Pid -> {Host, FullJID, FP}
--define(CACHE, mod_saslcert_cache).         % {Host, FP, Account} -> {Result, Expires}
+-define(CACHE, mod_saslcert_cache).         % {Host, FP} -> {Account, Result, Expires}
 -define(LINK, mod_saslcert_link).           % {Host, What} -> Value
 -define(RETRY, 30000).
+-define(NOTICE_BATCH_MAX, 100).
+-define(PREFETCH, mod_saslcert_prefetch).   % Ref -> prefetch answer (or timeout)
 
 %%% gen_mod
 
@@ -63,10 +65,13 @@ depends(_Host, _Opts) -> [].
 mod_opt_type(component) -> econf:domain();
 mod_opt_type(secret_file) -> econf:file();
 mod_opt_type(timeout) -> econf:timeout(second);
-mod_opt_type(cache) -> econf:bool().
+mod_opt_type(cache) -> econf:bool();
+mod_opt_type(notice_delay) -> econf:non_neg_int();
+mod_opt_type(prefetch) -> econf:bool().
 
 mod_options(_Host) ->
-    [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true}].
+    [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true},
+     {notice_delay, 50}, {prefetch, true}].
 
 mod_doc() -> #{desc => ["saslcert: client certificate logins decided by the saslcert component."]}.
 
@@ -82,23 +87,30 @@ read_secret(File) ->
 	{error, E} -> {error, iolist_to_binary(io_lib:format("mod_saslcert: cannot read ~ts: ~p", [File, E]))}
     end.
 
-%%% gen_server: owns the tables, the hooks and the account events queue.
+%%% gen_server: owns the tables, the hooks, the account events queue and
+%%% the session notices batch.
 
--record(state, {host, events = queue:new(), sending = false}).
+%% notices: the session notices not sent yet, newest first; notice_timer:
+%% set while a batch waits for its notice_delay (milliseconds).
+-record(state, {host, events = queue:new(), sending = false, notices = [], notice_timer}).
 
 init([Host | _]) ->
     process_flag(trap_exit, true),
     Opts = gen_mod:get_module_opts(Host, ?MODULE),
     {ok, Secret} = read_secret(gen_mod:get_opt(secret_file, Opts)),
-    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK]),
+    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH]),
     set(Host, component, gen_mod:get_opt(component, Opts)),
     set(Host, secret, Secret),
     set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
     set(Host, cache, gen_mod:get_opt(cache, Opts)),
+    set(Host, notice_delay, gen_mod:get_opt(notice_delay, Opts)),
+    set(Host, prefetch, gen_mod:get_opt(prefetch, Opts)),
     set(Host, cache_ttl, 0),
     set(Host, by_fingerprint, false),
     set(Host, forgets, 0),
     ejabberd_hooks:add(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
+    ejabberd_hooks:add(c2s_stream_started, Host, ?MODULE, c2s_stream_started, 50),
+    ejabberd_hooks:add(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
     ejabberd_hooks:add(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
     ejabberd_hooks:add(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
     ejabberd_hooks:add(user_send_packet, Host, ?MODULE, user_send_packet, 1),
@@ -115,8 +127,11 @@ ensure_table(T) ->
 	_ -> T
     end.
 
-terminate(_Reason, #state{host = Host}) ->
+terminate(_Reason, #state{host = Host} = S) ->
+    send_notices(S),
     ejabberd_hooks:delete(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
+    ejabberd_hooks:delete(c2s_stream_started, Host, ?MODULE, c2s_stream_started, 50),
+    ejabberd_hooks:delete(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
     ejabberd_hooks:delete(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
     ejabberd_hooks:delete(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
     ejabberd_hooks:delete(user_send_packet, Host, ?MODULE, user_send_packet, 1),
@@ -136,6 +151,14 @@ handle_call(_Req, _From, S) -> {reply, ok, S}.
 
 handle_cast({account_event, Ev}, S) -> {noreply, send_event(S#state{events = queue:in(Ev, S#state.events)})};
 handle_cast(kick, S) -> {noreply, send_event(S)};
+handle_cast({notice, N}, #state{host = Host, notices = Ns} = S) ->
+    S1 = S#state{notices = [N | Ns]},
+    case {length(Ns) + 1 >= ?NOTICE_BATCH_MAX, get(Host, notice_delay), S#state.notice_timer} of
+	{true, _, _} -> {noreply, send_notices(S1)};
+	{_, 0, _} -> {noreply, send_notices(S1)};
+	{_, _, undefined} -> {noreply, S1#state{notice_timer = erlang:send_after(get(Host, notice_delay), self(), send_notices)}};
+	_ -> {noreply, S1}
+    end;
 handle_cast(_Msg, S) -> {noreply, S}.
 
 handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
@@ -152,6 +175,7 @@ handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
 	_ -> retry_later(S1)
     end;
 handle_info(retry, S) -> {noreply, send_event(S)};
+handle_info(send_notices, S) -> {noreply, send_notices(S#state{notice_timer = undefined})};
 handle_info(_Info, S) -> {noreply, S}.
 
 code_change(_Old, S, _Extra) -> {ok, S}.
@@ -245,19 +269,19 @@ on_link_change(Comp, _How) ->
 
 flush(Host) ->
     forgot(Host),
-    ets:match_delete(?CACHE, {{Host, '_', '_'}, '_', '_'}).
+    ets:match_delete(?CACHE, {{Host, '_'}, '_', '_', '_'}).
 
 forget(Host, Account) ->
     forgot(Host),
-    ets:match_delete(?CACHE, {{Host, '_', Account}, '_', '_'}).
+    ets:match_delete(?CACHE, {{Host, '_'}, Account, '_', '_'}).
 
 forgot(Host) -> ets:update_counter(?LINK, {Host, forgets}, 1, {{Host, forgets}, 0}).
 
 now_ms() -> erlang:monotonic_time(millisecond).
 
 cached(Host, FP, Account) ->
-    case get(Host, cache_ttl) > 0 andalso ets:lookup(?CACHE, {Host, FP, Account}) of
-	[{_, Result, Expires}] ->
+    case get(Host, cache_ttl) > 0 andalso ets:lookup(?CACHE, {Host, FP}) of
+	[{_, Account, Result, Expires}] ->
 	    case now_ms() < Expires of
 		true -> {ok, Result};
 		false -> miss
@@ -271,8 +295,8 @@ remember(Host, FP, Account, #{max_age := Age} = Result, Forgets) ->
     TTL = min(Age, get(Host, cache_ttl)),
     case get(Host, cache) andalso TTL > 0 andalso get(Host, forgets) == Forgets of
 	true ->
-	    Key = {Host, FP, Account},
-	    ets:insert(?CACHE, {Key, Result, now_ms() + TTL * 1000}),
+	    Key = {Host, FP},
+	    ets:insert(?CACHE, {Key, Account, Result, now_ms() + TTL * 1000}),
 	    case get(Host, forgets) of
 		Forgets -> ok;
 		_ -> ets:delete(?CACHE, Key)
@@ -292,25 +316,28 @@ c2s_auth_result(State, true, _User) ->
 c2s_auth_result(State, _, _User) ->
     State.
 
-decide(State, Host, User, DER) ->
+decide(State0, Host, User, DER) ->
     Account = <<User/binary, "@", Host/binary>>,
     FP = mod_saslcert_proto:fingerprint(DER),
+    Prefetch = maps:get(saslcert_prefetch, State0, none),
+    State = maps:remove(saslcert_prefetch, State0),
     case jid:nodeprep(User) of
 	User ->
 	    case cached(Host, FP, Account) of
 		{ok, R} -> grant(State, Account, FP, R);
-		miss -> lookup(State, Host, Account, FP, DER)
+		miss ->
+		    case prefetched(Host, Account, FP, Prefetch) of
+			{ok, R} -> grant(State, Account, FP, R);
+			timeout -> refuse(State, 'temporary-auth-failure', <<"the certificate service is not available">>);
+			ask -> lookup(State, Host, Account, FP, DER)
+		    end
 	    end;
 	_ -> refuse(State, 'not-authorized', <<"the account name is not in its canonical form">>)
     end.
 
 lookup(State, Host, Account, FP, DER) ->
     Forgets = get(Host, forgets),
-    First = case get(Host, by_fingerprint) of
-		true -> mod_saslcert_proto:lookup_by_fingerprint(FP, Account);
-		_ -> mod_saslcert_proto:lookup_by_cert(DER, Account)
-	    end,
-    Answer = case ask(Host, First) of
+    Answer = case ask(Host, first_lookup(Host, FP, DER, Account)) of
 		 {error, Err} = E ->
 		     case get(Host, by_fingerprint) andalso mod_saslcert_proto:decode_lookup_error(Err) of
 			 item_not_found -> ask(Host, mod_saslcert_proto:lookup_by_cert(DER, Account));
@@ -336,6 +363,109 @@ lookup(State, Host, Account, FP, DER) ->
 	_ ->
 	    refuse(State, 'temporary-auth-failure', <<"the certificate service is not available">>)
     end.
+
+first_lookup(Host, FP, DER, Authzid) ->
+    case get(Host, by_fingerprint) of
+	true -> mod_saslcert_proto:lookup_by_fingerprint(FP, Authzid);
+	_ -> mod_saslcert_proto:lookup_by_cert(DER, Authzid)
+    end.
+
+%%% prefetch: the lookup is sent as soon as the client opens its stream
+%%% after STARTTLS (the certificate is known then), without an authzid, so
+%%% that its round trip to the component overlaps the client's stream
+%%% header, features and <auth/>. Its answer is used at c2s_auth_result only
+%%% if it grants the very account ejabberd picked (then a lookup with that
+%%% account as authzid would grant it too: the component grants without an
+%%% authzid only when the certificate names its owner alone), nothing was
+%%% forgotten since it was sent (a <changed/>, <revoked/>, <disabled/> or
+%%% <sessions/> in between makes the module ask again, as for the cache)
+%%% and it was sent less than `timeout` ago (as the Prosody plugin's). Any
+%%% other answer makes the module ask as before; a prefetch with no answer
+%%% in time (ejabberd_iq's timeout) refuses with temporary-auth-failure.
+%%%
+%%% The answer is not sent to the c2s process as a message: ejabberd's c2s
+%%% is a p1_server, which moves every message in its mailbox to a queue of
+%%% its own before it handles the first, so an answer that arrived together
+%%% with <auth/> would sit there, out of reach of a selective receive, until
+%%% the login gave up on it. ejabberd_iq's process writes it to the ?PREFETCH
+%%% table instead, then wakes the c2s process; c2s_auth_result reads the
+%%% table first and only then waits for the wake-up (which, arriving while
+%%% it waits, is in the mailbox). A wake-up the login no longer needs is
+%%% dropped by c2s_handle_info, which also removes its entry.
+
+c2s_stream_started(#{stream_encrypted := true, stream_authenticated := false, lserver := Host, socket := Socket} = State, _Start) ->
+    case maps:is_key(saslcert_prefetch, State) orelse get(Host, prefetch) /= true of
+	true -> State;
+	false ->
+	    case xmpp_socket:get_peer_certificate(Socket, der) of
+		{ok, DER} -> prefetch(State, Host, DER);
+		_ -> State#{saslcert_prefetch => none}
+	    end
+    end;
+c2s_stream_started(State, _Start) ->
+    State.
+
+prefetch(State, Host, DER) ->
+    FP = mod_saslcert_proto:fingerprint(DER),
+    Ref = make_ref(),
+    Forgets = get(Host, forgets),
+    C2S = self(),
+    Deliver = fun(Res) ->
+		      case is_process_alive(C2S) of
+			  true -> ets:insert(?PREFETCH, {Ref, Res}), C2S ! {saslcert_prefetch, Ref};
+			  false -> ok
+		      end
+	      end,
+    case get(Host, cache_ttl) > 0 andalso ets:member(?CACHE, {Host, FP}) of
+	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer
+	false ->
+	    case route_to_component(Host, get, first_lookup(Host, FP, DER, <<>>), Deliver, undefined) of
+		ok -> State#{saslcert_prefetch => #{ref => Ref, fp => FP, forgets => Forgets, sent => now_ms()}};
+		down -> State#{saslcert_prefetch => none}
+	    end
+    end.
+
+%% c2s_handle_info drops a prefetch wake-up that no login waits for (one
+%% that arrives before <auth/> leaves the answer in the table).
+c2s_handle_info(#{saslcert_prefetch := #{ref := Ref}} = State, {saslcert_prefetch, Ref}) ->
+    {stop, State};
+c2s_handle_info(State, {saslcert_prefetch, Ref}) ->
+    ets:delete(?PREFETCH, Ref),
+    {stop, State};
+c2s_handle_info(State, _Info) ->
+    State.
+
+%% prefetched returns {ok, Grant} for a usable prefetch answer granting
+%% Account, timeout, or ask.
+prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent}) ->
+    Res = case ets:take(?PREFETCH, Ref) of
+	      [{_, A}] -> A;
+	      [] ->
+		  receive {saslcert_prefetch, Ref} ->
+		      case ets:take(?PREFETCH, Ref) of
+			  [{_, A}] -> A;
+			  [] -> timeout
+		      end
+		  after get(Host, timeout) + 2000 -> timeout
+		  end
+	  end,
+    Fresh = now_ms() - Sent < get(Host, timeout),
+    case answer(Host, Res) of
+	timeout -> timeout;
+	{ok, #xmlel{} = El} when Fresh ->
+	    case {mod_saslcert_proto:decode_lookup_result(El), get(Host, forgets)} of
+		{{ok, #{jid := Account} = R}, Forgets} ->
+		    remember(Host, FP, Account, R, Forgets),
+		    {ok, R};
+		_ -> ask
+	    end;
+	_ -> ask
+    end;
+prefetched(_Host, _Account, _FP, #{ref := Ref}) ->
+    ets:delete(?PREFETCH, Ref),
+    ask;
+prefetched(_Host, _Account, _FP, _) ->
+    ask.
 
 error_text(Err) ->
     case fxml:get_subtag(Err, <<"text">>) of
@@ -387,6 +517,10 @@ rebind(#{sid := SID, user := U, server := S, resource := Old} = State, R) ->
     ejabberd_c2s:open_session(State#{resource => R, sid => ejabberd_sm:make_sid()}).
 
 c2s_terminated(State, _Reason) ->
+    case maps:get(saslcert_prefetch, State, none) of
+	#{ref := Ref} -> ets:delete(?PREFETCH, Ref);
+	_ -> ok
+    end,
     case ets:lookup(?SESSIONS, self()) of
 	[{_, Host, Full, FP}] ->
 	    ets:delete(?SESSIONS, self()),
@@ -395,10 +529,33 @@ c2s_terminated(State, _Reason) ->
     end,
     State.
 
+%% notice queues a session notice; the module's process sends the queue as
+%% one message (no answer) notice_delay ms after the first notice in it, or
+%% at once when it holds ?NOTICE_BATCH_MAX (as the Prosody plugin does: a
+%% login costs no extra message of its own). The notices of one session
+%% come from its c2s process, so they stay in order.
 notice(Host, Event, Full, FP) ->
+    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), {notice, {Event, Full, FP}}).
+
+%% send_notices sends the queued notices in order. With no route to the
+%% component they are dropped: its <sessions/> query on connect repairs
+%% the list.
+send_notices(#state{notices = []} = S) -> cancel_notice_timer(S);
+send_notices(#state{host = Host, notices = Ns} = S) ->
     Comp = component(Host),
-    ejabberd_router:route(#message{type = normal, from = jid:make(Host), to = jid:make(Comp),
-				   sub_els = [mod_saslcert_proto:notices([{Event, Full, FP}])]}).
+    case ejabberd_router:is_my_route(Comp) of
+	true ->
+	    ejabberd_router:route(#message{type = normal, from = jid:make(Host), to = jid:make(Comp),
+					   sub_els = [mod_saslcert_proto:notices(lists:reverse(Ns))]});
+	false -> ok
+    end,
+    cancel_notice_timer(S#state{notices = []}).
+
+cancel_notice_timer(#state{notice_timer = undefined} = S) -> S;
+cancel_notice_timer(#state{notice_timer = T} = S) ->
+    _ = erlang:cancel_timer(T),
+    receive send_notices -> ok after 0 -> ok end,
+    S#state{notice_timer = undefined}.
 
 %% close_sessions ends the sessions of Host that match Pred(FullJID, FP)
 %% with <reset/> and Text, and returns how many.
