@@ -120,7 +120,7 @@ func cleanupInstall(t *testing.T) {
 				}
 			}
 		}
-		for _, p := range []string{"/etc/saslcert", "/var/lib/saslcert", "/usr/bin/saslcert", "/usr/share/saslcert"} {
+		for _, p := range []string{"/etc/saslcert", "/var/lib/saslcert", "/usr/bin/saslcert", "/usr/share/saslcert", "/usr/lib/saslcert"} {
 			if _, err := os.Stat(p); err == nil {
 				t.Errorf("%s is left after dpkg --purge", p)
 			}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/saslcert/saslcert/internal/ejabberdtest"
 	"github.com/saslcert/saslcert/internal/prosodytest"
 	"github.com/saslcert/saslcert/internal/stacktest"
 )
@@ -68,6 +69,25 @@ func TestIntegrationPackage(t *testing.T) {
 		out, err := exec.Command("/usr/bin/saslcert", "--version").CombinedOutput()
 		if err != nil || !strings.HasPrefix(string(out), "saslcert version ") || strings.Contains(string(out), "devel") {
 			t.Errorf("saslcert --version: %v %q", err, out)
+		}
+	})
+
+	t.Run("ejabberd-module", func(t *testing.T) {
+		// The shipped module is what scripts/build-ejabberd-module.sh makes,
+		// and ejabberd loads it from a contributed modules directory that
+		// links to it, as plugins/ejabberd/README.md tells admins to.
+		ejabberdtest.Skip(t)
+		for _, f := range []string{"ebin/mod_saslcert.beam", "ebin/mod_saslcert_proto.beam", "mod_saslcert.spec"} {
+			checkFile(t, "/usr/lib/saslcert/ejabberd/mod_saslcert/"+f, 0o644, "root", "root")
+		}
+		contrib := t.TempDir()
+		if err := os.Symlink("/usr/lib/saslcert/ejabberd/mod_saslcert", filepath.Join(contrib, "mod_saslcert")); err != nil {
+			t.Fatal(err)
+		}
+		s := ejabberdtest.Start(t, ejabberdtest.Options{ModulesDir: contrib})
+		out, err := s.Ctl("modules_installed")
+		if err != nil || !strings.Contains(out, "mod_saslcert") {
+			t.Errorf("ejabberdctl modules_installed: %v %q", err, out)
 		}
 	})
 

@@ -26,12 +26,24 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# The ejabberd module, compiled against the headers of Debian's ejabberd
+# package, is shipped ready for ejabberd's contributed modules directory
+# (/usr/lib/saslcert/ejabberd/mod_saslcert/{ebin,mod_saslcert.spec}) when
+# ejabberd and erlang-dev are installed here (scripts/deps.sh installs them);
+# without them the package is built without it, and says so.
+cp packaging/nfpm.yaml "$tmp/nfpm.yaml"
+if ./scripts/build-ejabberd-module.sh "$tmp/ejabberd/mod_saslcert/ebin" >"$tmp/ejabberd.log" 2>&1; then
+	sed '/^#/d' packaging/nfpm-ejabberd.yaml >>"$tmp/nfpm.yaml"
+else
+	echo "package: built without the ejabberd module ($(tail -n1 "$tmp/ejabberd.log"))" >&2
+fi
+
 arch=$("$go" env GOARCH)
 CGO_ENABLED=1 "$go" build -trimpath -ldflags "-s -w -X main.version=$describe" -o "$tmp/saslcert" ./cmd/saslcert
 
 mkdir -p "$dist"
 rm -f "$dist"/saslcert_*.deb
-SASLCERT_VERSION=$deb_version SASLCERT_ARCH=$arch SASLCERT_BINARY=$tmp/saslcert \
-	"$go" run "$NFPM" package --config packaging/nfpm.yaml --packager deb --target "$dist/" >"$tmp/nfpm.log" 2>&1 ||
+SASLCERT_VERSION=$deb_version SASLCERT_ARCH=$arch SASLCERT_BINARY=$tmp/saslcert SASLCERT_EJABBERD=$tmp/ejabberd \
+	"$go" run "$NFPM" package --config "$tmp/nfpm.yaml" --packager deb --target "$dist/" >"$tmp/nfpm.log" 2>&1 ||
 	{ cat "$tmp/nfpm.log" >&2; exit 1; }
 ls "$dist"/saslcert_*.deb
