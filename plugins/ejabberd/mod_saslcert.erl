@@ -371,7 +371,8 @@ first_lookup(Host, FP, DER, Authzid) ->
     end.
 
 %%% prefetch: the lookup is sent as soon as the client opens its stream
-%%% after STARTTLS (the certificate is known then), without an authzid, so
+%%% after STARTTLS (the certificate is known then) with a certificate whose
+%%% chain the TLS layer verified (chain_verified), without an authzid, so
 %%% that its round trip to the component overlaps the client's stream
 %%% header, features and <auth/>. Its answer is used at c2s_auth_result only
 %%% if it grants the very account ejabberd picked (then a lookup with that
@@ -398,12 +399,31 @@ c2s_stream_started(#{stream_encrypted := true, stream_authenticated := false, ls
 	true -> State;
 	false ->
 	    case xmpp_socket:get_peer_certificate(Socket, der) of
-		{ok, DER} -> prefetch(State, Host, DER);
+		{ok, DER} ->
+		    case chain_verified(Socket) of
+			true -> prefetch(State, Host, DER);
+			false -> State#{saslcert_prefetch => none}
+		    end;
 		_ -> State#{saslcert_prefetch => none}
 	    end
     end;
 c2s_stream_started(State, _Start) ->
     State.
+
+%% chain_verified reports whether the TLS layer verified the client's
+%% certificate chain against c2s_cafile: the check xmpp_stream_pkix makes
+%% before it lets EXTERNAL succeed (fast_tls's verify result, an OpenSSL
+%% X509_V_* code, 0 = verified). A prefetch is sent only then, so that a
+%% client with throwaway self-signed (or otherwise unverifiable)
+%% certificates costs the component no lookup, as without the prefetch,
+%% where the module asks only after ejabberd's EXTERNAL succeeded. A socket
+%% that cannot tell (not fast_tls) counts as not verified.
+chain_verified(Socket) ->
+    try xmpp_socket:get_verify_result(Socket) of
+	0 -> true;
+	_ -> false
+    catch _:_ -> false
+    end.
 
 prefetch(State, Host, DER) ->
     FP = mod_saslcert_proto:fingerprint(DER),
