@@ -45,7 +45,9 @@
 -define(LINK, mod_saslcert_link).           % {Host, What} -> Value
 -define(RETRY, 30000).
 -define(NOTICE_BATCH_MAX, 100).
--define(PREFETCH, mod_saslcert_prefetch).   % Ref -> prefetch answer (or timeout)
+-define(PREFETCH, mod_saslcert_prefetch).   % Ref -> {Ref, prefetch answer (or timeout), SweepAfter}
+-define(PREFETCH_KEEP, 2000).  % ms an answer is kept beyond `timeout` after it was written
+-define(SWEEP, 10000).         % ms between sweeps of ?PREFETCH
 
 %%% gen_mod
 
@@ -119,6 +121,7 @@ init([Host | _]) ->
     ejabberd_hooks:add(component_connected, ?MODULE, component_connected, 60),
     ejabberd_hooks:add(component_disconnected, ?MODULE, component_disconnected, 60),
     gen_iq_handler:add_iq_handler(ejabberd_local, Host, mod_saslcert_proto:ns(), ?MODULE, process_iq),
+    erlang:send_after(?SWEEP, self(), sweep),
     {ok, #state{host = Host}}.
 
 ensure_table(T) ->
@@ -176,6 +179,10 @@ handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
     end;
 handle_info(retry, S) -> {noreply, send_event(S)};
 handle_info(send_notices, S) -> {noreply, send_notices(S#state{notice_timer = undefined})};
+handle_info(sweep, S) ->
+    sweep_prefetched(now_ms()),
+    erlang:send_after(?SWEEP, self(), sweep),
+    {noreply, S};
 handle_info(_Info, S) -> {noreply, S}.
 
 code_change(_Old, S, _Extra) -> {ok, S}.
@@ -393,6 +400,18 @@ first_lookup(Host, FP, DER, Authzid) ->
 %%% table first and only then waits for the wake-up (which, arriving while
 %%% it waits, is in the mailbox). A wake-up the login no longer needs is
 %%% dropped by c2s_handle_info, which also removes its entry.
+%%%
+%%% Entries cannot accumulate: each carries the time after which it may be
+%%% swept (written + `timeout` + ?PREFETCH_KEEP), and every host's module
+%%% process deletes the entries past that time every ?SWEEP ms
+%%% (sweep_prefetched). So an entry whose c2s process ended before it was
+%%% written, or after c2s_terminated removed what was there, lives at most
+%%% `timeout` + ?PREFETCH_KEEP + ?SWEEP ms (17 s with the defaults). A login
+%%% that finds its entry swept asks the component again (never grants on
+%%% it): when the wake-up was seen before <auth/> (woken), when the entry is
+%%% gone at the wake-up, and when no wake-up came by Sent + `timeout` +
+%%% ?PREFETCH_KEEP (ejabberd_iq delivers by Sent + `timeout`: the entry was
+%%% written and swept, its wake-up stuck in the p1_server queue).
 
 c2s_stream_started(#{stream_encrypted := true, stream_authenticated := false, lserver := Host, socket := Socket} = State, _Start) ->
     case maps:is_key(saslcert_prefetch, State) orelse get(Host, prefetch) /= true of
@@ -430,9 +449,10 @@ prefetch(State, Host, DER) ->
     Ref = make_ref(),
     Forgets = get(Host, forgets),
     C2S = self(),
+    Keep = get(Host, timeout) + ?PREFETCH_KEEP,
     Deliver = fun(Res) ->
 		      case is_process_alive(C2S) of
-			  true -> ets:insert(?PREFETCH, {Ref, Res}), C2S ! {saslcert_prefetch, Ref};
+			  true -> ets:insert(?PREFETCH, {Ref, Res, now_ms() + Keep}), C2S ! {saslcert_prefetch, Ref};
 			  false -> ok
 		      end
 	      end,
@@ -446,9 +466,10 @@ prefetch(State, Host, DER) ->
     end.
 
 %% c2s_handle_info drops a prefetch wake-up that no login waits for (one
-%% that arrives before <auth/> leaves the answer in the table).
-c2s_handle_info(#{saslcert_prefetch := #{ref := Ref}} = State, {saslcert_prefetch, Ref}) ->
-    {stop, State};
+%% that arrives before <auth/> leaves the answer in the table and marks the
+%% prefetch woken: the login then does not wait for it).
+c2s_handle_info(#{saslcert_prefetch := #{ref := Ref} = P} = State, {saslcert_prefetch, Ref}) ->
+    {stop, State#{saslcert_prefetch := P#{woken => true}}};
 c2s_handle_info(State, {saslcert_prefetch, Ref}) ->
     ets:delete(?PREFETCH, Ref),
     {stop, State};
@@ -457,20 +478,25 @@ c2s_handle_info(State, _Info) ->
 
 %% prefetched returns {ok, Grant} for a usable prefetch answer granting
 %% Account, timeout, or ask.
-prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent}) ->
+prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent} = P) ->
     Res = case ets:take(?PREFETCH, Ref) of
-	      [{_, A}] -> A;
+	      [{_, A, _}] -> A;
+	      [] when is_map_key(woken, P) -> swept;
 	      [] ->
+		  %% ejabberd_iq delivers an answer or timeout by Sent + timeout,
+		  %% and its entry stays at least ?PREFETCH_KEEP longer.
+		  Wait = max(0, Sent + get(Host, timeout) + ?PREFETCH_KEEP - now_ms()),
 		  receive {saslcert_prefetch, Ref} ->
 		      case ets:take(?PREFETCH, Ref) of
-			  [{_, A}] -> A;
-			  [] -> timeout
+			  [{_, A, _}] -> A;
+			  [] -> swept
 		      end
-		  after get(Host, timeout) + 2000 -> timeout
+		  after Wait -> swept
 		  end
 	  end,
     Fresh = now_ms() - Sent < get(Host, timeout),
-    case answer(Host, Res) of
+    case Res =/= swept andalso answer(Host, Res) of
+	false -> ask;  % swept before the login read it: too old to use
 	timeout -> timeout;
 	{ok, #xmlel{} = El} when Fresh ->
 	    case {mod_saslcert_proto:decode_lookup_result(El), get(Host, forgets)} of
@@ -486,6 +512,11 @@ prefetched(_Host, _Account, _FP, #{ref := Ref}) ->
     ask;
 prefetched(_Host, _Account, _FP, _) ->
     ask.
+
+%% sweep_prefetched deletes the prefetch answers whose time is past Now
+%% (what no login reads any more; see "Entries cannot accumulate").
+sweep_prefetched(Now) ->
+    ets:select_delete(?PREFETCH, [{{'_', '_', '$1'}, [{'<', '$1', Now}], [true]}]).
 
 error_text(Err) ->
     case fxml:get_subtag(Err, <<"text">>) of
