@@ -70,6 +70,12 @@ type Options struct {
 	NoModule bool
 	// NoCache turns mod_saslcert's cache off.
 	NoCache bool
+	// NoPrefetch turns mod_saslcert's prefetch off.
+	NoPrefetch bool
+	// LookupBurst and LookupRate are mod_saslcert's per-address lookup
+	// limit (0: the module's defaults).
+	LookupBurst int
+	LookupRate  float64
 	// RogueJID and RogueSecret, if set, are a second component.
 	RogueJID, RogueSecret string
 	// LogLevel is ejabberd's loglevel (default "info").
@@ -332,6 +338,9 @@ func config(s *Server, o Options, sc *prosodyconf.ServerCert, secretFile string)
 		ComponentPort:      compPort,
 		Timeout:            o.Timeout,
 		NoCache:            o.NoCache,
+		NoPrefetch:         o.NoPrefetch,
+		LookupBurst:        o.LookupBurst,
+		LookupRate:         o.LookupRate,
 	}
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }

@@ -47,7 +47,8 @@
 -define(NOTICE_BATCH_MAX, 100).
 -define(PREFETCH, mod_saslcert_prefetch).   % Ref -> {Ref, prefetch answer (or timeout), SweepAfter}
 -define(PREFETCH_KEEP, 2000).  % ms an answer is kept beyond `timeout` after it was written
--define(SWEEP, 10000).         % ms between sweeps of ?PREFETCH
+-define(SWEEP, 10000).         % ms between sweeps of ?PREFETCH and ?BUCKETS
+-define(BUCKETS, mod_saslcert_buckets).     % {Host, Source} -> {Key, Tokens, AtMs, FullAtMs}
 
 %%% gen_mod
 
@@ -69,11 +70,13 @@ mod_opt_type(secret_file) -> econf:file();
 mod_opt_type(timeout) -> econf:timeout(second);
 mod_opt_type(cache) -> econf:bool();
 mod_opt_type(notice_delay) -> econf:non_neg_int();
-mod_opt_type(prefetch) -> econf:bool().
+mod_opt_type(prefetch) -> econf:bool();
+mod_opt_type(lookup_burst) -> econf:pos_int();
+mod_opt_type(lookup_rate) -> econf:number(0).
 
 mod_options(_Host) ->
     [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true},
-     {notice_delay, 50}, {prefetch, true}].
+     {notice_delay, 50}, {prefetch, true}, {lookup_burst, 50}, {lookup_rate, 5}].
 
 mod_doc() -> #{desc => ["saslcert: client certificate logins decided by the saslcert component."]}.
 
@@ -100,13 +103,15 @@ init([Host | _]) ->
     process_flag(trap_exit, true),
     Opts = gen_mod:get_module_opts(Host, ?MODULE),
     {ok, Secret} = read_secret(gen_mod:get_opt(secret_file, Opts)),
-    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH]),
+    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH, ?BUCKETS]),
     set(Host, component, gen_mod:get_opt(component, Opts)),
     set(Host, secret, Secret),
     set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
     set(Host, cache, gen_mod:get_opt(cache, Opts)),
     set(Host, notice_delay, gen_mod:get_opt(notice_delay, Opts)),
     set(Host, prefetch, gen_mod:get_opt(prefetch, Opts)),
+    set(Host, lookup_burst, gen_mod:get_opt(lookup_burst, Opts)),
+    set(Host, lookup_rate, case gen_mod:get_opt(lookup_rate, Opts) of R when R > 0 -> R; _ -> 5 end),
     set(Host, cache_ttl, 0),
     set(Host, by_fingerprint, false),
     set(Host, forgets, 0),
@@ -181,6 +186,7 @@ handle_info(retry, S) -> {noreply, send_event(S)};
 handle_info(send_notices, S) -> {noreply, send_notices(S#state{notice_timer = undefined})};
 handle_info(sweep, S) ->
     sweep_prefetched(now_ms()),
+    sweep_buckets(now_ms()),
     erlang:send_after(?SWEEP, self(), sweep),
     {noreply, S};
 handle_info(_Info, S) -> {noreply, S}.
@@ -343,6 +349,15 @@ decide(State0, Host, User, DER) ->
     end.
 
 lookup(State, Host, Account, FP, DER) ->
+    case lookup_allowed(State, Host) of
+	true -> lookup_now(State, Host, Account, FP, DER);
+	false ->
+	    ?INFO_MSG("saslcert: too many certificate lookups from ~ts; login as ~ts refused",
+		      [source_text(State), Account]),
+	    refuse(State, 'temporary-auth-failure', <<"Too many certificate logins from your address; try again later">>)
+    end.
+
+lookup_now(State, Host, Account, FP, DER) ->
     Forgets = get(Host, forgets),
     Answer = case ask(Host, first_lookup(Host, FP, DER, Account)) of
 		 {error, Err} = E ->
@@ -456,8 +471,8 @@ prefetch(State, Host, DER) ->
 			  false -> ok
 		      end
 	      end,
-    case get(Host, cache_ttl) > 0 andalso ets:member(?CACHE, {Host, FP}) of
-	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer
+    case get(Host, cache_ttl) > 0 andalso ets:member(?CACHE, {Host, FP}) orelse not lookup_allowed(State, Host) of
+	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer, or no token left
 	false ->
 	    case route_to_component(Host, get, first_lookup(Host, FP, DER, <<>>), Deliver, undefined) of
 		ok -> State#{saslcert_prefetch => #{ref => Ref, fp => FP, forgets => Forgets, sent => now_ms()}};
@@ -512,6 +527,53 @@ prefetched(_Host, _Account, _FP, #{ref := Ref}) ->
     ask;
 prefetched(_Host, _Account, _FP, _) ->
     ask.
+
+%%% lookups per client address: a token bucket of lookup_burst tokens
+%%% refilled at lookup_rate per second, as the Prosody plugin's
+%%% saslcert_lookup_burst/_rate: every lookup sent costs a token (a prefetch,
+%%% and a login's lookup when no usable prefetch or cached answer stands in
+%%% for it); with none left the prefetch is not sent and the login is
+%%% refused with temporary-auth-failure. IPv6 addresses share the bucket of
+%%% their /64. The buckets live in ?BUCKETS; a bucket that has refilled
+%%% completely is the same as none, and the module's process deletes such
+%%% buckets every ?SWEEP ms (sweep_buckets), so the table holds only
+%%% addresses that asked in the last lookup_burst / lookup_rate + ?SWEEP/1000
+%%% seconds. The read and the write of a bucket are not one step: logins
+%%% from one address that run at the same moment may each take the same
+%%% token, so the limit can be exceeded by the number of such logins.
+
+lookup_allowed(State, Host) ->
+    Key = {Host, source(maps:get(ip, State, undefined))},
+    Burst = get(Host, lookup_burst),
+    Rate = get(Host, lookup_rate),
+    Now = now_ms(),
+    Tokens = case ets:lookup(?BUCKETS, Key) of
+		 [{_, T, At, _}] -> min(Burst, T + (Now - At) * Rate / 1000);
+		 [] -> Burst
+	     end,
+    Left = case Tokens >= 1 of
+	       true -> Tokens - 1;
+	       false -> Tokens
+	   end,
+    ets:insert(?BUCKETS, {Key, Left, Now, Now + (Burst - Left) * 1000 / Rate}),
+    Tokens >= 1.
+
+%% source is the bucket of a client address: the IPv4 address (an
+%% IPv4-mapped IPv6 address counts as IPv4), the /64 of an IPv6 address.
+source({{0, 0, 0, 0, 0, 16#ffff, AB, CD}, _Port}) -> {v4, AB bsr 8, AB band 255, CD bsr 8, CD band 255};
+source({{A, B, C, D, _, _, _, _}, _Port}) -> {v6, A, B, C, D};
+source({{A, B, C, D}, _Port}) -> {v4, A, B, C, D};
+source(_) -> unknown.
+
+source_text(State) ->
+    case maps:get(ip, State, undefined) of
+	{IP, _} when is_tuple(IP) -> list_to_binary(inet:ntoa(IP));
+	_ -> <<"an unknown address">>
+    end.
+
+%% sweep_buckets deletes the buckets that have refilled completely by Now.
+sweep_buckets(Now) ->
+    ets:select_delete(?BUCKETS, [{{'_', '_', '_', '$1'}, [{'<', '$1', Now}], [true]}]).
 
 %% sweep_prefetched deletes the prefetch answers whose time is past Now
 %% (what no login reads any more; see "Entries cannot accumulate").
