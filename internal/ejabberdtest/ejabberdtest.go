@@ -625,6 +625,23 @@ func (s *Server) RegisterMany(users []string, password string) error {
 	return nil
 }
 
+// Eval evaluates the Erlang expressions code in a hidden node of this
+// server's epmd and cookie, with the variable Node bound to the server's
+// node name (reach it with rpc:call(Node, M, F, Args)), and returns the
+// value of the last expression printed with ~p (and a newline).
+func (s *Server) Eval(code string) (string, error) {
+	eval := fmt.Sprintf(`Node = '%s', R = begin %s end, io:format("~p~n", [R]), halt().`, s.Node, code)
+	cmd := exec.Command(ErlBin, "-sname", "eval"+mustRandomHex(6)+"@localhost", "-setcookie", s.Cookie, "-noinput", "-hidden",
+		"-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", eval)
+	cmd.Env = s.env()
+	cmd.Dir = s.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("ejabberdtest: eval %s: %w\n%s", code, err, out)
+	}
+	return string(out), nil
+}
+
 // Register creates user@Domain with password, failing tb.
 func (s *Server) Register(tb testing.TB, user, password string) {
 	tb.Helper()

@@ -246,7 +246,8 @@ func (f *fakeComponent) send(t *testing.T, s string) {
 // a grant overtaken by a change before <auth/> is not used; a grant for
 // another account than ejabberd picked makes the module ask with the
 // account; no answer refuses with temporary-auth-failure; and certificates
-// whose chain ejabberd does not verify cost the component no lookup.
+// whose chain ejabberd does not verify cost the component no lookup; an
+// orphaned answer is swept from the module's table.
 func TestEjabberdPrefetch(t *testing.T) {
 	st := newPrefetchStack(t, nil)
 	fc := st.comp
@@ -375,6 +376,33 @@ func TestEjabberdPrefetch(t *testing.T) {
 			t.Fatalf("the CA-issued certificate after them: %s; want success", o)
 		}
 		t.Logf("%d self-signed certificates opened streams and tried EXTERNAL: no lookup; the CA-issued one's lookup came next", len(selfSigned))
+	})
+
+	t.Run("orphaned-answer-swept", func(t *testing.T) {
+		// A prefetch answer that no login will read (ejabberd_iq's process
+		// wrote it after the c2s process ended: a race no client can
+		// steer) is deleted by the module's sweep once past its time. The
+		// test writes such an entry into the module's table as that
+		// process would and waits for it to go.
+		e, _ := stacktest.Ejabberd(st.S)
+		out, err := e.Eval(`T = rpc:call(Node, erlang, monotonic_time, [millisecond]), ` +
+			`rpc:call(Node, ets, insert, [mod_saslcert_prefetch, {saslcert_test_orphan, timeout, T - 1}])`)
+		if err != nil || strings.TrimSpace(out) != "true" {
+			t.Fatalf("writing an orphaned answer into mod_saslcert_prefetch: %q %v", out, err)
+		}
+		for deadline := time.Now().Add(eventTimeout); ; time.Sleep(time.Second) {
+			out, err := e.Eval(`rpc:call(Node, ets, member, [mod_saslcert_prefetch, saslcert_test_orphan])`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(out) == "false" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("an orphaned prefetch answer past its time is still in the table after %v: %q", eventTimeout, out)
+			}
+		}
+		t.Log("an orphaned prefetch answer past its time was swept")
 	})
 }
 
