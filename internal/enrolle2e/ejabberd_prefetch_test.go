@@ -3,6 +3,7 @@ package enrolle2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -79,6 +80,31 @@ func (st *prefetchStack) open(t *testing.T, cert *certtest.Cert) *stacktest.RawC
 		t.Fatalf("opening a stream: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// openPresenting is open presenting cert whatever CAs the server names in
+// its certificate request, as an attacker's client does (Go's TLS client
+// leaves out a certificate that does not chain to one of them: ejabberd
+// would then see none).
+func (st *prefetchStack) openPresenting(t *testing.T, cert *certtest.Cert) *stacktest.RawClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), stepTimeout)
+	defer cancel()
+	conn, err := st.S.DialC2S(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := stacktest.OpenRaw(conn, st.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	cfg := st.S.TLSConfig()
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return stacktest.TLSCert(cert), nil }
+	if err := c.StartTLS(ctx, cfg); err != nil {
+		t.Fatalf("STARTTLS presenting a certificate: %v", err)
+	}
 	return c
 }
 
@@ -356,9 +382,16 @@ func TestEjabberdPrefetch(t *testing.T) {
 		for i := range selfSigned {
 			ss := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{alice}})
 			selfSigned[i] = ss.DER
-			c := st.open(t, ss)
-			if o := <-authExternal(c); o == "success" {
+			c := st.openPresenting(t, ss)
+			o := <-authExternal(c)
+			if o == "success" {
 				t.Fatalf("a self-signed certificate logged in on ejabberd")
+			}
+			if strings.Contains(o, "Failed to get peer certificate") {
+				t.Fatalf("ejabberd did not get the self-signed certificate: %s", o)
+			}
+			if i == 0 {
+				t.Logf("a self-signed certificate presented: ejabberd answered <auth/> with %s", o)
 			}
 		}
 		cert := st.cert(t, alice)
