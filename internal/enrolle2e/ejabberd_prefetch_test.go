@@ -83,25 +83,26 @@ func (st *prefetchStack) open(t *testing.T, cert *certtest.Cert) *stacktest.RawC
 	return c
 }
 
-// openPresenting is open presenting cert whatever CAs the server names in
-// its certificate request, as an attacker's client does (Go's TLS client
-// leaves out a certificate that does not chain to one of them: ejabberd
-// would then see none).
-func (st *prefetchStack) openPresenting(t *testing.T, cert *certtest.Cert) *stacktest.RawClient {
+// dialPresenting connects to s's c2s port, presents cert in STARTTLS
+// whatever CAs the server names in its certificate request, as an
+// attacker's client does (Go's TLS client leaves out a certificate that
+// chains to none of them: ejabberd would then see none), and opens the
+// stream after TLS.
+func dialPresenting(t *testing.T, s stacktest.Server, cert *tls.Certificate) *stacktest.RawClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), stepTimeout)
 	defer cancel()
-	conn, err := st.S.DialC2S(ctx)
+	conn, err := s.DialC2S(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := stacktest.OpenRaw(conn, st.Domain)
+	c, err := stacktest.OpenRaw(conn, s.Domain())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	cfg := st.S.TLSConfig()
-	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return stacktest.TLSCert(cert), nil }
+	cfg := s.TLSConfig()
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	if err := c.StartTLS(ctx, cfg); err != nil {
 		t.Fatalf("STARTTLS presenting a certificate: %v", err)
 	}
@@ -382,7 +383,7 @@ func TestEjabberdPrefetch(t *testing.T) {
 		for i := range selfSigned {
 			ss := stacktest.NewCert(t, certtest.Options{XMPPAddrs: []string{alice}})
 			selfSigned[i] = ss.DER
-			c := st.openPresenting(t, ss)
+			c := dialPresenting(t, st.S, stacktest.TLSCert(ss))
 			o := <-authExternal(c)
 			if o == "success" {
 				t.Fatalf("a self-signed certificate logged in on ejabberd")
