@@ -53,6 +53,8 @@ func ejabberdCommand(e *env) *cli.Command {
 					ComponentInterface: c.String("component-interface"),
 					ComponentPort:      c.Int("component-port"),
 					Timeout:            c.Duration("timeout"),
+					LookupBurst:        ejabberd.DefaultLookupBurst,
+					LookupRate:         ejabberd.DefaultLookupRate,
 				}
 				for _, d := range c.StringSlice("domain") {
 					ec.Domains = append(ec.Domains, strings.Split(d, ",")...)

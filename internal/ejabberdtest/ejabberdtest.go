@@ -70,6 +70,12 @@ type Options struct {
 	NoModule bool
 	// NoCache turns mod_saslcert's cache off.
 	NoCache bool
+	// NoPrefetch turns mod_saslcert's prefetch off.
+	NoPrefetch bool
+	// LookupBurst and LookupRate are mod_saslcert's per-address lookup
+	// limit (0: the module's defaults).
+	LookupBurst int
+	LookupRate  float64
 	// RogueJID and RogueSecret, if set, are a second component.
 	RogueJID, RogueSecret string
 	// LogLevel is ejabberd's loglevel (default "info").
@@ -332,6 +338,9 @@ func config(s *Server, o Options, sc *prosodyconf.ServerCert, secretFile string)
 		ComponentPort:      compPort,
 		Timeout:            o.Timeout,
 		NoCache:            o.NoCache,
+		NoPrefetch:         o.NoPrefetch,
+		LookupBurst:        o.LookupBurst,
+		LookupRate:         o.LookupRate,
 	}
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
@@ -614,6 +623,23 @@ func (s *Server) RegisterMany(users []string, password string) error {
 		return fmt.Errorf("registering %d accounts: %v\n%s", len(users), err, out)
 	}
 	return nil
+}
+
+// Eval evaluates the Erlang expressions code in a hidden node of this
+// server's epmd and cookie, with the variable Node bound to the server's
+// node name (reach it with rpc:call(Node, M, F, Args)), and returns the
+// value of the last expression printed with ~p (and a newline).
+func (s *Server) Eval(code string) (string, error) {
+	eval := fmt.Sprintf(`Node = '%s', R = begin %s end, io:format("~p~n", [R]), halt().`, s.Node, code)
+	cmd := exec.Command(ErlBin, "-sname", "eval"+mustRandomHex(6)+"@localhost", "-setcookie", s.Cookie, "-noinput", "-hidden",
+		"-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", eval)
+	cmd.Env = s.env()
+	cmd.Dir = s.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("ejabberdtest: eval %s: %w\n%s", code, err, out)
+	}
+	return string(out), nil
 }
 
 // Register creates user@Domain with password, failing tb.

@@ -25,6 +25,14 @@ import (
 // DefaultTimeout is mod_saslcert's timeout option's default.
 const DefaultTimeout = 5 * time.Second
 
+// DefaultLookupBurst and DefaultLookupRate are mod_saslcert's lookup_burst
+// and lookup_rate defaults: certificate lookups per client address at once,
+// then per second (as the Prosody plugin's).
+const (
+	DefaultLookupBurst = 50
+	DefaultLookupRate  = 5
+)
+
 // Config is saslcert's part of an ejabberd configuration.
 type Config struct {
 	// Domains are the hosts the component serves (mod_saslcert is loaded
@@ -53,6 +61,12 @@ type Config struct {
 	Timeout time.Duration
 	// NoCache turns mod_saslcert's cache off (cache: false).
 	NoCache bool
+	// NoPrefetch turns mod_saslcert's prefetch off (prefetch: false).
+	NoPrefetch bool
+	// LookupBurst and LookupRate are mod_saslcert's lookup_burst and
+	// lookup_rate (0: left out, the module's defaults).
+	LookupBurst int
+	LookupRate  float64
 }
 
 // String is the whole configuration for admins: a header, then Top, the
@@ -137,6 +151,18 @@ func (c Config) Modules() string {
 	}
 	if c.NoCache {
 		w("    cache: false")
+	}
+	if c.NoPrefetch {
+		w("    prefetch: false")
+	}
+	if c.LookupBurst > 0 || c.LookupRate > 0 {
+		w("    # certificate lookups per client address (IPv6: per /64): at once, then per second")
+	}
+	if c.LookupBurst > 0 {
+		w("    lookup_burst: %d", c.LookupBurst)
+	}
+	if c.LookupRate > 0 {
+		w("    lookup_rate: %s", strconv.FormatFloat(c.LookupRate, 'f', -1, 64))
 	}
 	return b.String()
 }

@@ -45,7 +45,10 @@
 -define(LINK, mod_saslcert_link).           % {Host, What} -> Value
 -define(RETRY, 30000).
 -define(NOTICE_BATCH_MAX, 100).
--define(PREFETCH, mod_saslcert_prefetch).   % Ref -> prefetch answer (or timeout)
+-define(PREFETCH, mod_saslcert_prefetch).   % Ref -> {Ref, prefetch answer (or timeout), SweepAfter}
+-define(PREFETCH_KEEP, 2000).  % ms an answer is kept beyond `timeout` after it was written
+-define(SWEEP, 10000).         % ms between sweeps of ?PREFETCH and ?BUCKETS
+-define(BUCKETS, mod_saslcert_buckets).     % {Host, Source} -> {Key, Tokens, AtMs, FullAtMs}
 
 %%% gen_mod
 
@@ -67,11 +70,13 @@ mod_opt_type(secret_file) -> econf:file();
 mod_opt_type(timeout) -> econf:timeout(second);
 mod_opt_type(cache) -> econf:bool();
 mod_opt_type(notice_delay) -> econf:non_neg_int();
-mod_opt_type(prefetch) -> econf:bool().
+mod_opt_type(prefetch) -> econf:bool();
+mod_opt_type(lookup_burst) -> econf:pos_int();
+mod_opt_type(lookup_rate) -> econf:number(0).
 
 mod_options(_Host) ->
     [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true},
-     {notice_delay, 50}, {prefetch, true}].
+     {notice_delay, 50}, {prefetch, true}, {lookup_burst, 50}, {lookup_rate, 5}].
 
 mod_doc() -> #{desc => ["saslcert: client certificate logins decided by the saslcert component."]}.
 
@@ -98,13 +103,15 @@ init([Host | _]) ->
     process_flag(trap_exit, true),
     Opts = gen_mod:get_module_opts(Host, ?MODULE),
     {ok, Secret} = read_secret(gen_mod:get_opt(secret_file, Opts)),
-    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH]),
+    lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH, ?BUCKETS]),
     set(Host, component, gen_mod:get_opt(component, Opts)),
     set(Host, secret, Secret),
     set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
     set(Host, cache, gen_mod:get_opt(cache, Opts)),
     set(Host, notice_delay, gen_mod:get_opt(notice_delay, Opts)),
     set(Host, prefetch, gen_mod:get_opt(prefetch, Opts)),
+    set(Host, lookup_burst, gen_mod:get_opt(lookup_burst, Opts)),
+    set(Host, lookup_rate, case gen_mod:get_opt(lookup_rate, Opts) of R when R > 0 -> R; _ -> 5 end),
     set(Host, cache_ttl, 0),
     set(Host, by_fingerprint, false),
     set(Host, forgets, 0),
@@ -119,6 +126,7 @@ init([Host | _]) ->
     ejabberd_hooks:add(component_connected, ?MODULE, component_connected, 60),
     ejabberd_hooks:add(component_disconnected, ?MODULE, component_disconnected, 60),
     gen_iq_handler:add_iq_handler(ejabberd_local, Host, mod_saslcert_proto:ns(), ?MODULE, process_iq),
+    erlang:send_after(?SWEEP, self(), sweep),
     {ok, #state{host = Host}}.
 
 ensure_table(T) ->
@@ -176,6 +184,11 @@ handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
     end;
 handle_info(retry, S) -> {noreply, send_event(S)};
 handle_info(send_notices, S) -> {noreply, send_notices(S#state{notice_timer = undefined})};
+handle_info(sweep, S) ->
+    sweep_prefetched(now_ms()),
+    sweep_buckets(now_ms()),
+    erlang:send_after(?SWEEP, self(), sweep),
+    {noreply, S};
 handle_info(_Info, S) -> {noreply, S}.
 
 code_change(_Old, S, _Extra) -> {ok, S}.
@@ -336,6 +349,15 @@ decide(State0, Host, User, DER) ->
     end.
 
 lookup(State, Host, Account, FP, DER) ->
+    case lookup_allowed(State, Host) of
+	true -> lookup_now(State, Host, Account, FP, DER);
+	false ->
+	    ?INFO_MSG("saslcert: too many certificate lookups from ~ts; login as ~ts refused",
+		      [source_text(State), Account]),
+	    refuse(State, 'temporary-auth-failure', <<"Too many certificate logins from your address; try again later">>)
+    end.
+
+lookup_now(State, Host, Account, FP, DER) ->
     Forgets = get(Host, forgets),
     Answer = case ask(Host, first_lookup(Host, FP, DER, Account)) of
 		 {error, Err} = E ->
@@ -371,7 +393,8 @@ first_lookup(Host, FP, DER, Authzid) ->
     end.
 
 %%% prefetch: the lookup is sent as soon as the client opens its stream
-%%% after STARTTLS (the certificate is known then), without an authzid, so
+%%% after STARTTLS (the certificate is known then) with a certificate whose
+%%% chain the TLS layer verified (chain_verified), without an authzid, so
 %%% that its round trip to the component overlaps the client's stream
 %%% header, features and <auth/>. Its answer is used at c2s_auth_result only
 %%% if it grants the very account ejabberd picked (then a lookup with that
@@ -392,32 +415,64 @@ first_lookup(Host, FP, DER, Authzid) ->
 %%% table first and only then waits for the wake-up (which, arriving while
 %%% it waits, is in the mailbox). A wake-up the login no longer needs is
 %%% dropped by c2s_handle_info, which also removes its entry.
+%%%
+%%% Entries cannot accumulate: each carries the time after which it may be
+%%% swept (written + `timeout` + ?PREFETCH_KEEP), and every host's module
+%%% process deletes the entries past that time every ?SWEEP ms
+%%% (sweep_prefetched). So an entry whose c2s process ended before it was
+%%% written, or after c2s_terminated removed what was there, lives at most
+%%% `timeout` + ?PREFETCH_KEEP + ?SWEEP ms (17 s with the defaults). A login
+%%% that finds its entry swept asks the component again (never grants on
+%%% it): when the wake-up was seen before <auth/> (woken), when the entry is
+%%% gone at the wake-up, and when no wake-up came by Sent + `timeout` +
+%%% ?PREFETCH_KEEP (ejabberd_iq delivers by Sent + `timeout`: the entry was
+%%% written and swept, its wake-up stuck in the p1_server queue).
 
 c2s_stream_started(#{stream_encrypted := true, stream_authenticated := false, lserver := Host, socket := Socket} = State, _Start) ->
     case maps:is_key(saslcert_prefetch, State) orelse get(Host, prefetch) /= true of
 	true -> State;
 	false ->
 	    case xmpp_socket:get_peer_certificate(Socket, der) of
-		{ok, DER} -> prefetch(State, Host, DER);
+		{ok, DER} ->
+		    case chain_verified(Socket) of
+			true -> prefetch(State, Host, DER);
+			false -> State#{saslcert_prefetch => none}
+		    end;
 		_ -> State#{saslcert_prefetch => none}
 	    end
     end;
 c2s_stream_started(State, _Start) ->
     State.
 
+%% chain_verified reports whether the TLS layer verified the client's
+%% certificate chain against c2s_cafile: the check xmpp_stream_pkix makes
+%% before it lets EXTERNAL succeed (fast_tls's verify result, an OpenSSL
+%% X509_V_* code, 0 = verified). A prefetch is sent only then, so that a
+%% client with throwaway self-signed (or otherwise unverifiable)
+%% certificates costs the component no lookup, as without the prefetch,
+%% where the module asks only after ejabberd's EXTERNAL succeeded. A socket
+%% that cannot tell (not fast_tls) counts as not verified.
+chain_verified(Socket) ->
+    try xmpp_socket:get_verify_result(Socket) of
+	0 -> true;
+	_ -> false
+    catch _:_ -> false
+    end.
+
 prefetch(State, Host, DER) ->
     FP = mod_saslcert_proto:fingerprint(DER),
     Ref = make_ref(),
     Forgets = get(Host, forgets),
     C2S = self(),
+    Keep = get(Host, timeout) + ?PREFETCH_KEEP,
     Deliver = fun(Res) ->
 		      case is_process_alive(C2S) of
-			  true -> ets:insert(?PREFETCH, {Ref, Res}), C2S ! {saslcert_prefetch, Ref};
+			  true -> ets:insert(?PREFETCH, {Ref, Res, now_ms() + Keep}), C2S ! {saslcert_prefetch, Ref};
 			  false -> ok
 		      end
 	      end,
-    case get(Host, cache_ttl) > 0 andalso ets:member(?CACHE, {Host, FP}) of
-	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer
+    case get(Host, cache_ttl) > 0 andalso ets:member(?CACHE, {Host, FP}) orelse not lookup_allowed(State, Host) of
+	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer, or no token left
 	false ->
 	    case route_to_component(Host, get, first_lookup(Host, FP, DER, <<>>), Deliver, undefined) of
 		ok -> State#{saslcert_prefetch => #{ref => Ref, fp => FP, forgets => Forgets, sent => now_ms()}};
@@ -426,9 +481,10 @@ prefetch(State, Host, DER) ->
     end.
 
 %% c2s_handle_info drops a prefetch wake-up that no login waits for (one
-%% that arrives before <auth/> leaves the answer in the table).
-c2s_handle_info(#{saslcert_prefetch := #{ref := Ref}} = State, {saslcert_prefetch, Ref}) ->
-    {stop, State};
+%% that arrives before <auth/> leaves the answer in the table and marks the
+%% prefetch woken: the login then does not wait for it).
+c2s_handle_info(#{saslcert_prefetch := #{ref := Ref} = P} = State, {saslcert_prefetch, Ref}) ->
+    {stop, State#{saslcert_prefetch := P#{woken => true}}};
 c2s_handle_info(State, {saslcert_prefetch, Ref}) ->
     ets:delete(?PREFETCH, Ref),
     {stop, State};
@@ -437,20 +493,25 @@ c2s_handle_info(State, _Info) ->
 
 %% prefetched returns {ok, Grant} for a usable prefetch answer granting
 %% Account, timeout, or ask.
-prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent}) ->
+prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent} = P) ->
     Res = case ets:take(?PREFETCH, Ref) of
-	      [{_, A}] -> A;
+	      [{_, A, _}] -> A;
+	      [] when is_map_key(woken, P) -> swept;
 	      [] ->
+		  %% ejabberd_iq delivers an answer or timeout by Sent + timeout,
+		  %% and its entry stays at least ?PREFETCH_KEEP longer.
+		  Wait = max(0, Sent + get(Host, timeout) + ?PREFETCH_KEEP - now_ms()),
 		  receive {saslcert_prefetch, Ref} ->
 		      case ets:take(?PREFETCH, Ref) of
-			  [{_, A}] -> A;
-			  [] -> timeout
+			  [{_, A, _}] -> A;
+			  [] -> swept
 		      end
-		  after get(Host, timeout) + 2000 -> timeout
+		  after Wait -> swept
 		  end
 	  end,
     Fresh = now_ms() - Sent < get(Host, timeout),
-    case answer(Host, Res) of
+    case Res =/= swept andalso answer(Host, Res) of
+	false -> ask;  % swept before the login read it: too old to use
 	timeout -> timeout;
 	{ok, #xmlel{} = El} when Fresh ->
 	    case {mod_saslcert_proto:decode_lookup_result(El), get(Host, forgets)} of
@@ -466,6 +527,58 @@ prefetched(_Host, _Account, _FP, #{ref := Ref}) ->
     ask;
 prefetched(_Host, _Account, _FP, _) ->
     ask.
+
+%%% lookups per client address: a token bucket of lookup_burst tokens
+%%% refilled at lookup_rate per second, as the Prosody plugin's
+%%% saslcert_lookup_burst/_rate: every lookup sent costs a token (a prefetch,
+%%% and a login's lookup when no usable prefetch or cached answer stands in
+%%% for it); with none left the prefetch is not sent and the login is
+%%% refused with temporary-auth-failure. IPv6 addresses share the bucket of
+%%% their /64. The buckets live in ?BUCKETS; a bucket that has refilled
+%%% completely is the same as none, and the module's process deletes such
+%%% buckets every ?SWEEP ms (sweep_buckets), so the table holds only
+%%% addresses that asked in the last lookup_burst / lookup_rate + ?SWEEP/1000
+%%% seconds. The read and the write of a bucket are not one step: logins
+%%% from one address that run at the same moment may each take the same
+%%% token, so the limit can be exceeded by the number of such logins.
+
+lookup_allowed(State, Host) ->
+    Key = {Host, source(maps:get(ip, State, undefined))},
+    Burst = get(Host, lookup_burst),
+    Rate = get(Host, lookup_rate),
+    Now = now_ms(),
+    Tokens = case ets:lookup(?BUCKETS, Key) of
+		 [{_, T, At, _}] -> min(Burst, T + (Now - At) * Rate / 1000);
+		 [] -> Burst
+	     end,
+    Left = case Tokens >= 1 of
+	       true -> Tokens - 1;
+	       false -> Tokens
+	   end,
+    ets:insert(?BUCKETS, {Key, Left, Now, Now + (Burst - Left) * 1000 / Rate}),
+    Tokens >= 1.
+
+%% source is the bucket of a client address: the IPv4 address (an
+%% IPv4-mapped IPv6 address counts as IPv4), the /64 of an IPv6 address.
+source({{0, 0, 0, 0, 0, 16#ffff, AB, CD}, _Port}) -> {v4, AB bsr 8, AB band 255, CD bsr 8, CD band 255};
+source({{A, B, C, D, _, _, _, _}, _Port}) -> {v6, A, B, C, D};
+source({{A, B, C, D}, _Port}) -> {v4, A, B, C, D};
+source(_) -> unknown.
+
+source_text(State) ->
+    case maps:get(ip, State, undefined) of
+	{IP, _} when is_tuple(IP) -> list_to_binary(inet:ntoa(IP));
+	_ -> <<"an unknown address">>
+    end.
+
+%% sweep_buckets deletes the buckets that have refilled completely by Now.
+sweep_buckets(Now) ->
+    ets:select_delete(?BUCKETS, [{{'_', '_', '_', '$1'}, [{'<', '$1', Now}], [true]}]).
+
+%% sweep_prefetched deletes the prefetch answers whose time is past Now
+%% (what no login reads any more; see "Entries cannot accumulate").
+sweep_prefetched(Now) ->
+    ets:select_delete(?PREFETCH, [{{'_', '_', '$1'}, [{'<', '$1', Now}], [true]}]).
 
 error_text(Err) ->
     case fxml:get_subtag(Err, <<"text">>) of
