@@ -801,8 +801,15 @@ forward(Host, #iq{from = From, id = ID} = IQ, El, State) ->
     Reply = fun(Res) -> ejabberd_router:route(forwarded_answer(Host, IQ, Res)) end,
     case route_to_component(Host, set, Wrapper, Reply, undefined) of
 	ok -> ok;
-	down -> ejabberd_router:route_error(IQ, xmpp:err_service_unavailable(<<"the certificate service is not available">>, <<"en">>))
+	down -> ejabberd_router:route_error(IQ, unavailable())
     end.
+
+%% unavailable is the error for a request the component cannot take now
+%% (away, or its link bounced the request): wait/service-unavailable, as the
+%% Prosody plugin answers, so that clients try again later (ejabberd's
+%% router would say cancel).
+unavailable() ->
+    (xmpp:err_service_unavailable(<<"the certificate service is not available">>, <<"en">>))#stanza_error{type = wait}.
 
 forwarded_answer(Host, #iq{from = From, to = To} = IQ, Res) ->
     Fail = fun(Err) -> xmpp:set_from_to(xmpp:make_error(IQ, Err), To, From) end,
@@ -820,5 +827,5 @@ forwarded_answer(Host, #iq{from = From, to = To} = IQ, Res) ->
 		[] -> Fail(xmpp:err_service_unavailable())
 	    end;
 	timeout -> Fail(xmpp:err_remote_server_timeout(<<"the certificate service did not answer in time">>, <<"en">>));
-	_ -> Fail(xmpp:err_service_unavailable(<<"the certificate service is not available">>, <<"en">>))
+	_ -> Fail(unavailable())
     end.
