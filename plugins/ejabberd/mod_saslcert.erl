@@ -153,7 +153,25 @@ terminate(_Reason, #state{host = Host} = S) ->
     end,
     gen_iq_handler:remove_iq_handler(ejabberd_local, Host, mod_saslcert_proto:ns()),
     flush(Host),
+    hand_over_tables(Host),
     ok.
+
+%% hand_over_tables gives the tables this host's process owns (the first
+%% host's process creates them for all hosts) to the module's process of
+%% another host that still runs it, so that stopping or reloading one host's
+%% module does not take the other hosts' sessions, cache, link state and
+%% prefetch answers with it. With no other host left they go with this
+%% process. The receiver ignores the 'ETS-TRANSFER' message (handle_info).
+hand_over_tables(Host) ->
+    Heirs = [Pid || H <- ejabberd_option:hosts(), H /= Host, gen_mod:is_loaded(H, ?MODULE),
+		    Pid <- [whereis(gen_mod:get_module_proc(H, ?MODULE))], is_pid(Pid), Pid /= self()],
+    case Heirs of
+	[Heir | _] ->
+	    [ets:give_away(T, Heir, saslcert) || T <- [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH, ?BUCKETS],
+						 ets:info(T, owner) == self()],
+	    ok;
+	[] -> ok
+    end.
 
 handle_call(_Req, _From, S) -> {reply, ok, S}.
 
