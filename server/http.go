@@ -14,7 +14,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/saslcert/saslcert/internal/httpserve"
+	"github.com/saslcert/saslcert/httpserve"
 	"github.com/saslcert/saslcert/webfinger"
 )
 

@@ -24,7 +24,7 @@ import (
 	"github.com/saslcert/saslcert/enroll/est"
 	"github.com/saslcert/saslcert/enroll/localca"
 	"github.com/saslcert/saslcert/enroll/stepca"
-	"github.com/saslcert/saslcert/internal/httpserve"
+	"github.com/saslcert/saslcert/httpserve"
 	"github.com/saslcert/saslcert/server"
 	"github.com/saslcert/saslcert/storage"
 )

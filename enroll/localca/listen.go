@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/saslcert/saslcert/internal/httpserve"
+	"github.com/saslcert/saslcert/httpserve"
 )
 
 // ListenLoopback listens on addr ("127.0.0.1:port", "[::1]:port" or
