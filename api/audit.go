@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/saslcert/saslcert/httperr"
 	"github.com/saslcert/saslcert/storage"
 )
 
@@ -27,21 +26,8 @@ func (a *API) audit(c *call) (*reply, error) {
 		return nil, err
 	}
 	aq := storage.AuditQuery{Domain: c.tenant, Actor: q.Get("actor")}
-	if v, ok := q["account"]; ok {
-		acc, err := parseAccount(v[0])
-		if err != nil {
-			return nil, err
-		}
-		if acc.Domainpart() != c.tenant {
-			return nil, httperr.New(httperr.InvalidRequest, "account %q is not of tenant %q", v[0], c.tenant)
-		}
-		aq.Account = acc.String()
-	}
-	if c.p.Seat != "" {
-		if aq.Account != "" && aq.Account != c.p.Seat {
-			return nil, httperr.New(httperr.NotFound, "no account %q in tenant %q", aq.Account, c.tenant)
-		}
-		aq.Account = c.p.Seat
+	if aq.Account, err = c.accountFilter(q); err != nil {
+		return nil, err
 	}
 	if aq.Since, err = timeParam(q, "since"); err != nil {
 		return nil, err

@@ -81,6 +81,31 @@ func pageLimit(q map[string][]string) (int, error) {
 }
 
 // timeParam reads an RFC 3339 time parameter (zero if absent).
+// accountFilter returns the account a listing is limited to: the query's
+// "account" (which must be of the call's tenant: InvalidRequest otherwise),
+// and for a caller bound to one seat always that seat (another account
+// named: NotFound, as if it did not exist). "" means every account.
+func (c *call) accountFilter(q map[string][]string) (string, error) {
+	account := ""
+	if v, ok := q["account"]; ok {
+		acc, err := parseAccount(v[0])
+		if err != nil {
+			return "", err
+		}
+		if acc.Domainpart() != c.tenant {
+			return "", httperr.New(httperr.InvalidRequest, "account %q is not of tenant %q", v[0], c.tenant)
+		}
+		account = acc.String()
+	}
+	if c.p.Seat != "" {
+		if account != "" && account != c.p.Seat {
+			return "", httperr.New(httperr.NotFound, "no account %q in tenant %q", account, c.tenant)
+		}
+		account = c.p.Seat
+	}
+	return account, nil
+}
+
 func timeParam(q map[string][]string, name string) (time.Time, error) {
 	v, ok := q[name]
 	if !ok {
@@ -108,21 +133,8 @@ func (a *API) searchCerts(c *call) (*reply, error) {
 			cq.States = append(cq.States, storage.State(st))
 		}
 	}
-	if v, ok := q["account"]; ok {
-		acc, err := parseAccount(v[0])
-		if err != nil {
-			return nil, err
-		}
-		if acc.Domainpart() != c.tenant {
-			return nil, httperr.New(httperr.InvalidRequest, "account %q is not of tenant %q", v[0], c.tenant)
-		}
-		cq.Account = acc.String()
-	}
-	if c.p.Seat != "" {
-		if cq.Account != "" && cq.Account != c.p.Seat {
-			return nil, httperr.New(httperr.NotFound, "no account %q in tenant %q", cq.Account, c.tenant)
-		}
-		cq.Account = c.p.Seat
+	if cq.Account, err = c.accountFilter(q); err != nil {
+		return nil, err
 	}
 	if cq.ExpiresAfter, err = timeParam(q, "expires_after"); err != nil {
 		return nil, err
