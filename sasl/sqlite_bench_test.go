@@ -4,15 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/saslcert/saslcert/internal/certtest"
 	"github.com/saslcert/saslcert/internal/pgtest"
-	"github.com/saslcert/saslcert/sasl"
 	"github.com/saslcert/saslcert/storage"
 	"github.com/saslcert/saslcert/storage/sqlite/sqlitetest"
 )
@@ -89,45 +85,12 @@ func BenchmarkAuthorizeSQLite(b *testing.B) {
 		b.Run(fmt.Sprintf("rows=%d/serial", n), func(b *testing.B) {
 			f := filled.Get(b, n)
 			ders := realCerts(b, f)
-			a := &sasl.Authorizer{Store: f.DB, Now: func() time.Time { return certtest.Now }}
-			ctx := context.Background()
-			lat := make([]time.Duration, 0, 1<<16)
-			b.ReportAllocs()
-			b.ResetTimer()
-			i := 0
-			for b.Loop() {
-				der := ders[i%len(ders)]
-				i++
-				t0 := time.Now()
-				if _, err := a.Authorize(ctx, sasl.Request{DER: der, Domain: "example.org"}); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+			benchAuthorizeSerial(b, f.DB, ders)
 		})
 		b.Run(fmt.Sprintf("rows=%d/parallel", n), func(b *testing.B) {
 			f := filled.Get(b, n)
 			ders := realCerts(b, f)
-			a := &sasl.Authorizer{Store: f.DB, Now: func() time.Time { return certtest.Now }}
-			ctx := context.Background()
-			var next atomic.Uint64
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					der := ders[next.Add(1)%uint64(len(ders))]
-					if _, err := a.Authorize(ctx, sasl.Request{DER: der, Domain: "example.org"}); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "decisions/s")
+			benchAuthorizeParallel(b, f.DB, ders)
 		})
 	}
 }
