@@ -72,7 +72,7 @@ mod_opt_type(cache) -> econf:bool();
 mod_opt_type(notice_delay) -> econf:non_neg_int();
 mod_opt_type(prefetch) -> econf:bool();
 mod_opt_type(lookup_burst) -> econf:pos_int();
-mod_opt_type(lookup_rate) -> econf:number(0).
+mod_opt_type(lookup_rate) -> econf:number(0.001).  % > 0: a typo like 0 fails at start, never silently replaced
 
 mod_options(_Host) ->
     [{component, undefined}, {secret_file, undefined}, {timeout, timer:seconds(5)}, {cache, true},
@@ -111,7 +111,7 @@ init([Host | _]) ->
     set(Host, notice_delay, gen_mod:get_opt(notice_delay, Opts)),
     set(Host, prefetch, gen_mod:get_opt(prefetch, Opts)),
     set(Host, lookup_burst, gen_mod:get_opt(lookup_burst, Opts)),
-    set(Host, lookup_rate, case gen_mod:get_opt(lookup_rate, Opts) of R when R > 0 -> R; _ -> 5 end),
+    set(Host, lookup_rate, gen_mod:get_opt(lookup_rate, Opts)),
     set(Host, cache_ttl, 0),
     set(Host, by_fingerprint, false),
     set(Host, forgets, 0),
@@ -203,8 +203,11 @@ handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
 handle_info(retry, S) -> {noreply, send_event(S)};
 handle_info(send_notices, S) -> {noreply, send_notices(S#state{notice_timer = undefined})};
 handle_info(sweep, S) ->
-    sweep_prefetched(now_ms()),
-    sweep_buckets(now_ms()),
+    %% The tables are shared by all hosts: only their owner sweeps them.
+    case ets:info(?PREFETCH, owner) == self() of
+	true -> sweep_prefetched(now_ms()), sweep_buckets(now_ms());
+	false -> ok
+    end,
     erlang:send_after(?SWEEP, self(), sweep),
     {noreply, S};
 handle_info(_Info, S) -> {noreply, S}.
@@ -435,8 +438,8 @@ first_lookup(Host, FP, DER, Authzid) ->
 %%% dropped by c2s_handle_info, which also removes its entry.
 %%%
 %%% Entries cannot accumulate: each carries the time after which it may be
-%%% swept (written + `timeout` + ?PREFETCH_KEEP), and every host's module
-%%% process deletes the entries past that time every ?SWEEP ms
+%%% swept (written + `timeout` + ?PREFETCH_KEEP), and the module process
+%%% that owns the tables deletes the entries past that time every ?SWEEP ms
 %%% (sweep_prefetched). So an entry whose c2s process ended before it was
 %%% written, or after c2s_terminated removed what was there, lives at most
 %%% `timeout` + ?PREFETCH_KEEP + ?SWEEP ms (17 s with the defaults). A login
