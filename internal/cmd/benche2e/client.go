@@ -95,6 +95,9 @@ type xconn struct {
 	br   *bufio.Reader
 	dec  *xml.Decoder
 	wmu  sync.Mutex
+	// sasl is how long the login's SASL exchange took: <auth/> sent to
+	// <success/> read (the step a server's certificate check lengthens).
+	sasl time.Duration
 }
 
 func (c *xconn) send(s string) error {
@@ -242,12 +245,14 @@ func (c *xconn) negotiate(domain string, a *account) (string, error) {
 	if !offers(f, mech) {
 		return "", fmt.Errorf("the server does not offer SASL %s", mech)
 	}
+	authSent := time.Now()
 	if err := c.send("<auth xmlns='" + nsSASL + "' mechanism='" + mech + "'>" + payload + "</auth>"); err != nil {
 		return "", err
 	}
 	if e, err = c.next(); err != nil {
 		return "", err
 	}
+	c.sasl = time.Since(authSent)
 	if e.XMLName.Local != "success" {
 		return "", fmt.Errorf("SASL %s failed: %s", mech, e.describe())
 	}

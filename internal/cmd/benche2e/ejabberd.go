@@ -41,6 +41,7 @@ type ejInstance struct {
 	srv  *ejabberdtest.Server
 	comp *proc
 	res  result
+	sasl []time.Duration // each login's <auth/> to <success/>
 }
 
 // runEjabberd runs the ejabberd pair after the Prosody phases and prints
@@ -127,6 +128,7 @@ func (b *bench) runEjabberd(ctx context.Context, w io.Writer) error {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", in.name, err)
 			}
+			in.sasl = append(in.sasl, c.sasl)
 			c.close()
 			lat = append(lat, d)
 		}
@@ -159,6 +161,13 @@ func (b *bench) runEjabberd(ctx context.Context, w io.Writer) error {
 		slices.Sort(in.res.lat)
 		fmt.Fprintf(w, "  %-8s %7.1f logins/s  p50 %s ms  p90 %s ms  p99 %s ms  max %s ms\n", in.name, in.res.rate(),
 			ms(quantile(in.res.lat, 0.5)), ms(quantile(in.res.lat, 0.9)), ms(quantile(in.res.lat, 0.99)), ms(in.res.lat[len(in.res.lat)-1]))
+	}
+	fmt.Fprintf(w, "  <auth/> to <success/> p50: %s %s ms, %s %s ms\n", peer.name, ms(quantile(sortedCopy(peer.sasl), 0.5)),
+		ours.name, ms(quantile(sortedCopy(ours.sasl), 0.5)))
+	if rt, err := lookupRoundTrips(ours.srv, b.domain, b.component, users[0].der); err != nil {
+		fmt.Fprintf(w, "  round trips: not measured: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "  round trips from ejabberd through the component, nothing else running (%d each): %s\n", roundTripN, rt)
 	}
 	lr := ratio(ours.res.rate(), peer.res.rate())
 	fmt.Fprintf(w, "  per round ej-ours/ej-ca: %s\n", roundRatios(&ours.res, &peer.res))
