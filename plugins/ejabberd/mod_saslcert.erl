@@ -92,18 +92,21 @@ read_secret(File) ->
 	{error, E} -> {error, iolist_to_binary(io_lib:format("mod_saslcert: cannot read ~ts: ~p", [File, E]))}
     end.
 
-%%% gen_server: owns the tables, the hooks, the account events queue and
-%%% the session notices batch.
+%%% gen_server: owns the tables, the hooks, the sending of the account
+%%% events queue (mod_saslcert_events, in Mnesia) and the session notices
+%%% batch.
 
 %% notices: the session notices not sent yet, newest first; notice_timer:
 %% set while a batch waits for its notice_delay (milliseconds).
--record(state, {host, events = queue:new(), sending = false, notices = [], notice_timer}).
+%% sending: the key of the account event whose answer is awaited, or none.
+-record(state, {host, sending = none, notices = [], notice_timer}).
 
 init([Host | _]) ->
     process_flag(trap_exit, true),
     Opts = gen_mod:get_module_opts(Host, ?MODULE),
     {ok, Secret} = read_secret(gen_mod:get_opt(secret_file, Opts)),
     lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH, ?BUCKETS]),
+    ok = mod_saslcert_events:init(),
     set(Host, component, gen_mod:get_opt(component, Opts)),
     set(Host, secret, Secret),
     set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
@@ -175,7 +178,6 @@ hand_over_tables(Host) ->
 
 handle_call(_Req, _From, S) -> {reply, ok, S}.
 
-handle_cast({account_event, Ev}, S) -> {noreply, send_event(S#state{events = queue:in(Ev, S#state.events)})};
 handle_cast(kick, S) -> {noreply, send_event(S)};
 handle_cast({notice, N}, #state{host = Host, notices = Ns} = S) ->
     S1 = S#state{notices = [N | Ns]},
@@ -187,16 +189,17 @@ handle_cast({notice, N}, #state{host = Host, notices = Ns} = S) ->
     end;
 handle_cast(_Msg, S) -> {noreply, S}.
 
-handle_info({iq_reply, Res, account_event}, #state{host = Host} = S) ->
-    S1 = S#state{sending = false},
+handle_info({iq_reply, Res, {account_event, Key}}, #state{host = Host, sending = Key} = S) ->
+    S1 = S#state{sending = none},
     case answer(Host, Res) of
-	{ok, _} -> {noreply, send_event(S1#state{events = queue:drop(S1#state.events)})};
+	{ok, _} -> mod_saslcert_events:delete(Key), {noreply, send_event(S1)};
 	{error, #xmlel{} = Err} ->
 	    case fxml:get_tag_attr_s(<<"type">>, Err) of
 		<<"wait">> -> retry_later(S1);
 		_ ->
 		    ?WARNING_MSG("saslcert: the component refused an account event: ~ts", [fxml:element_to_binary(Err)]),
-		    {noreply, send_event(S1#state{events = queue:drop(S1#state.events)})}
+		    mod_saslcert_events:delete(Key),
+		    {noreply, send_event(S1)}
 	    end;
 	_ -> retry_later(S1)
     end;
@@ -218,14 +221,15 @@ retry_later(S) ->
     erlang:send_after(?RETRY, self(), retry),
     {noreply, S}.
 
-%% send_event sends the oldest queued account event, one at a time, in order.
-send_event(#state{sending = true} = S) -> S;
-send_event(#state{host = Host, events = Q} = S) ->
-    case queue:peek(Q) of
+%% send_event sends the oldest queued account event, one at a time, in
+%% order; it stays queued until the component has answered it.
+send_event(#state{sending = {_, _}} = S) -> S;
+send_event(#state{host = Host} = S) ->
+    case mod_saslcert_events:first(Host) of
 	empty -> S;
-	{value, {Kind, JID}} ->
-	    case route_to_component(Host, set, mod_saslcert_proto:account_event(Kind, JID), account_event, self()) of
-		ok -> S#state{sending = true};
+	{Key, {Kind, JID}} ->
+	    case route_to_component(Host, set, mod_saslcert_proto:account_event(Kind, JID), {account_event, Key}, self()) of
+		ok -> S#state{sending = Key};
 		down -> S  % sent again at the next <sessions/> query (kick)
 	    end
     end.
@@ -779,9 +783,19 @@ exists(Host, J) ->
 remove_user(User, Server) -> account_event(Server, deleted, User).
 register_user(User, Server) -> account_event(Server, created, User).
 
+%% account_event queues the event in Mnesia before the hook returns (see
+%% mod_saslcert_events) and wakes the module's process to send it.
 account_event(Server, Kind, User) ->
     Host = jid:nameprep(Server),
-    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), {account_event, {Kind, <<User/binary, "@", Host/binary>>}}),
+    JID = <<User/binary, "@", Host/binary>>,
+    case mod_saslcert_events:push(Host, Kind, JID) of
+	ok -> ok;
+	{error, Why} ->
+	    %% The reconciliation repairs a lost deletion unless the name is
+	    %% registered again before it runs.
+	    ?ERROR_MSG("saslcert: cannot queue the account event ~ts ~ts: ~p", [Kind, JID, Why])
+    end,
+    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), kick),
     ok.
 
 %%% client requests: auth stamps and XEP-0257 forwarding
