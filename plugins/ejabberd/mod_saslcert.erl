@@ -37,6 +37,7 @@
 
 -include("xmpp.hrl").
 -include("logger.hrl").
+-include("ejabberd_router.hrl").
 
 -define(NS_CERTS, <<"urn:xmpp:saslcert:1">>).
 -define(NS_DELEG, <<"urn:xmpp:delegation:1">>).
@@ -296,10 +297,41 @@ ask(Host, Payload) ->
 	    end
     end.
 
-component_connected(Comp) -> on_link_change(Comp, connected).
-component_disconnected(Comp, _Reason) -> on_link_change(Comp, disconnected).
+%% component_connected and component_disconnected run in the
+%% ejabberd_service process of the connection (after it registered its
+%% route, after it removed it).
+component_connected(Comp) ->
+    case is_component(Comp) andalso other_links(Comp) of
+	[_ | _] = Others ->
+	    %% ejabberd would spread the component's traffic over both
+	    %% connections: lookups answered by a second saslcert serve
+	    %% (another store, an old copy) and session notices split between
+	    %% two registries. Refused as Prosody refuses it: the first stays.
+	    ?ERROR_MSG("saslcert: refused a second connection as the component ~ts (conflict): ~p is connected already; "
+		       "is another saslcert serve running for this server?", [Comp, Others]),
+	    ejabberd_service:send(self(), xmpp:serr_conflict(<<"Component already connected">>, <<"en">>));
+	_ -> on_link_change(Comp)
+    end,
+    ok.
 
-on_link_change(Comp, _How) ->
+component_disconnected(Comp, _Reason) ->
+    case is_component(Comp) andalso other_links(Comp) of
+	[_ | _] -> ok;  % a refused second connection went: the link stays
+	_ -> on_link_change(Comp)
+    end,
+    ok.
+
+is_component(Comp) -> [H || {{H, component}, C} <- ets:tab2list(?LINK), C == Comp] /= [].
+
+%% other_links are the processes of the other connections that serve Comp.
+other_links(Comp) ->
+    Backend = ejabberd_router:get_backend(),
+    case Backend:find_routes(Comp) of
+	{ok, Routes} -> [P || #route{pid = P} <- Routes, is_pid(P), P /= self()];
+	_ -> []
+    end.
+
+on_link_change(Comp) ->
     [begin set(Host, cache_ttl, 0), flush(Host) end || {{Host, component}, C} <- ets:tab2list(?LINK), C == Comp],
     ok.
 
