@@ -76,6 +76,8 @@ type Options struct {
 	// limit (0: the module's defaults).
 	LookupBurst int
 	LookupRate  float64
+	// NoticeDelay is mod_saslcert's notice_delay (0: the module's default).
+	NoticeDelay time.Duration
 	// RogueJID and RogueSecret, if set, are a second component.
 	RogueJID, RogueSecret string
 	// LogLevel is ejabberd's loglevel (default "info").
@@ -344,6 +346,7 @@ func config(s *Server, o Options, sc *prosodyconf.ServerCert, secretFile string)
 		NoPrefetch:         o.NoPrefetch,
 		LookupBurst:        o.LookupBurst,
 		LookupRate:         o.LookupRate,
+		NoticeDelay:        o.NoticeDelay,
 	}
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }

@@ -4,9 +4,13 @@ import (
 	"testing"
 	"time"
 
+	"mellium.im/xmpp/jid"
+
 	"github.com/saslcert/saslcert/internal/certtest"
+	"github.com/saslcert/saslcert/internal/ejabberdtest"
 	"github.com/saslcert/saslcert/internal/stacktest"
 	"github.com/saslcert/saslcert/storage"
+	"github.com/saslcert/saslcert/xep0257"
 )
 
 // TestEjabberdAccountEventsSurviveRestart: an account deleted and
@@ -68,4 +72,40 @@ func TestEjabberdAccountEventsSurviveRestart(t *testing.T) {
 	}
 	s.Close()
 	t.Log("then <account-created/>: the new owner adds a certificate and logs in with it")
+}
+
+// TestEjabberdDisableKeepsSessionBoundBeforeIt: a certificate session bound
+// just before its certificate is disabled stays (XEP-0257: a disable keeps
+// live sessions). The component closes a session whose bound notice it
+// reads after the plugin acknowledged the disable's <changed/> (it logged
+// in on an answer from before the change: component/boundorder.go), so the
+// module must send its queued session notices before that acknowledgement.
+// With notice_delay 3 s the bound notice is still queued when the disable
+// comes: before the fix the component closed the session.
+func TestEjabberdDisableKeepsSessionBoundBeforeIt(t *testing.T) {
+	st := newEjabberdStackWith(t, func(o *ejabberdtest.Options) { o.NoticeDelay = 3 * time.Second })
+	alice := st.Register(t, "alice")
+	pw := st.passwordLogin(t, "alice")
+	c := st.issueOther(t, certtest.Options{XMPPAddrs: []string{alice.String()}})
+	st.AddCert(t, alice.String(), "kiosk", c, false)
+	live, err := st.certLogin(t, alice, tlsCert(chainOf(c, st.other.Cert), c.Key))
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	ctx, cancel := deadline()
+	defer cancel()
+	if err := xep0257.DisableCert(ctx, pw.Session, jid.JID{}, "kiosk"); err != nil {
+		t.Fatalf("XEP-0257 disable: %v", err)
+	}
+	t.Log("disabled the certificate while the bound notice of its session waited for its batch (notice_delay 3 s)")
+	select {
+	case err := <-live.Done():
+		t.Fatalf("the session bound before the disable was closed: %v", err)
+	case <-time.After(5 * time.Second):
+	}
+	if got := stacktest.Items(t, live); len(got) != 0 {
+		t.Fatalf("items from the kept session: %v, want none active", stacktest.ItemNames(got))
+	}
+	ae := st.mustRefuse(t, alice, tlsCert(chainOf(c, st.other.Cert), c.Key), "not-authorized")
+	t.Logf("5 s later the session is still open and answers; a new login is refused <%s/> %q", ae.Condition, ae.Text)
 }

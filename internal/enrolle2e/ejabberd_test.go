@@ -41,6 +41,13 @@ type ejabberdStack struct {
 
 func newEjabberdStack(t *testing.T) *ejabberdStack {
 	t.Helper()
+	return newEjabberdStackWith(t, nil)
+}
+
+// newEjabberdStackWith is newEjabberdStack with tweak applied to the test
+// ejabberd's options.
+func newEjabberdStackWith(t *testing.T, tweak func(*ejabberdtest.Options)) *ejabberdStack {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("full-stack integration test (-short)")
 	}
@@ -66,8 +73,15 @@ func newEjabberdStack(t *testing.T) *ejabberdStack {
 		PluginTimeout: 5 * time.Second,
 		DataDir:       data,
 		NoComponent:   true,
-		StartServer:   stacktest.StartEjabberd,
-		ClientCAFile:  caFile,
+		StartServer: func(tb testing.TB, o stacktest.ServerOptions) stacktest.Server {
+			if tweak == nil {
+				return stacktest.StartEjabberd(tb, o)
+			}
+			eo := ejabberdtest.Options{Domain: o.Domain, CAFile: o.ClientCAFile, Timeout: o.PluginTimeout}
+			tweak(&eo)
+			return stacktest.EjabberdServer(ejabberdtest.Start(tb, eo))
+		},
+		ClientCAFile: caFile,
 	})
 	st := &ejabberdStack{stack: &stack{Stack: s, Dir: dir}, other: other}
 	st.config = st.baseConfig(t, fmt.Sprintf("ca = \"embedded\"\n\n[policy.%q]\nlifetime = \"48h\"\n", s.Domain))

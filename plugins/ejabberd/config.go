@@ -67,6 +67,9 @@ type Config struct {
 	// lookup_rate (0: left out, the module's defaults).
 	LookupBurst int
 	LookupRate  float64
+	// NoticeDelay is mod_saslcert's notice_delay, how long session notices
+	// wait to be sent as one batch (0: left out, the module's 50 ms).
+	NoticeDelay time.Duration
 }
 
 // String is the whole configuration for admins: a header, then Top, the
@@ -163,6 +166,9 @@ func (c Config) Modules() string {
 	}
 	if c.LookupRate > 0 {
 		w("    lookup_rate: %s", strconv.FormatFloat(c.LookupRate, 'f', -1, 64))
+	}
+	if c.NoticeDelay > 0 {
+		w("    notice_delay: %d", c.NoticeDelay.Milliseconds())
 	}
 	return b.String()
 }

@@ -177,6 +177,7 @@ hand_over_tables(Host) ->
 	[] -> ok
     end.
 
+handle_call(flush_notices, _From, S) -> {reply, ok, send_notices(S)};
 handle_call(_Req, _From, S) -> {reply, ok, S}.
 
 handle_cast(kick, S) -> {noreply, send_event(S)};
@@ -721,6 +722,15 @@ send_notices(#state{host = Host, notices = Ns} = S) ->
     end,
     cancel_notice_timer(S#state{notices = []}).
 
+%% flush_notices has the module's process send the queued session notices
+%% now (see <changed/>). If it does not answer in time, the answer goes
+%% without: the component may then close a session bound just before a
+%% disable, which it would otherwise keep.
+flush_notices(Host) ->
+    try gen_server:call(gen_mod:get_module_proc(Host, ?MODULE), flush_notices, 2000)
+    catch exit:Why -> ?WARNING_MSG("saslcert: could not send the queued session notices: ~p", [Why])
+    end.
+
 cancel_notice_timer(#state{notice_timer = undefined} = S) -> S;
 cancel_notice_timer(#state{notice_timer = T} = S) ->
     _ = erlang:cancel_timer(T),
@@ -763,7 +773,16 @@ handle(Host, #iq{type = get} = IQ, #xmlel{name = <<"sessions">>} = El) ->
     end;
 handle(Host, #iq{type = set} = IQ, #xmlel{name = <<"changed">>} = El) ->
     case mod_saslcert_proto:decode_notice(changed, El) of
-	{ok, #{jid := Account}} -> forget(Host, Account), xmpp:make_iq_result(IQ);
+	{ok, #{jid := Account}} ->
+	    forget(Host, Account),
+	    %% The sessions bound so far reach the component before this
+	    %% answer, which tells it that they bound before the change
+	    %% (component/boundorder.go): the sessions of a certificate being
+	    %% disabled stay. The module's process routes the batch to the
+	    %% component's connection before the call returns; this answer is
+	    %% routed to it after.
+	    flush_notices(Host),
+	    xmpp:make_iq_result(IQ);
 	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
     end;
 handle(Host, #iq{type = set} = IQ, #xmlel{name = <<"revoked">>} = El) ->
