@@ -77,7 +77,10 @@ func TestIntegrationPackage(t *testing.T) {
 		// and ejabberd loads it from a contributed modules directory that
 		// links to it, as plugins/ejabberd/README.md tells admins to.
 		ejabberdtest.Skip(t)
-		for _, f := range []string{"ebin/mod_saslcert.beam", "ebin/mod_saslcert_proto.beam", "ebin/mod_saslcert_events.beam", "mod_saslcert.spec"} {
+		for _, f := range []string{"ebin/mod_saslcert.beam", "ebin/mod_saslcert_link.beam", "ebin/mod_saslcert_cache.beam",
+			"ebin/mod_saslcert_prefetch.beam", "ebin/mod_saslcert_limit.beam", "ebin/mod_saslcert_sessions.beam",
+			"ebin/mod_saslcert_requests.beam", "ebin/mod_saslcert_forward.beam", "ebin/mod_saslcert_events.beam",
+			"ebin/mod_saslcert_proto.beam", "mod_saslcert.spec"} {
 			checkFile(t, "/usr/lib/saslcert/ejabberd/mod_saslcert/"+f, 0o644, "root", "root")
 		}
 		contrib := t.TempDir()

@@ -2,8 +2,8 @@
 # Compiles the ejabberd module (plugins/ejabberd/*.erl) with erlc against the
 # headers of Debian's ejabberd 23.01 package (no network). Usage:
 #   scripts/build-ejabberd-module.sh [OUTDIR]
-# OUTDIR (default plugins/ejabberd/ebin) receives mod_saslcert.beam,
-# mod_saslcert_proto.beam and mod_saslcert_events.beam. If OUTDIR is .../mod_saslcert/ebin, the script also
+# OUTDIR (default plugins/ejabberd/ebin) receives mod_saslcert.beam and the
+# other mod_saslcert_*.beam of plugins/ejabberd/mod_saslcert*.erl. If OUTDIR is .../mod_saslcert/ebin, the script also
 # writes .../mod_saslcert/mod_saslcert.spec, which makes ejabberd (ext_mod)
 # add OUTDIR to its code path at start when .../ is its contributed modules
 # directory ($CONTRIB_MODULES_PATH, default ~ejabberd/.ejabberd-modules):
@@ -25,8 +25,8 @@ mkdir -p "$out"
 # -pa: ejabberd's and p1_xmpp's beams for the behaviours (gen_mod) and parse transforms.
 xinc=$(ls -d "$lib"/p1_xmpp-*/include "$lib"/xmpp-*/include 2>/dev/null | head -n1 || true)
 erlc -Werror -I "$inc" -I "$xinc" -pa "$ebin" $(for d in "$lib"/p1_*/ebin; do printf -- '-pa %s ' "$d"; done) \
-  -o "$out" plugins/ejabberd/mod_saslcert_proto.erl plugins/ejabberd/mod_saslcert_events.erl plugins/ejabberd/mod_saslcert.erl
-echo "built $out/mod_saslcert.beam $out/mod_saslcert_proto.beam $out/mod_saslcert_events.beam"
+  -o "$out" plugins/ejabberd/mod_saslcert*.erl
+echo "built $(cd "$out" && ls mod_saslcert*.beam | sed "s|^|$out/|" | tr "\n" " ")"
 if [ "$(basename "$out")" = ebin ] && [ "$(basename "$(dirname "$out")")" = mod_saslcert ]; then
   printf '{summary, "saslcert: client certificate logins decided by the saslcert component"}.\n{author, "saslcert"}.\n' \
     > "$(dirname "$out")/mod_saslcert.spec"

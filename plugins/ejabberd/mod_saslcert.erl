@@ -17,39 +17,29 @@
 %%% to its own requests are believed only from the configured component JID
 %%% and only for a request it has outstanding.
 %%%
-%%% Caching follows the Prosody plugin's rules: only after the component
-%%% announced cache-ttl on the current connection, for at most max-age,
-%%% never kept if anything was forgotten while the answer was on its way;
-%%% forgotten per account at <changed/>, <revoked/>, <disabled/>, and
-%%% entirely at every <sessions/> query and when the link connects or
-%%% drops.
-%%%
-%%% The wire format is in mod_saslcert_proto.
+%%% This module is the gen_mod and its gen_server (options, the tables, the
+%%% hooks, sending the account events queue and the session notices batch)
+%%% and the login decision. Its parts: mod_saslcert_link (the component
+%%% link), mod_saslcert_cache, mod_saslcert_prefetch (the lookup before
+%%% <auth/>), mod_saslcert_limit (lookups per address),
+%%% mod_saslcert_sessions, mod_saslcert_requests (the component's requests),
+%%% mod_saslcert_forward (auth stamps, XEP-0257 forwarding),
+%%% mod_saslcert_events (the account events queue, in Mnesia); the wire
+%%% format is in mod_saslcert_proto, the tables' names in mod_saslcert.hrl.
 -module(mod_saslcert).
 -behaviour(gen_mod).
 -behaviour(gen_server).
 
 -export([start/2, stop/1, reload/3, depends/2, mod_opt_type/1, mod_options/1, mod_doc/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3]).
--export([c2s_auth_result/3, c2s_stream_started/2, c2s_handle_info/2, c2s_session_opened/1, c2s_terminated/2, user_send_packet/1,
-	 remove_user/2, register_user/2, component_connected/1, component_disconnected/2,
-	 process_iq/1, decode_iq_subel/1]).
+-export([c2s_auth_result/3, remove_user/2, register_user/2, flush_notices/1]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
--include("ejabberd_router.hrl").
+-include("mod_saslcert.hrl").
 
--define(NS_CERTS, <<"urn:xmpp:saslcert:1">>).
--define(NS_DELEG, <<"urn:xmpp:delegation:1">>).
--define(SESSIONS, mod_saslcert_sessions).   % Pid -> {Host, FullJID, FP}
--define(CACHE, mod_saslcert_cache).         % {Host, FP} -> {Account, Result, Expires}
--define(LINK, mod_saslcert_link).           % {Host, What} -> Value
 -define(RETRY, 30000).
 -define(NOTICE_BATCH_MAX, 100).
--define(PREFETCH, mod_saslcert_prefetch).   % Ref -> {Ref, prefetch answer (or timeout), SweepAfter}
--define(PREFETCH_KEEP, 2000).  % ms an answer is kept beyond `timeout` after it was written
--define(SWEEP, 10000).         % ms between sweeps of ?PREFETCH and ?BUCKETS
--define(BUCKETS, mod_saslcert_buckets).     % {Host, Source} -> {Key, Tokens, AtMs, FullAtMs}
 
 %%% gen_mod
 
@@ -108,30 +98,46 @@ init([Host | _]) ->
     {ok, Secret} = read_secret(gen_mod:get_opt(secret_file, Opts)),
     lists:foreach(fun(T) -> ensure_table(T) end, [?SESSIONS, ?CACHE, ?LINK, ?PREFETCH, ?BUCKETS]),
     ok = mod_saslcert_events:init(),
-    set(Host, component, gen_mod:get_opt(component, Opts)),
-    set(Host, secret, Secret),
-    set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
-    set(Host, cache, gen_mod:get_opt(cache, Opts)),
-    set(Host, notice_delay, gen_mod:get_opt(notice_delay, Opts)),
-    set(Host, prefetch, gen_mod:get_opt(prefetch, Opts)),
-    set(Host, lookup_burst, gen_mod:get_opt(lookup_burst, Opts)),
-    set(Host, lookup_rate, gen_mod:get_opt(lookup_rate, Opts)),
-    set(Host, cache_ttl, 0),
-    set(Host, by_fingerprint, false),
-    set(Host, forgets, 0),
-    ejabberd_hooks:add(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
-    ejabberd_hooks:add(c2s_stream_started, Host, ?MODULE, c2s_stream_started, 50),
-    ejabberd_hooks:add(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
-    ejabberd_hooks:add(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
-    ejabberd_hooks:add(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
-    ejabberd_hooks:add(user_send_packet, Host, ?MODULE, user_send_packet, 1),
-    ejabberd_hooks:add(remove_user, Host, ?MODULE, remove_user, 50),
-    ejabberd_hooks:add(register_user, Host, ?MODULE, register_user, 50),
-    ejabberd_hooks:add(component_connected, ?MODULE, component_connected, 60),
-    ejabberd_hooks:add(component_disconnected, ?MODULE, component_disconnected, 60),
-    gen_iq_handler:add_iq_handler(ejabberd_local, Host, mod_saslcert_proto:ns(), ?MODULE, process_iq),
+    mod_saslcert_link:set(Host, component, gen_mod:get_opt(component, Opts)),
+    mod_saslcert_link:set(Host, secret, Secret),
+    mod_saslcert_link:set(Host, timeout, gen_mod:get_opt(timeout, Opts)),
+    mod_saslcert_link:set(Host, cache, gen_mod:get_opt(cache, Opts)),
+    mod_saslcert_link:set(Host, notice_delay, gen_mod:get_opt(notice_delay, Opts)),
+    mod_saslcert_link:set(Host, prefetch, gen_mod:get_opt(prefetch, Opts)),
+    mod_saslcert_link:set(Host, lookup_burst, gen_mod:get_opt(lookup_burst, Opts)),
+    mod_saslcert_link:set(Host, lookup_rate, gen_mod:get_opt(lookup_rate, Opts)),
+    mod_saslcert_link:set(Host, cache_ttl, 0),
+    mod_saslcert_link:set(Host, by_fingerprint, false),
+    mod_saslcert_link:set(Host, forgets, 0),
+    %% Loaded before they are named: gen_iq_handler asks
+    %% erlang:function_exported/3 (false for a module not loaded yet)
+    %% whether mod_saslcert_requests decodes its own payloads.
+    [{module, _} = code:ensure_loaded(M) || M <- parts()],
+    [ejabberd_hooks:add(Hook, Host, M, F, Prio) || {Hook, M, F, Prio} <- hooks()],
+    [ejabberd_hooks:add(Hook, M, F, Prio) || {Hook, M, F, Prio} <- global_hooks()],
+    gen_iq_handler:add_iq_handler(ejabberd_local, Host, mod_saslcert_proto:ns(), mod_saslcert_requests, process_iq),
     erlang:send_after(?SWEEP, self(), sweep),
     {ok, #state{host = Host}}.
+
+%% hooks are the module's hooks on each host, global_hooks those it adds
+%% once for all hosts: {Hook, Module, Function, Priority}.
+hooks() ->
+    [{c2s_auth_result, ?MODULE, c2s_auth_result, 40},
+     {c2s_stream_started, mod_saslcert_prefetch, c2s_stream_started, 50},
+     {c2s_handle_info, mod_saslcert_prefetch, c2s_handle_info, 10},
+     {c2s_session_opened, mod_saslcert_sessions, c2s_session_opened, 1},
+     {c2s_terminated, mod_saslcert_sessions, c2s_terminated, 90},
+     {user_send_packet, mod_saslcert_forward, user_send_packet, 1},
+     {remove_user, ?MODULE, remove_user, 50},
+     {register_user, ?MODULE, register_user, 50}].
+
+parts() ->
+    [mod_saslcert_link, mod_saslcert_cache, mod_saslcert_prefetch, mod_saslcert_limit, mod_saslcert_sessions,
+     mod_saslcert_requests, mod_saslcert_forward, mod_saslcert_events, mod_saslcert_proto].
+
+global_hooks() ->
+    [{component_connected, mod_saslcert_link, component_connected, 60},
+     {component_disconnected, mod_saslcert_link, component_disconnected, 60}].
 
 ensure_table(T) ->
     case ets:info(T, name) of
@@ -141,22 +147,13 @@ ensure_table(T) ->
 
 terminate(_Reason, #state{host = Host} = S) ->
     send_notices(S),
-    ejabberd_hooks:delete(c2s_auth_result, Host, ?MODULE, c2s_auth_result, 40),
-    ejabberd_hooks:delete(c2s_stream_started, Host, ?MODULE, c2s_stream_started, 50),
-    ejabberd_hooks:delete(c2s_handle_info, Host, ?MODULE, c2s_handle_info, 10),
-    ejabberd_hooks:delete(c2s_session_opened, Host, ?MODULE, c2s_session_opened, 1),
-    ejabberd_hooks:delete(c2s_terminated, Host, ?MODULE, c2s_terminated, 90),
-    ejabberd_hooks:delete(user_send_packet, Host, ?MODULE, user_send_packet, 1),
-    ejabberd_hooks:delete(remove_user, Host, ?MODULE, remove_user, 50),
-    ejabberd_hooks:delete(register_user, Host, ?MODULE, register_user, 50),
+    [ejabberd_hooks:delete(Hook, Host, M, F, Prio) || {Hook, M, F, Prio} <- hooks()],
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
-	false ->
-	    ejabberd_hooks:delete(component_connected, ?MODULE, component_connected, 60),
-	    ejabberd_hooks:delete(component_disconnected, ?MODULE, component_disconnected, 60);
+	false -> [ejabberd_hooks:delete(Hook, M, F, Prio) || {Hook, M, F, Prio} <- global_hooks()];
 	true -> ok
     end,
     gen_iq_handler:remove_iq_handler(ejabberd_local, Host, mod_saslcert_proto:ns()),
-    flush(Host),
+    mod_saslcert_cache:flush(Host),
     hand_over_tables(Host),
     ok.
 
@@ -183,17 +180,17 @@ handle_call(_Req, _From, S) -> {reply, ok, S}.
 handle_cast(kick, S) -> {noreply, send_event(S)};
 handle_cast({notice, N}, #state{host = Host, notices = Ns} = S) ->
     S1 = S#state{notices = [N | Ns]},
-    case {length(Ns) + 1 >= ?NOTICE_BATCH_MAX, get(Host, notice_delay), S#state.notice_timer} of
+    case {length(Ns) + 1 >= ?NOTICE_BATCH_MAX, mod_saslcert_link:get(Host, notice_delay), S#state.notice_timer} of
 	{true, _, _} -> {noreply, send_notices(S1)};
 	{_, 0, _} -> {noreply, send_notices(S1)};
-	{_, _, undefined} -> {noreply, S1#state{notice_timer = erlang:send_after(get(Host, notice_delay), self(), send_notices)}};
+	{_, _, undefined} -> {noreply, S1#state{notice_timer = erlang:send_after(mod_saslcert_link:get(Host, notice_delay), self(), send_notices)}};
 	_ -> {noreply, S1}
     end;
 handle_cast(_Msg, S) -> {noreply, S}.
 
 handle_info({iq_reply, Res, {account_event, Key}}, #state{host = Host, sending = Key} = S) ->
     S1 = S#state{sending = none},
-    case answer(Host, Res) of
+    case mod_saslcert_link:answer(Host, Res) of
 	{ok, _} -> mod_saslcert_events:delete(Key), {noreply, send_event(S1)};
 	{error, #xmlel{} = Err} ->
 	    case fxml:get_tag_attr_s(<<"type">>, Err) of
@@ -210,7 +207,7 @@ handle_info(send_notices, S) -> {noreply, send_notices(S#state{notice_timer = un
 handle_info(sweep, S) ->
     %% The tables are shared by all hosts: only their owner sweeps them.
     case ets:info(?PREFETCH, owner) == self() of
-	true -> sweep_prefetched(now_ms()), sweep_buckets(now_ms());
+	true -> mod_saslcert_prefetch:sweep_prefetched(mod_saslcert_link:now_ms()), mod_saslcert_limit:sweep_buckets(mod_saslcert_link:now_ms());
 	false -> ok
     end,
     erlang:send_after(?SWEEP, self(), sweep),
@@ -230,149 +227,10 @@ send_event(#state{host = Host} = S) ->
     case mod_saslcert_events:first(Host) of
 	empty -> S;
 	{Key, {Kind, JID}} ->
-	    case route_to_component(Host, set, mod_saslcert_proto:account_event(Kind, JID), {account_event, Key}, self()) of
+	    case mod_saslcert_link:route_to_component(Host, set, mod_saslcert_proto:account_event(Kind, JID), {account_event, Key}, self()) of
 		ok -> S#state{sending = Key};
 		down -> S  % sent again at the next <sessions/> query (kick)
 	    end
-    end.
-
-%%% the link to the component
-
-get(Host, What) ->
-    case ets:lookup(?LINK, {Host, What}) of
-	[{_, V}] -> V;
-	[] -> undefined
-    end.
-
-set(Host, What, V) -> ets:insert(?LINK, {{Host, What}, V}).
-
-component(Host) -> get(Host, component).
-
-%% route_to_component sends an IQ from the host to the component; the answer
-%% (or timeout) comes to Proc as {iq_reply, Res, Ctx}. down: no route.
-route_to_component(Host, Type, Payload, Ctx, Proc) ->
-    Comp = component(Host),
-    case ejabberd_router:is_my_route(Comp) of
-	true ->
-	    IQ = #iq{type = Type, from = jid:make(Host), to = jid:make(Comp), sub_els = [Payload]},
-	    ejabberd_router:route_iq(IQ, Ctx, Proc, get(Host, timeout)),
-	    ok;
-	false -> down
-    end.
-
-%% answer checks that a reply to one of our requests comes from the
-%% configured component (another route answering with a guessed or leaked id
-%% is not believed) and returns {ok, Payload | none}, {error, ErrorEl},
-%% timeout or forged.
-answer(Host, #iq{from = From, type = T, sub_els = Els}) ->
-    Comp = component(Host),
-    case jid:tolower(From) of
-	{<<>>, Comp, <<>>} ->
-	    case {T, [E || #xmlel{} = E <- [to_xmlel(X) || X <- Els]]} of
-		{result, [P | _]} -> {ok, P};
-		{result, []} -> {ok, none};
-		{error, Es} ->
-		    case [E || #xmlel{name = <<"error">>} = E <- Es] of
-			[Err | _] -> {error, Err};
-			[] -> {error, #xmlel{name = <<"error">>, attrs = [{<<"type">>, <<"cancel">>}]}}
-		    end;
-		_ -> forged
-	    end;
-	_ ->
-	    ?WARNING_MSG("saslcert: ignored an answer to a request for ~ts from ~ts", [Comp, jid:encode(From)]),
-	    forged
-    end;
-answer(_Host, timeout) -> timeout.
-
-to_xmlel(#xmlel{} = E) -> E;
-to_xmlel(Rec) -> try xmpp:encode(Rec) catch _:_ -> none end.
-
-%% ask sends Payload and waits in the calling process for the answer.
-ask(Host, Payload) ->
-    Ref = make_ref(),
-    case route_to_component(Host, get, Payload, Ref, self()) of
-	down -> down;
-	ok ->
-	    receive {iq_reply, Res, Ref} -> answer(Host, Res)
-	    after get(Host, timeout) + 2000 -> timeout
-	    end
-    end.
-
-%% component_connected and component_disconnected run in the
-%% ejabberd_service process of the connection (after it registered its
-%% route, after it removed it).
-component_connected(Comp) ->
-    case is_component(Comp) andalso other_links(Comp) of
-	[_ | _] = Others ->
-	    %% ejabberd would spread the component's traffic over both
-	    %% connections: lookups answered by a second saslcert serve
-	    %% (another store, an old copy) and session notices split between
-	    %% two registries. Refused as Prosody refuses it: the first stays.
-	    ?ERROR_MSG("saslcert: refused a second connection as the component ~ts (conflict): ~p is connected already; "
-		       "is another saslcert serve running for this server?", [Comp, Others]),
-	    ejabberd_service:send(self(), xmpp:serr_conflict(<<"Component already connected">>, <<"en">>));
-	_ -> on_link_change(Comp)
-    end,
-    ok.
-
-component_disconnected(Comp, _Reason) ->
-    case is_component(Comp) andalso other_links(Comp) of
-	[_ | _] -> ok;  % a refused second connection went: the link stays
-	_ -> on_link_change(Comp)
-    end,
-    ok.
-
-is_component(Comp) -> [H || {{H, component}, C} <- ets:tab2list(?LINK), C == Comp] /= [].
-
-%% other_links are the processes of the other connections that serve Comp.
-other_links(Comp) ->
-    Backend = ejabberd_router:get_backend(),
-    case Backend:find_routes(Comp) of
-	{ok, Routes} -> [P || #route{pid = P} <- Routes, is_pid(P), P /= self()];
-	_ -> []
-    end.
-
-on_link_change(Comp) ->
-    [begin set(Host, cache_ttl, 0), flush(Host) end || {{Host, component}, C} <- ets:tab2list(?LINK), C == Comp],
-    ok.
-
-%%% cache
-
-flush(Host) ->
-    forgot(Host),
-    ets:match_delete(?CACHE, {{Host, '_'}, '_', '_', '_'}).
-
-forget(Host, Account) ->
-    forgot(Host),
-    ets:match_delete(?CACHE, {{Host, '_'}, Account, '_', '_'}).
-
-forgot(Host) -> ets:update_counter(?LINK, {Host, forgets}, 1, {{Host, forgets}, 0}).
-
-now_ms() -> erlang:monotonic_time(millisecond).
-
-cached(Host, FP, Account) ->
-    case get(Host, cache_ttl) > 0 andalso ets:lookup(?CACHE, {Host, FP}) of
-	[{_, Account, Result, Expires}] ->
-	    case now_ms() < Expires of
-		true -> {ok, Result};
-		false -> miss
-	    end;
-	_ -> miss
-    end.
-
-%% remember keeps a positive answer unless something was forgotten since
-%% Forgets was read (the answer may predate the change).
-remember(Host, FP, Account, #{max_age := Age} = Result, Forgets) ->
-    TTL = min(Age, get(Host, cache_ttl)),
-    case get(Host, cache) andalso TTL > 0 andalso get(Host, forgets) == Forgets of
-	true ->
-	    Key = {Host, FP},
-	    ets:insert(?CACHE, {Key, Account, Result, now_ms() + TTL * 1000}),
-	    case get(Host, forgets) of
-		Forgets -> ok;
-		_ -> ets:delete(?CACHE, Key)
-	    end;
-	false -> ok
     end.
 
 %%% login
@@ -394,10 +252,10 @@ decide(State0, Host, User, DER) ->
     State = maps:remove(saslcert_prefetch, State0),
     case jid:nodeprep(User) of
 	User ->
-	    case cached(Host, FP, Account) of
+	    case mod_saslcert_cache:cached(Host, FP, Account) of
 		{ok, R} -> grant(State, Account, FP, R);
 		miss ->
-		    case prefetched(Host, Account, FP, Prefetch) of
+		    case mod_saslcert_prefetch:prefetched(Host, Account, FP, Prefetch) of
 			{ok, R} -> grant(State, Account, FP, R);
 			timeout -> refuse(State, 'temporary-auth-failure', <<"the certificate service is not available">>);
 			ask -> lookup(State, Host, Account, FP, DER)
@@ -407,20 +265,20 @@ decide(State0, Host, User, DER) ->
     end.
 
 lookup(State, Host, Account, FP, DER) ->
-    case lookup_allowed(State, Host) of
+    case mod_saslcert_limit:lookup_allowed(State, Host) of
 	true -> lookup_now(State, Host, Account, FP, DER);
 	false ->
 	    ?INFO_MSG("saslcert: too many certificate lookups from ~ts; login as ~ts refused",
-		      [source_text(State), Account]),
+		      [mod_saslcert_limit:source_text(State), Account]),
 	    refuse(State, 'temporary-auth-failure', <<"Too many certificate logins from your address; try again later">>)
     end.
 
 lookup_now(State, Host, Account, FP, DER) ->
-    Forgets = get(Host, forgets),
-    Answer = case ask(Host, first_lookup(Host, FP, DER, Account)) of
+    Forgets = mod_saslcert_link:get(Host, forgets),
+    Answer = case mod_saslcert_link:ask(Host, mod_saslcert_link:first_lookup(Host, FP, DER, Account)) of
 		 {error, Err} = E ->
-		     case get(Host, by_fingerprint) andalso mod_saslcert_proto:decode_lookup_error(Err) of
-			 item_not_found -> ask(Host, mod_saslcert_proto:lookup_by_cert(DER, Account));
+		     case mod_saslcert_link:get(Host, by_fingerprint) andalso mod_saslcert_proto:decode_lookup_error(Err) of
+			 item_not_found -> mod_saslcert_link:ask(Host, mod_saslcert_proto:lookup_by_cert(DER, Account));
 			 _ -> E
 		     end;
 		 Other -> Other
@@ -429,7 +287,7 @@ lookup_now(State, Host, Account, FP, DER) ->
 	{ok, #xmlel{} = P} ->
 	    case mod_saslcert_proto:decode_lookup_result(P) of
 		{ok, R} ->
-		    remember(Host, FP, Account, R, Forgets),
+		    mod_saslcert_cache:remember(Host, FP, Account, R, Forgets),
 		    grant(State, Account, FP, R);
 		{error, Why} ->
 		    ?WARNING_MSG("saslcert: malformed lookup answer: ~ts", [Why]),
@@ -443,200 +301,6 @@ lookup_now(State, Host, Account, FP, DER) ->
 	_ ->
 	    refuse(State, 'temporary-auth-failure', <<"the certificate service is not available">>)
     end.
-
-first_lookup(Host, FP, DER, Authzid) ->
-    case get(Host, by_fingerprint) of
-	true -> mod_saslcert_proto:lookup_by_fingerprint(FP, Authzid);
-	_ -> mod_saslcert_proto:lookup_by_cert(DER, Authzid)
-    end.
-
-%%% prefetch: the lookup is sent as soon as the client opens its stream
-%%% after STARTTLS (the certificate is known then) with a certificate whose
-%%% chain the TLS layer verified (chain_verified), without an authzid, so
-%%% that its round trip to the component overlaps the client's stream
-%%% header, features and <auth/>. Its answer is used at c2s_auth_result only
-%%% if it grants the very account ejabberd picked (then a lookup with that
-%%% account as authzid would grant it too: the component grants without an
-%%% authzid only when the certificate names its owner alone), nothing was
-%%% forgotten since it was sent (a <changed/>, <revoked/>, <disabled/> or
-%%% <sessions/> in between makes the module ask again, as for the cache)
-%%% and it was sent less than `timeout` ago (as the Prosody plugin's). Any
-%%% other answer makes the module ask as before; a prefetch with no answer
-%%% in time (ejabberd_iq's timeout) refuses with temporary-auth-failure.
-%%%
-%%% The answer is not sent to the c2s process as a message: ejabberd's c2s
-%%% is a p1_server, which moves every message in its mailbox to a queue of
-%%% its own before it handles the first, so an answer that arrived together
-%%% with <auth/> would sit there, out of reach of a selective receive, until
-%%% the login gave up on it. ejabberd_iq's process writes it to the ?PREFETCH
-%%% table instead, then wakes the c2s process; c2s_auth_result reads the
-%%% table first and only then waits for the wake-up (which, arriving while
-%%% it waits, is in the mailbox). A wake-up the login no longer needs is
-%%% dropped by c2s_handle_info, which also removes its entry.
-%%%
-%%% Entries cannot accumulate: each carries the time after which it may be
-%%% swept (written + `timeout` + ?PREFETCH_KEEP), and the module process
-%%% that owns the tables deletes the entries past that time every ?SWEEP ms
-%%% (sweep_prefetched). So an entry whose c2s process ended before it was
-%%% written, or after c2s_terminated removed what was there, lives at most
-%%% `timeout` + ?PREFETCH_KEEP + ?SWEEP ms (17 s with the defaults). A login
-%%% that finds its entry swept asks the component again (never grants on
-%%% it): when the wake-up was seen before <auth/> (woken), when the entry is
-%%% gone at the wake-up, and when no wake-up came by Sent + `timeout` +
-%%% ?PREFETCH_KEEP (ejabberd_iq delivers by Sent + `timeout`: the entry was
-%%% written and swept, its wake-up stuck in the p1_server queue).
-
-c2s_stream_started(#{stream_encrypted := true, stream_authenticated := false, lserver := Host, socket := Socket} = State, _Start) ->
-    case maps:is_key(saslcert_prefetch, State) orelse get(Host, prefetch) /= true of
-	true -> State;
-	false ->
-	    case xmpp_socket:get_peer_certificate(Socket, der) of
-		{ok, DER} ->
-		    case chain_verified(Socket) of
-			true -> prefetch(State, Host, DER);
-			false -> State#{saslcert_prefetch => none}
-		    end;
-		_ -> State#{saslcert_prefetch => none}
-	    end
-    end;
-c2s_stream_started(State, _Start) ->
-    State.
-
-%% chain_verified reports whether the TLS layer verified the client's
-%% certificate chain against c2s_cafile: the check xmpp_stream_pkix makes
-%% before it lets EXTERNAL succeed (fast_tls's verify result, an OpenSSL
-%% X509_V_* code, 0 = verified). A prefetch is sent only then, so that a
-%% client with throwaway self-signed (or otherwise unverifiable)
-%% certificates costs the component no lookup, as without the prefetch,
-%% where the module asks only after ejabberd's EXTERNAL succeeded. A socket
-%% that cannot tell (not fast_tls) counts as not verified.
-chain_verified(Socket) ->
-    try xmpp_socket:get_verify_result(Socket) of
-	0 -> true;
-	_ -> false
-    catch _:_ -> false
-    end.
-
-prefetch(State, Host, DER) ->
-    FP = mod_saslcert_proto:fingerprint(DER),
-    Ref = make_ref(),
-    Forgets = get(Host, forgets),
-    C2S = self(),
-    Keep = get(Host, timeout) + ?PREFETCH_KEEP,
-    Deliver = fun(Res) ->
-		      case is_process_alive(C2S) of
-			  true -> ets:insert(?PREFETCH, {Ref, Res, now_ms() + Keep}), C2S ! {saslcert_prefetch, Ref};
-			  false -> ok
-		      end
-	      end,
-    case get(Host, cache_ttl) > 0 andalso ets:member(?CACHE, {Host, FP}) orelse not lookup_allowed(State, Host) of
-	true -> State#{saslcert_prefetch => none};  % the cache will most likely answer, or no token left
-	false ->
-	    case route_to_component(Host, get, first_lookup(Host, FP, DER, <<>>), Deliver, undefined) of
-		ok -> State#{saslcert_prefetch => #{ref => Ref, fp => FP, forgets => Forgets, sent => now_ms()}};
-		down -> State#{saslcert_prefetch => none}
-	    end
-    end.
-
-%% c2s_handle_info drops a prefetch wake-up that no login waits for (one
-%% that arrives before <auth/> leaves the answer in the table and marks the
-%% prefetch woken: the login then does not wait for it).
-c2s_handle_info(#{saslcert_prefetch := #{ref := Ref} = P} = State, {saslcert_prefetch, Ref}) ->
-    {stop, State#{saslcert_prefetch := P#{woken => true}}};
-c2s_handle_info(State, {saslcert_prefetch, Ref}) ->
-    ets:delete(?PREFETCH, Ref),
-    {stop, State};
-c2s_handle_info(State, _Info) ->
-    State.
-
-%% prefetched returns {ok, Grant} for a usable prefetch answer granting
-%% Account, timeout, or ask.
-prefetched(Host, Account, FP, #{ref := Ref, fp := FP, forgets := Forgets, sent := Sent} = P) ->
-    Res = case ets:take(?PREFETCH, Ref) of
-	      [{_, A, _}] -> A;
-	      [] when is_map_key(woken, P) -> swept;
-	      [] ->
-		  %% ejabberd_iq delivers an answer or timeout by Sent + timeout,
-		  %% and its entry stays at least ?PREFETCH_KEEP longer.
-		  Wait = max(0, Sent + get(Host, timeout) + ?PREFETCH_KEEP - now_ms()),
-		  receive {saslcert_prefetch, Ref} ->
-		      case ets:take(?PREFETCH, Ref) of
-			  [{_, A, _}] -> A;
-			  [] -> swept
-		      end
-		  after Wait -> swept
-		  end
-	  end,
-    Fresh = now_ms() - Sent < get(Host, timeout),
-    case Res =/= swept andalso answer(Host, Res) of
-	false -> ask;  % swept before the login read it: too old to use
-	timeout -> timeout;
-	{ok, #xmlel{} = El} when Fresh ->
-	    case {mod_saslcert_proto:decode_lookup_result(El), get(Host, forgets)} of
-		{{ok, #{jid := Account} = R}, Forgets} ->
-		    remember(Host, FP, Account, R, Forgets),
-		    {ok, R};
-		_ -> ask
-	    end;
-	_ -> ask
-    end;
-prefetched(_Host, _Account, _FP, #{ref := Ref}) ->
-    ets:delete(?PREFETCH, Ref),
-    ask;
-prefetched(_Host, _Account, _FP, _) ->
-    ask.
-
-%%% lookups per client address: a token bucket of lookup_burst tokens
-%%% refilled at lookup_rate per second, as the Prosody plugin's
-%%% saslcert_lookup_burst/_rate: every lookup sent costs a token (a prefetch,
-%%% and a login's lookup when no usable prefetch or cached answer stands in
-%%% for it); with none left the prefetch is not sent and the login is
-%%% refused with temporary-auth-failure. IPv6 addresses share the bucket of
-%%% their /64. The buckets live in ?BUCKETS; a bucket that has refilled
-%%% completely is the same as none, and the module's process deletes such
-%%% buckets every ?SWEEP ms (sweep_buckets), so the table holds only
-%%% addresses that asked in the last lookup_burst / lookup_rate + ?SWEEP/1000
-%%% seconds. The read and the write of a bucket are not one step: logins
-%%% from one address that run at the same moment may each take the same
-%%% token, so the limit can be exceeded by the number of such logins.
-
-lookup_allowed(State, Host) ->
-    Key = {Host, source(maps:get(ip, State, undefined))},
-    Burst = get(Host, lookup_burst),
-    Rate = get(Host, lookup_rate),
-    Now = now_ms(),
-    Tokens = case ets:lookup(?BUCKETS, Key) of
-		 [{_, T, At, _}] -> min(Burst, T + (Now - At) * Rate / 1000);
-		 [] -> Burst
-	     end,
-    Left = case Tokens >= 1 of
-	       true -> Tokens - 1;
-	       false -> Tokens
-	   end,
-    ets:insert(?BUCKETS, {Key, Left, Now, Now + (Burst - Left) * 1000 / Rate}),
-    Tokens >= 1.
-
-%% source is the bucket of a client address: the IPv4 address (an
-%% IPv4-mapped IPv6 address counts as IPv4), the /64 of an IPv6 address.
-source({{0, 0, 0, 0, 0, 16#ffff, AB, CD}, _Port}) -> {v4, AB bsr 8, AB band 255, CD bsr 8, CD band 255};
-source({{A, B, C, D, _, _, _, _}, _Port}) -> {v6, A, B, C, D};
-source({{A, B, C, D}, _Port}) -> {v4, A, B, C, D};
-source(_) -> unknown.
-
-source_text(State) ->
-    case maps:get(ip, State, undefined) of
-	{IP, _} when is_tuple(IP) -> list_to_binary(inet:ntoa(IP));
-	_ -> <<"an unknown address">>
-    end.
-
-%% sweep_buckets deletes the buckets that have refilled completely by Now.
-sweep_buckets(Now) ->
-    ets:select_delete(?BUCKETS, [{{'_', '_', '_', '$1'}, [{'<', '$1', Now}], [true]}]).
-
-%% sweep_prefetched deletes the prefetch answers whose time is past Now
-%% (what no login reads any more; see "Entries cannot accumulate").
-sweep_prefetched(Now) ->
-    ets:select_delete(?PREFETCH, [{{'_', '_', '$1'}, [{'<', '$1', Now}], [true]}]).
 
 error_text(Err) ->
     case fxml:get_subtag(Err, <<"text">>) of
@@ -665,55 +329,14 @@ refuse(State, Cond, Text) ->
 	     end,
     {stop, State2}.
 
-%%% sessions
-
-c2s_session_opened(#{saslcert := #{method := certificate, fp := FP} = A, jid := JID} = State) ->
-    Host = JID#jid.lserver,
-    State1 = case maps:get(resource, A, undefined) of
-		 undefined -> State;
-		 R when R == JID#jid.resource -> State;
-		 R -> rebind(State, R)
-	     end,
-    Full = jid:encode(maps:get(jid, State1)),
-    ets:insert(?SESSIONS, {self(), Host, Full, FP}),
-    notice(Host, bound, Full, FP),
-    State1;
-c2s_session_opened(State) ->
-    State.
-
-%% rebind moves the session just opened to the resource the certificate
-%% forces (the bind result then names it).
-rebind(#{sid := SID, user := U, server := S, resource := Old} = State, R) ->
-    ejabberd_sm:close_session(SID, U, S, Old),
-    ejabberd_c2s:open_session(State#{resource => R, sid => ejabberd_sm:make_sid()}).
-
-c2s_terminated(State, _Reason) ->
-    case maps:get(saslcert_prefetch, State, none) of
-	#{ref := Ref} -> ets:delete(?PREFETCH, Ref);
-	_ -> ok
-    end,
-    case ets:lookup(?SESSIONS, self()) of
-	[{_, Host, Full, FP}] ->
-	    ets:delete(?SESSIONS, self()),
-	    notice(Host, closed, Full, FP);
-	[] -> ok
-    end,
-    State.
-
-%% notice queues a session notice; the module's process sends the queue as
-%% one message (no answer) notice_delay ms after the first notice in it, or
-%% at once when it holds ?NOTICE_BATCH_MAX (as the Prosody plugin does: a
-%% login costs no extra message of its own). The notices of one session
-%% come from its c2s process, so they stay in order.
-notice(Host, Event, Full, FP) ->
-    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), {notice, {Event, Full, FP}}).
+%%% session notices batch (the gen_server's part)
 
 %% send_notices sends the queued notices in order. With no route to the
 %% component they are dropped: its <sessions/> query on connect repairs
 %% the list.
 send_notices(#state{notices = []} = S) -> cancel_notice_timer(S);
 send_notices(#state{host = Host, notices = Ns} = S) ->
-    Comp = component(Host),
+    Comp = mod_saslcert_link:component(Host),
     case ejabberd_router:is_my_route(Comp) of
 	true ->
 	    ejabberd_router:route(#message{type = normal, from = jid:make(Host), to = jid:make(Comp),
@@ -737,98 +360,6 @@ cancel_notice_timer(#state{notice_timer = T} = S) ->
     receive send_notices -> ok after 0 -> ok end,
     S#state{notice_timer = undefined}.
 
-%% close_sessions ends the sessions of Host that match Pred(FullJID, FP)
-%% with <reset/> and Text, and returns how many.
-close_sessions(Host, Pred, Text) ->
-    Pids = [Pid || {Pid, H, Full, FP} <- ets:tab2list(?SESSIONS), H == Host, Pred(Full, FP)],
-    [ejabberd_c2s:send(Pid, xmpp:serr_reset(Text, <<"en">>)) || Pid <- Pids],
-    length(Pids).
-
-bare(Full) -> hd(binary:split(Full, <<"/">>)).
-
-%%% requests from the component
-
-decode_iq_subel(El) -> El.
-
-process_iq(#iq{from = From, to = To, sub_els = [#xmlel{} = El]} = IQ) ->
-    Host = To#jid.lserver,
-    case jid:tolower(From) == {<<>>, component(Host), <<>>} of
-	true -> handle(Host, IQ, El);
-	false -> xmpp:make_error(IQ, xmpp:err_forbidden(<<"only the saslcert component may send this">>, <<"en">>))
-    end;
-process_iq(IQ) ->
-    xmpp:make_error(IQ, xmpp:err_bad_request()).
-
-handle(Host, #iq{type = get} = IQ, #xmlel{name = <<"sessions">>} = El) ->
-    case mod_saslcert_proto:decode_sessions_query(El) of
-	{ok, #{fingerprint_lookup := ByFP, cache_ttl := TTL}} ->
-	    flush(Host),
-	    set(Host, by_fingerprint, ByFP),
-	    set(Host, cache_ttl, TTL),
-	    flush(Host),
-	    gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), kick),
-	    Sessions = [{Full, FP} || {_, H, Full, FP} <- ets:tab2list(?SESSIONS), H == Host],
-	    xmpp:make_iq_result(IQ, mod_saslcert_proto:sessions_result(Sessions));
-	{error, _} -> xmpp:make_error(IQ, xmpp:err_bad_request())
-    end;
-handle(Host, #iq{type = set} = IQ, #xmlel{name = <<"changed">>} = El) ->
-    case mod_saslcert_proto:decode_notice(changed, El) of
-	{ok, #{jid := Account}} ->
-	    forget(Host, Account),
-	    %% The sessions bound so far reach the component before this
-	    %% answer, which tells it that they bound before the change
-	    %% (component/boundorder.go): the sessions of a certificate being
-	    %% disabled stay. The module's process routes the batch to the
-	    %% component's connection before the call returns; this answer is
-	    %% routed to it after.
-	    flush_notices(Host),
-	    xmpp:make_iq_result(IQ);
-	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
-    end;
-handle(Host, #iq{type = set} = IQ, #xmlel{name = <<"revoked">>} = El) ->
-    case mod_saslcert_proto:decode_notice(revoked, El) of
-	{ok, #{jid := Account, fingerprint := FP}} ->
-	    forget(Host, Account),
-	    N = close_sessions(Host, fun(Full, F) -> F == FP andalso bare(Full) == Account end,
-			       <<"This client certificate has been revoked.">>),
-	    xmpp:make_iq_result(IQ, mod_saslcert_proto:revoked_result(N));
-	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
-    end;
-handle(Host, #iq{type = set} = IQ, #xmlel{name = <<"disabled">>} = El) ->
-    case mod_saslcert_proto:decode_notice(disabled, El) of
-	{ok, #{jid := Full, fingerprint := FP}} ->
-	    forget(Host, bare(Full)),
-	    N = close_sessions(Host, fun(F, P) -> P == FP andalso F == Full end,
-			       <<"This client certificate has been disabled.">>),
-	    xmpp:make_iq_result(IQ, mod_saslcert_proto:disabled_result(N));
-	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
-    end;
-handle(Host, #iq{type = get} = IQ, #xmlel{name = <<"accounts">>} = El) ->
-    case mod_saslcert_proto:decode_accounts_query(El) of
-	{ok, JIDs} -> xmpp:make_iq_result(IQ, mod_saslcert_proto:accounts_result([{J, exists(Host, J)} || J <- JIDs]));
-	{error, too_many} -> xmpp:make_error(IQ, xmpp:err_policy_violation());
-	_ -> xmpp:make_error(IQ, xmpp:err_bad_request())
-    end;
-handle(_Host, IQ, _El) ->
-    xmpp:make_error(IQ, xmpp:err_feature_not_implemented()).
-
-%% exists answers false only where the accounts store confirms the absence
-%% (ejabberd's own stores: mnesia, SQL).
-exists(Host, J) ->
-    try jid:decode(J) of
-	#jid{user = U, luser = U, lserver = Host, server = Host, resource = <<>>} when U /= <<>> ->
-	    case {ejabberd_auth:user_exists(U, Host), ejabberd_auth:auth_modules(Host)} of
-		{true, _} -> true;
-		{false, Mods} ->
-		    case Mods -- [ejabberd_auth_mnesia, ejabberd_auth_sql] of
-			[] -> false;
-			_ -> unknown
-		    end
-	    end;
-	_ -> unknown
-    catch _:_ -> unknown
-    end.
-
 %%% account events
 
 remove_user(User, Server) -> account_event(Server, deleted, User).
@@ -848,70 +379,3 @@ account_event(Server, Kind, User) ->
     end,
     gen_server:cast(gen_mod:get_module_proc(Host, ?MODULE), kick),
     ok.
-
-%%% client requests: auth stamps and XEP-0257 forwarding
-
-user_send_packet({#iq{type = T, sub_els = Els} = IQ, #{jid := JID} = State}) when T == get; T == set ->
-    Host = JID#jid.lserver,
-    Comp = component(Host),
-    IQ1 = IQ#iq{sub_els = [E || E <- Els, not is_stamp(E)]},
-    To = case IQ1#iq.to of undefined -> jid:remove_resource(JID); J -> J end,
-    case {IQ1#iq.sub_els, jid:tolower(To)} of
-	{[El], {U, Host, <<>>}} when U == JID#jid.luser; U == <<>> ->
-	    case xmpp:get_ns(El) of
-		?NS_CERTS -> forward(Host, IQ1#iq{to = To}, El, State), {drop, State};
-		_ -> {IQ1, State}
-	    end;
-	{_, {_, Comp, _}} when T == set ->
-	    {IQ1#iq{sub_els = IQ1#iq.sub_els ++ [stamp(Host, State, JID, IQ1#iq.id)]}, State};
-	_ -> {IQ1, State}
-    end;
-user_send_packet(Acc) -> Acc.
-
-is_stamp(#xmlel{name = <<"auth">>} = E) -> fxml:get_tag_attr_s(<<"xmlns">>, E) == mod_saslcert_proto:ns();
-is_stamp(_) -> false.
-
-stamp(Host, State, JID, ID) ->
-    A = maps:get(saslcert, State, #{method => other, fp => <<>>, manage => true}),
-    mod_saslcert_proto:stamp(get(Host, secret), jid:encode(JID), ID,
-			     maps:get(method, A), maps:get(fp, A), maps:get(manage, A)).
-
-%% forward carries a XEP-0257 request to the component in the XEP-0355
-%% wrapper, with the stamp next to the payload, and routes the inner answer
-%% back to the client without holding its session.
-forward(Host, #iq{from = From, id = ID} = IQ, El, State) ->
-    Inner0 = xmpp:encode(IQ#iq{sub_els = [El, stamp(Host, State, From, ID)]}, ?NS_CLIENT),
-    Inner = fxml:replace_tag_attr(<<"xmlns">>, ?NS_CLIENT, Inner0),
-    Wrapper = #xmlel{name = <<"delegation">>, attrs = [{<<"xmlns">>, ?NS_DELEG}],
-		     children = [#xmlel{name = <<"forwarded">>, attrs = [{<<"xmlns">>, ?NS_FORWARD}], children = [Inner]}]},
-    Reply = fun(Res) -> ejabberd_router:route(forwarded_answer(Host, IQ, Res)) end,
-    case route_to_component(Host, set, Wrapper, Reply, undefined) of
-	ok -> ok;
-	down -> ejabberd_router:route_error(IQ, unavailable())
-    end.
-
-%% unavailable is the error for a request the component cannot take now
-%% (away, or its link bounced the request): wait/service-unavailable, as the
-%% Prosody plugin answers, so that clients try again later (ejabberd's
-%% router would say cancel).
-unavailable() ->
-    (xmpp:err_service_unavailable(<<"the certificate service is not available">>, <<"en">>))#stanza_error{type = wait}.
-
-forwarded_answer(Host, #iq{from = From, to = To} = IQ, Res) ->
-    Fail = fun(Err) -> xmpp:set_from_to(xmpp:make_error(IQ, Err), To, From) end,
-    case answer(Host, Res) of
-	{ok, #xmlel{name = <<"delegation">>} = D} ->
-	    case [I || #xmlel{name = <<"forwarded">>} = F <- D#xmlel.children,
-		       #xmlel{name = <<"iq">>} = I <- F#xmlel.children] of
-		[I | _] ->
-		    Children = [C || #xmlel{} = C <- I#xmlel.children],
-		    case fxml:get_tag_attr_s(<<"type">>, I) of
-			<<"result">> -> #iq{type = result, id = IQ#iq.id, from = To, to = From, sub_els = Children};
-			<<"error">> -> #iq{type = error, id = IQ#iq.id, from = To, to = From, sub_els = Children};
-			_ -> Fail(xmpp:err_service_unavailable())
-		    end;
-		[] -> Fail(xmpp:err_service_unavailable())
-	    end;
-	timeout -> Fail(xmpp:err_remote_server_timeout(<<"the certificate service did not answer in time">>, <<"en">>));
-	_ -> Fail(unavailable())
-    end.
