@@ -51,17 +51,25 @@ local function is_component_session(origin)
 		and origin ~= prosody.hosts[component] and origin.conn ~= nil and not origin.destroyed;
 end
 
+-- The callbacks run after the traversal: one may resume a login that sends
+-- another request (a new key in the table while pairs() walks it is
+-- undefined in Lua and may skip an entry, which would then never time
+-- out), and one that fails must not stop the timer for the others.
 local function sweep()
-	local now, left = gettime(), false;
+	local now, expired = gettime(), {};
 	for rid, w in pairs(waiting) do
 		if w.deadline <= now then
 			waiting[rid] = nil;
-			w.done(nil, nil);
-		else
-			left = true;
+			expired[#expired + 1] = w;
 		end
 	end
-	if left then return sweep_interval; end
+	for _, w in ipairs(expired) do
+		local ok, err = pcall(w.done, nil, nil);
+		if not ok then
+			module:log("error", "A timed-out request's callback failed: %s", tostring(err));
+		end
+	end
+	if next(waiting) ~= nil then return sweep_interval; end
 	sweeping = false;
 end
 
