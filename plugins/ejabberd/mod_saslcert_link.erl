@@ -77,7 +77,7 @@ ask(Host, Payload) ->
 %% ejabberd_service process of the connection (after it registered its
 %% route, after it removed it).
 component_connected(Comp) ->
-    case is_component(Comp) andalso other_links(Comp) of
+    case hosts_of(Comp) /= [] andalso other_links(Comp) of
 	[_ | _] = Others ->
 	    %% ejabberd would spread the component's traffic over both
 	    %% connections: lookups answered by a second saslcert serve
@@ -91,13 +91,14 @@ component_connected(Comp) ->
     ok.
 
 component_disconnected(Comp, _Reason) ->
-    case is_component(Comp) andalso other_links(Comp) of
+    case hosts_of(Comp) /= [] andalso other_links(Comp) of
 	[_ | _] -> ok;  % a refused second connection went: the link stays
 	_ -> on_link_change(Comp)
     end,
     ok.
 
-is_component(Comp) -> [H || {{H, component}, C} <- ets:tab2list(?LINK), C == Comp] /= [].
+%% hosts_of are the hosts whose module talks to the component Comp.
+hosts_of(Comp) -> [H || {{H, component}, C} <- ets:tab2list(?LINK), C == Comp].
 
 %% other_links are the processes of the other connections that serve Comp.
 other_links(Comp) ->
@@ -108,7 +109,7 @@ other_links(Comp) ->
     end.
 
 on_link_change(Comp) ->
-    [begin set(Host, cache_ttl, 0), mod_saslcert_cache:flush(Host) end || {{Host, component}, C} <- ets:tab2list(?LINK), C == Comp],
+    [begin set(Host, cache_ttl, 0), mod_saslcert_cache:flush(Host) end || Host <- hosts_of(Comp)],
     ok.
 
 now_ms() -> erlang:monotonic_time(millisecond).
